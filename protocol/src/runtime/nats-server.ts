@@ -1,0 +1,154 @@
+import { spawn, execFile, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { createInterface } from "node:readline";
+import { promisify } from "node:util";
+import { CanopyError, ErrorCode } from "../errors.js";
+
+const execFileP = promisify(execFile);
+
+export interface ServerPorts {
+  client?: number;
+  leaf?: number;
+  http?: number;
+}
+
+export interface NatsServerOptions {
+  configFile: string;
+  /** Binary to run; default `nats-server` on PATH (Debian's package). */
+  bin?: string;
+  /** Every log line of the server, for the caller to route (pino, file, test output). */
+  onLog?: (line: string) => void;
+  /** Give up waiting for "Server is ready" after this long. */
+  readyTimeoutMs?: number;
+}
+
+/**
+ * One run of `nats-server -c <config>`: starts it, waits for "Server is ready", reads back the ports it
+ * bound (a port of -1 lets the server choose), and stops it. The child stays in the caller's process
+ * group on purpose: killing an agent's group must take its leaf server down with it.
+ */
+export class NatsServerProcess {
+  readonly ports: ServerPorts = {};
+  private child: ChildProcess | undefined;
+  private exitPromise: Promise<number | null> | undefined;
+
+  constructor(private readonly opts: NatsServerOptions) {}
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  async start(): Promise<ServerPorts> {
+    const child = spawn(this.opts.bin ?? "nats-server", ["-c", this.opts.configFile], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child = child;
+    this.exitPromise = new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+    const errored = new Promise<never>((_, reject) =>
+      child.once("error", (err) =>
+        reject(
+          new CanopyError(
+            ErrorCode.Unavailable,
+            `cannot run nats-server (${err.message}); install it with: sudo apt-get install -y nats-server`,
+            { cause: err },
+          ),
+        ),
+      ),
+    );
+    const tail: string[] = [];
+    let onReady: () => void = () => {};
+    const ready = new Promise<void>((resolve) => (onReady = resolve));
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream }).on("line", (line) => {
+        tail.push(line);
+        if (tail.length > 20) tail.shift();
+        this.parsePorts(line);
+        if (line.includes("Server is ready")) onReady();
+        this.opts.onLog?.(line);
+      });
+    }
+    const exited = this.exitPromise.then((code) => {
+      throw new CanopyError(
+        ErrorCode.Unavailable,
+        `nats-server exited (code ${code}) before it was ready:\n${tail.join("\n")}`,
+      );
+    });
+    const timeoutMs = this.opts.readyTimeoutMs ?? 15_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new CanopyError(ErrorCode.Timeout, `nats-server not ready after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([ready, errored, exited, timeout]);
+    } catch (err) {
+      child.kill("SIGKILL");
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    exited.catch(() => {});
+    errored.catch(() => {});
+    return this.ports;
+  }
+
+  /** Resolves with the exit code when the server exits for any reason. */
+  exited(): Promise<number | null> {
+    return this.exitPromise ?? Promise.resolve(null);
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`. Resolves once the process is gone. */
+  async stop(graceMs = 5_000): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running) return;
+    child.kill("SIGTERM");
+    const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    await once(child, "exit").catch(() => {});
+    clearTimeout(timer);
+  }
+
+  kill(signal: NodeJS.Signals = "SIGKILL"): void {
+    this.child?.kill(signal);
+  }
+
+  private parsePorts(line: string): void {
+    const m = /(Listening for (client|leafnode) connections on|Starting http monitor on) .*:(\d+)\s*$/.exec(line);
+    if (!m) return;
+    const port = Number(m[3]);
+    if (m[2] === "client") this.ports.client = port;
+    else if (m[2] === "leafnode") this.ports.leaf = port;
+    else this.ports.http = port;
+  }
+}
+
+/** `nats-server --version` → "2.9.10". */
+export async function natsServerVersion(bin = "nats-server"): Promise<string> {
+  try {
+    const { stdout } = await execFileP(bin, ["--version"]);
+    return /v?(\d+\.\d+\.\d+)/.exec(stdout)?.[1] ?? stdout.trim();
+  } catch (err) {
+    throw new CanopyError(
+      ErrorCode.Unavailable,
+      `nats-server not found; install it with: sudo apt-get install -y nats-server (or run deploy/scripts/ensure-deps.sh)`,
+      { cause: err },
+    );
+  }
+}
+
+/** True when `version` (x.y.z) is at least `min`: gates features newer than 2.9 (DESIGN.md). */
+export function versionAtLeast(version: string, min: string): boolean {
+  const a = version.split(".").map(Number);
+  const b = min.split(".").map(Number);
+  for (let i = 0; i < 3; i++) {
+    const d = (a[i] ?? 0) - (b[i] ?? 0);
+    if (d !== 0) return d > 0;
+  }
+  return true;
+}

@@ -1,0 +1,92 @@
+import { z } from "zod";
+import { Id, Timestamp } from "./common.js";
+
+/** KV `devices`: the registry, one key per device id. */
+export const DeviceRecord = z.object({
+  id: Id,
+  groups: z.array(Id).default([]),
+  created: Timestamp,
+  /** Hub shard stream that sources this device's UP. */
+  shard: z.string().optional(),
+  labels: z.record(z.string(), z.string()).optional(),
+});
+export type DeviceRecord = z.infer<typeof DeviceRecord>;
+
+/** Inventory facts the agent samples with systeminformation. Every field optional: boards differ. */
+export const Facts = z.object({
+  os: z
+    .object({
+      platform: z.string(),
+      distro: z.string(),
+      release: z.string(),
+      arch: z.string(),
+      kernel: z.string(),
+      hostname: z.string(),
+    })
+    .partial()
+    .default({}),
+  cpu: z
+    .object({ model: z.string(), cores: z.number(), load: z.number(), temperature: z.number() })
+    .partial()
+    .default({}),
+  mem: z.object({ total: z.number(), available: z.number(), used: z.number() }).partial().default({}),
+  disk: z.object({ total: z.number(), available: z.number(), used: z.number() }).partial().default({}),
+  net: z
+    .object({
+      interfaces: z.array(z.object({ name: z.string(), ip4: z.string(), mac: z.string() }).partial()),
+    })
+    .partial()
+    .default({}),
+  uptime: z.number().optional(),
+});
+export type Facts = z.infer<typeof Facts>;
+
+export const UpBacklog = z.object({
+  messages: z.number(),
+  bytes: z.number(),
+  firstSeq: z.number(),
+  lastSeq: z.number(),
+  /** Messages the hub's source consumer has not yet taken, as the leaf sees it. */
+  pending: z.number().optional(),
+  /** Count of messages discarded because UP was full (never silent). */
+  discarded: z.number().default(0),
+});
+export type UpBacklog = z.infer<typeof UpBacklog>;
+
+export const McuSummary = z.object({
+  id: Id,
+  board: z.string(),
+  firmware: z.string(),
+  link: z.string(),
+  online: z.boolean(),
+  firstSeen: Timestamp,
+  lastSeen: Timestamp,
+});
+export type McuSummary = z.infer<typeof McuSummary>;
+
+/** KV `status`: presence and last-known state, written by the agent through the hub domain. */
+export const DeviceStatus = z.object({
+  id: Id,
+  /** When the agent wrote this record (device clock). */
+  at: Timestamp,
+  /** Agent heartbeat interval: the reader marks a device offline after 3 missed beats. */
+  heartbeatMs: z.number().int().positive(),
+  startedAt: Timestamp,
+  /** "stopping" is written on a clean shutdown so the device shows offline at once. */
+  state: z.enum(["online", "stopping"]).default("online"),
+  groups: z.array(Id).default([]),
+  agent: z.object({ version: z.string(), pid: z.number().optional() }),
+  natsServer: z.object({ version: z.string() }).partial().default({}),
+  facts: Facts.optional(),
+  up: UpBacklog.optional(),
+  config: z.object({ revision: z.number(), appliedAt: Timestamp.optional() }).partial().optional(),
+  mcus: z.array(McuSummary).optional(),
+});
+export type DeviceStatus = z.infer<typeof DeviceStatus>;
+
+export const MISSED_HEARTBEATS_OFFLINE = 3;
+
+/** Online when the last heartbeat is younger than 3 intervals and the agent did not sign off. */
+export function isOnline(s: Pick<DeviceStatus, "at" | "heartbeatMs" | "state">, now = Date.now()): boolean {
+  return s.state !== "stopping" && now - s.at < MISSED_HEARTBEATS_OFFLINE * s.heartbeatMs;
+}

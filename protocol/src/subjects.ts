@@ -1,0 +1,79 @@
+import { checkId, checkTokenPath } from "./ids.js";
+
+/**
+ * Every subject and JetStream asset name Canopy uses, built from validated ids only.
+ * Device subjects always start with the device id so a device's permissions and its local
+ * streams can be scoped to `up.<dev>.>` / `cmd.<dev>.>` (see DESIGN.md).
+ */
+export const HUB_DOMAIN = "hub";
+
+export const Assets = {
+  /** Leaf: device upstream store-and-forward. */
+  upStream: "UP",
+  /** Hub: shards that source many devices' UP. */
+  fleetUpShard: (n: number): string => `FLEET_UP_${n}`,
+  fleetUpShardPrefix: "FLEET_UP_",
+  /** Hub stream, and its filtered mirror on each leaf. */
+  cmdStream: "CMD",
+  /** Durable consumer of the leaf CMD mirror. */
+  cmdConsumer: "agent",
+  kvDevices: "devices",
+  kvStatus: "status",
+  kvConfigSource: "cfg-src",
+  kvConfig: "cfg",
+  /** Gateway bookkeeping: shard membership, leases, rollouts, command index. */
+  kvShards: "shards",
+  kvLeases: "leases",
+  kvRollouts: "rollouts",
+  kvCommands: "commands",
+  objFirmware: "firmware",
+} as const;
+
+export const Subjects = {
+  /** All upstream traffic of one device: what its UP stream captures. */
+  upAll: (dev: string): string => `up.${checkId(dev, "device id")}.>`,
+  telemetry: (dev: string, suffix: string): string =>
+    `up.${checkId(dev, "device id")}.tlm.${checkTokenPath(suffix, "subject suffix")}`,
+  event: (dev: string, suffix: string): string =>
+    `up.${checkId(dev, "device id")}.evt.${checkTokenPath(suffix, "subject suffix")}`,
+  presenceEvent: (dev: string): string => `up.${checkId(dev, "device id")}.evt.presence`,
+  upDiscarded: (dev: string): string => `up.${checkId(dev, "device id")}.evt.up.discarded`,
+  configEvent: (dev: string): string => `up.${checkId(dev, "device id")}.evt.config`,
+  commandResult: (dev: string, cmdId: string): string =>
+    `up.${checkId(dev, "device id")}.evt.cmd.${checkId(cmdId, "command id")}`,
+  mcuTelemetry: (dev: string, mcu: string, metric: string): string =>
+    `up.${checkId(dev, "device id")}.tlm.mcu.${checkId(mcu, "mcu id")}.${checkTokenPath(metric, "metric")}`,
+  mcuEvent: (dev: string, mcu: string, suffix: string): string =>
+    `up.${checkId(dev, "device id")}.evt.mcu.${checkId(mcu, "mcu id")}.${checkTokenPath(suffix, "subject suffix")}`,
+
+  cmdAll: (dev: string): string => `cmd.${checkId(dev, "device id")}.>`,
+  command: (dev: string, name: string): string =>
+    `cmd.${checkId(dev, "device id")}.${checkTokenPath(name, "subject suffix")}`,
+  mcuCommand: (dev: string, mcu: string, name: string): string =>
+    `cmd.${checkId(dev, "device id")}.mcu.${checkId(mcu, "mcu id")}.${checkId(name, "id")}`,
+
+  queryAll: "q.all",
+  queryGroup: (group: string): string => `q.group.${checkId(group, "group id")}`,
+  queryDevice: (dev: string): string => `q.dev.${checkId(dev, "device id")}`,
+
+  /** KV subject filter for a device's rendered config (leaf mirror filter). */
+  configKvFilter: (dev: string): string => `$KV.${Assets.kvConfig}.${checkId(dev, "device id")}.>`,
+  /** Device-app notification on the leaf when non-agent config keys change. */
+  localConfigChanged: "local.cfg.changed",
+
+  /** JetStream API prefix of a device's domain, for hub streams that source it. */
+  deviceJsApi: (dev: string): string => `$JS.${checkId(dev, "device id")}.API`,
+} as const;
+
+/** Config KV keys. Layers in `cfg-src`; rendered per-device keys in `cfg`. */
+export const ConfigKeys = {
+  fleet: (key: string): string => `fleet.${checkTokenPath(key)}`,
+  group: (group: string, key: string): string => `group.${checkId(group, "group id")}.${checkTokenPath(key)}`,
+  device: (dev: string, key: string): string => `device.${checkId(dev, "device id")}.${checkTokenPath(key)}`,
+  rendered: (dev: string, key: string): string => `${checkId(dev, "device id")}.${checkTokenPath(key)}`,
+} as const;
+
+/** `Nats-Msg-Id` for messages Canopy publishes upstream: `<dev>:<seq>`, seq persisted on the device. */
+export function upstreamMsgId(dev: string, seq: number | bigint): string {
+  return `${checkId(dev, "device id")}:${seq}`;
+}

@@ -1,0 +1,4 @@
+export * from "./ports.js";
+export * from "./proxy.js";
+export * from "./servers.js";
+export * from "./canopy.js";
