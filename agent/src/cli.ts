@@ -1,4 +1,64 @@
+import { Command, CommanderError } from "commander";
+import { CanopyError, errorMessage } from "@canopy/protocol";
+import { loadAgentOptions } from "./options.js";
+import { runAgent } from "./main.js";
+import { createLogger } from "./logging.js";
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function buildProgram(): Command {
+  const program = new Command("canopy").exitOverride().showHelpAfterError("(run with --help for usage)");
+  program
+    .command("agent")
+    .description("run the device agent: supervises the local leaf nats-server, keeps UP, reports presence")
+    .option("--device <id>", "this device's id (as enrolled with 'canopy device add')")
+    .option("--hub <url>", "hub leafnode URL nats-leaf://HOST:PORT (repeatable for several hub nodes)", collect)
+    .option("--data <dir>", "data directory (leaf store, agent state)")
+    .option("--port <port>", "local client port of the leaf server (-1 = any free port)", "4223")
+    .option("--http-port <port>", "leaf monitoring port (off by default)")
+    .option("--heartbeat <duration>", "presence heartbeat interval", undefined)
+    .option("--config <file>", "JSON config file (same fields as the flags, plus up.* and bridge.*)")
+    .option("--log-level <level>", "trace|debug|info|warn|error")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  canopy agent --device pi-01 --hub nats-leaf://hub.example.net:7422 --data /var/lib/canopy\n  canopy agent --config /etc/canopy/agent.json",
+    )
+    .action(async (f: Record<string, string | string[] | undefined>) => {
+      const options = loadAgentOptions(
+        {
+          device: f.device as string | undefined,
+          hub: f.hub as string[] | undefined,
+          data: f.data as string | undefined,
+          port: f.port === undefined ? undefined : Number(f.port),
+          httpPort: f.httpPort === undefined ? undefined : Number(f.httpPort),
+          heartbeat: f.heartbeat as string | undefined,
+        },
+        f.config as string | undefined,
+      );
+      const log = createLogger((f.logLevel as string | undefined) ?? undefined).child({ device: options.device });
+      const ac = new AbortController();
+      const onSignal = (sig: NodeJS.Signals): void => {
+        log.info({ signal: sig }, "signal received");
+        ac.abort();
+      };
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+      await runAgent(options, log, ac.signal, (leafUrl) => {
+        process.stdout.write(JSON.stringify({ event: "agent-ready", device: options.device, leaf: leafUrl, pid: process.pid }) + "\n");
+      });
+    });
+  return program;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  process.stderr.write(`canopy ${argv.join(" ")}: not built yet\n`);
-  return 1;
+  try {
+    await buildProgram().parseAsync(argv, { from: "user" });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    process.stderr.write(`error: ${errorMessage(err)}\n`);
+    return err instanceof CanopyError && err.isUsage ? 2 : 1;
+  }
 }

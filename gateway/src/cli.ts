@@ -1,4 +1,64 @@
+import { Command, CommanderError } from "commander";
+import { CanopyError, errorMessage } from "@canopy/protocol";
+import { registerHub } from "./cli/commands/hub.js";
+import { registerGateway } from "./cli/commands/gateway.js";
+import { registerDevice } from "./cli/commands/device.js";
+import { registerDev } from "./cli/commands/dev.js";
+import { registerUpstream } from "./cli/commands/upstream.js";
+import { registerPartStubs } from "./cli/commands/parts.js";
+
+/**
+ * `canopy` for operators and the hub. Exit codes scripts can trust: 0 ok, 1 runtime failure,
+ * 2 bad usage or input (bad id, bad flag, bad value).
+ */
+export function buildProgram(): Command {
+  const program = new Command("canopy")
+    .description("Canopy: fleet manager for Raspberry Pi-class devices and their microcontrollers, on NATS")
+    .option("-s, --server <url>", "hub NATS URL (env CANOPY_SERVER)", undefined)
+    .option("--log-level <level>", "trace|debug|info|warn|error (env CANOPY_LOG_LEVEL)")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .addHelpText(
+      "after",
+      `
+Examples:
+  canopy dev up                                  # local hub + 3 demo devices on loopback
+  canopy hub start --data /var/lib/canopy/hub    # run a hub (nats-server + gateway)
+  canopy device add pi-01 --group lab            # enroll a device
+  canopy agent --device pi-01 --hub nats-leaf://hub.example.net:7422 --data /var/lib/canopy
+  canopy devices --json                          # fleet with presence and facts
+  canopy tail --device pi-01 --follow            # upstream data as it reaches the hub`,
+    );
+  program.hook("preAction", (cmd) => {
+    const level = cmd.optsWithGlobals<{ logLevel?: string }>().logLevel;
+    if (level) process.env.CANOPY_LOG_LEVEL = level;
+  });
+  registerHub(program);
+  registerGateway(program);
+  registerDevice(program);
+  registerUpstream(program);
+  registerDev(program);
+  registerPartStubs(program);
+  return program;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  process.stderr.write(`canopy ${argv.join(" ")}: not built yet\n`);
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (err) {
+    return reportError(err);
+  }
+}
+
+export function reportError(err: unknown): number {
+  if (err instanceof CommanderError) {
+    // Help and version are "errors" to commander; usage mistakes were already printed by it.
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  process.stderr.write(`error: ${errorMessage(err)}\n`);
+  if (err instanceof CanopyError && err.isUsage) return 2;
   return 1;
 }

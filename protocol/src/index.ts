@@ -6,3 +6,5 @@ export * from "./schemas/device.js";
 export * from "./runtime/backoff.js";
 export * from "./runtime/nats-server.js";
 export * from "./runtime/server-config.js";
+export * from "./duration.js";
+export * from "./runtime/supervisor.js";

@@ -73,7 +73,12 @@ export const ConfigKeys = {
   rendered: (dev: string, key: string): string => `${checkId(dev, "device id")}.${checkTokenPath(key)}`,
 } as const;
 
-/** `Nats-Msg-Id` for messages Canopy publishes upstream: `<dev>:<seq>`, seq persisted on the device. */
-export function upstreamMsgId(dev: string, seq: number | bigint): string {
-  return `${checkId(dev, "device id")}:${seq}`;
+/**
+ * `Nats-Msg-Id` for messages Canopy publishes upstream: `<dev>:<seq>`, seq persisted on the device.
+ * Several publishers share one device's UP stream (agent, bridge, apps), each with its own sequence,
+ * so all but the first name themselves: `<dev>:<publisher>:<seq>` keeps their ids from colliding.
+ */
+export function upstreamMsgId(dev: string, seq: number | bigint, publisher?: string): string {
+  const d = checkId(dev, "device id");
+  return publisher === undefined ? `${d}:${seq}` : `${d}:${checkId(publisher, "id")}:${seq}`;
 }

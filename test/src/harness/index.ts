@@ -2,3 +2,4 @@ export * from "./ports.js";
 export * from "./proxy.js";
 export * from "./servers.js";
 export * from "./canopy.js";
+export * from "./fleet.js";

@@ -1,0 +1,54 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { ServerSupervisor, fileStoreLimit, renderLeafConfig, type ServerPorts } from "@canopy/protocol";
+import type { Logger } from "../logging.js";
+
+export interface LeafOptions {
+  device: string;
+  dataDir: string;
+  hubUrls: string[];
+  port: number;
+  httpPort?: number;
+  maxFileStore: number;
+  credentialsFile?: string;
+}
+
+/** Writes the device's leaf nats-server config and keeps that server running. */
+export async function startLeaf(o: LeafOptions, log: Logger): Promise<{ supervisor: ServerSupervisor; ports: ServerPorts }> {
+  const storeDir = join(o.dataDir, "leaf");
+  await mkdir(storeDir, { recursive: true });
+  const configFile = join(o.dataDir, "leaf.conf");
+  const maxFileStore = await fileStoreLimit(o.dataDir, o.maxFileStore);
+  await writeFile(
+    configFile,
+    renderLeafConfig({
+      device: o.device,
+      storeDir,
+      port: o.port,
+      hubUrls: o.hubUrls,
+      maxFileStore,
+      ...(o.httpPort === undefined ? {} : { httpPort: o.httpPort }),
+      ...(o.credentialsFile ? { credentialsFile: o.credentialsFile } : {}),
+    }),
+  );
+  const slog = log.child({ component: "leaf" });
+  const supervisor = new ServerSupervisor({ configFile, onLog: (line) => routeLeafLog(slog, line) }, (e) => {
+    if (e.kind === "started") slog.info({ pid: e.pid, ports: e.ports }, "leaf nats-server running");
+    else if (e.kind === "exited") slog.warn({ code: e.code }, "leaf nats-server exited; restarting");
+    else slog.error({ err: e.error.message, retryInMs: e.retryInMs }, "leaf nats-server restart failed");
+  });
+  return { supervisor, ports: await supervisor.start() };
+}
+
+/**
+ * The leaf retries an unreachable hub every few seconds and logs an error each time; those lines go
+ * to debug so a device off the network does not flood its log (the agent's hub link logs once per
+ * backoff step instead).
+ */
+function routeLeafLog(log: Logger, line: string): void {
+  const msg = line.replace(/^\[\d+\] \S+ \S+ /, "");
+  if (/leafnode|Leafnode/.test(msg) && /\[ERR\]/.test(line)) log.debug(msg);
+  else if (line.includes("[ERR]") || line.includes("[FTL]")) log.error(msg);
+  else if (line.includes("[WRN]")) log.warn(msg);
+  else log.debug(msg);
+}

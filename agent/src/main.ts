@@ -1,0 +1,112 @@
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Subjects, errorMessage, natsServerVersion } from "@canopy/protocol";
+import { AgentState } from "./state/store.js";
+import { startLeaf } from "./leaf/leaf.js";
+import { ensureUpStream } from "./up/stream.js";
+import { UpPublisher } from "./up/publisher.js";
+import { UpMonitor } from "./up/monitor.js";
+import { FactsSampler } from "./presence/facts.js";
+import { PresenceReporter } from "./presence/reporter.js";
+import { agentModules } from "./modules.js";
+import { AGENT_VERSION } from "./version.js";
+import type { AgentContext, AgentModule } from "./context.js";
+import type { AgentOptions } from "./options.js";
+import type { Logger } from "./logging.js";
+
+export interface RunningAgent {
+  leafUrl: string;
+  stopped: Promise<void>;
+}
+
+/**
+ * Wires the device daemon: local state → leaf server → local connection → UP stream → presence →
+ * feature modules. Runs until `signal` aborts, then stops everything in reverse order.
+ */
+export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal, onReady?: (leafUrl: string) => void): Promise<void> {
+  const state = AgentState.open(o.data);
+  const leaf = await startLeaf(
+    {
+      device: o.device,
+      dataDir: o.data,
+      hubUrls: o.hub,
+      port: o.port,
+      maxFileStore: o.maxFileStore,
+      ...(o.httpPort === undefined ? {} : { httpPort: o.httpPort }),
+      ...(o.credentials ? { credentialsFile: o.credentials } : {}),
+    },
+    log,
+  );
+  const leafUrl = `nats://127.0.0.1:${leaf.ports.client}`;
+  const nc = await connect({ servers: leafUrl, name: `canopy-agent-${o.device}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  const jsm = await jetstreamManager(nc);
+  await ensureUpStream(jsm, o.device, { maxBytes: o.up.maxBytes, maxAgeMs: o.up.maxAge, duplicateWindowMs: o.up.duplicateWindow });
+
+  const loops = new AbortController();
+  const publisher = new UpPublisher(o.device, nc, state, log.child({ component: "up" }), loops.signal);
+  publisher.start();
+  const facts = new FactsSampler(o.data);
+  await facts.start();
+  const monitor = new UpMonitor(o.device, jsm, state, publisher, log.child({ component: "up" }));
+  const startedAt = Date.now();
+  const serverVersion = await natsServerVersion().catch(() => "unknown");
+  const modules: AgentModule[] = agentModules(o);
+
+  const reporter = new PresenceReporter(
+    nc,
+    {
+      device: o.device,
+      intervalMs: o.heartbeat,
+      base: () => ({
+        id: o.device,
+        startedAt,
+        groups: [],
+        agent: { version: AGENT_VERSION, pid: process.pid },
+        natsServer: { version: serverVersion },
+        facts: facts.current,
+      }),
+      contributors: [
+        () => (monitor.backlog ? { up: monitor.backlog } : {}),
+        ...modules.flatMap((m) => (m.status ? [m.status] : [])),
+      ],
+    },
+    log.child({ component: "presence" }),
+  );
+
+  const ctx: AgentContext = {
+    device: o.device,
+    options: o,
+    nc,
+    jsm,
+    state,
+    publisher,
+    facts,
+    log,
+    signal: loops.signal,
+    reportNow: () => reporter.reportNow(),
+  };
+  const started: AgentModule[] = [];
+  for (const m of modules) {
+    await m.start(ctx);
+    started.push(m);
+  }
+  const running = [monitor.run(loops.signal), reporter.run(loops.signal)];
+  publisher
+    .publish(Subjects.presenceEvent(o.device), JSON.stringify({ state: "online", at: Date.now(), version: AGENT_VERSION }))
+    .catch(() => {});
+  log.info({ device: o.device, leaf: leafUrl, hub: o.hub, leafPid: leaf.supervisor.pid }, "agent running");
+  onReady?.(leafUrl);
+
+  await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })));
+  log.info("agent stopping");
+  for (const m of started.reverse()) {
+    await m.stop().catch((err) => log.warn({ module: m.name, err: errorMessage(err) }, "module stop failed"));
+  }
+  await reporter.signOff();
+  loops.abort();
+  facts.stop();
+  await Promise.allSettled(running);
+  await nc.drain().catch(() => {});
+  await leaf.supervisor.stop();
+  await state.close();
+}

@@ -1,0 +1,78 @@
+import { resolve } from "node:path";
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { CanopyError, ErrorCode, Id, describeIssues, parseBytes, parseDuration } from "@canopy/protocol";
+import { DEFAULT_UP_LIMITS } from "./up/stream.js";
+
+const Duration = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
+  try {
+    return typeof v === "number" ? v : parseDuration(v);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+const Bytes = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
+  try {
+    return typeof v === "number" ? v : parseBytes(v);
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: (err as Error).message });
+    return z.NEVER;
+  }
+});
+
+/**
+ * One schema for the agent's settings: CLI flags, an optional JSON config file, and env overrides
+ * (CANOPY_AGENT_*) all land here; errors name the bad field.
+ */
+export const AgentOptionsSchema = z.object({
+  device: Id,
+  hub: z.array(z.string().regex(/^nats-leaf:\/\/[^\s]+$/, "must be nats-leaf://HOST:PORT")).min(1),
+  data: z.string().min(1).transform((p) => resolve(p)),
+  port: z.number().int().min(-1).max(65535).default(4223),
+  httpPort: z.number().int().min(-1).max(65535).optional(),
+  heartbeat: Duration.default(5_000),
+  maxFileStore: Bytes.default(1024 ** 3),
+  up: z
+    .object({
+      maxBytes: Bytes.default(DEFAULT_UP_LIMITS.maxBytes),
+      maxAge: Duration.default(DEFAULT_UP_LIMITS.maxAgeMs),
+      duplicateWindow: Duration.default(DEFAULT_UP_LIMITS.duplicateWindowMs),
+    })
+    .default({ maxBytes: DEFAULT_UP_LIMITS.maxBytes, maxAge: DEFAULT_UP_LIMITS.maxAgeMs, duplicateWindow: DEFAULT_UP_LIMITS.duplicateWindowMs }),
+  /** Run `canopy bridge` for this device's MCUs as a supervised child. */
+  bridge: z
+    .object({
+      serial: z.array(z.string()).default([]),
+      mqtt: z.string().optional(),
+    })
+    .optional(),
+  credentials: z.string().optional(),
+});
+export type AgentOptions = z.output<typeof AgentOptionsSchema>;
+export type AgentOptionsInput = z.input<typeof AgentOptionsSchema>;
+
+/** Merges config file < env < flags, validates, and throws INVALID_INPUT naming the field. */
+export function loadAgentOptions(
+  flags: { [K in keyof AgentOptionsInput]?: AgentOptionsInput[K] | undefined },
+  configFile?: string,
+): AgentOptions {
+  let file: Record<string, unknown> = {};
+  if (configFile) {
+    try {
+      file = JSON.parse(readFileSync(configFile, "utf8")) as Record<string, unknown>;
+    } catch (err) {
+      throw new CanopyError(ErrorCode.InvalidInput, `cannot read config ${configFile}: ${(err as Error).message}`);
+    }
+  }
+  const env: Record<string, unknown> = {};
+  const e = process.env;
+  if (e.CANOPY_DEVICE) env.device = e.CANOPY_DEVICE;
+  if (e.CANOPY_HUB) env.hub = e.CANOPY_HUB.split(",");
+  if (e.CANOPY_DATA) env.data = e.CANOPY_DATA;
+  if (e.CANOPY_AGENT_HEARTBEAT) env.heartbeat = e.CANOPY_AGENT_HEARTBEAT;
+  const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
+  const r = AgentOptionsSchema.safeParse({ ...file, ...env, ...defined });
+  if (!r.success) throw new CanopyError(ErrorCode.InvalidInput, `agent options: ${describeIssues(r.error)}`);
+  return r.data;
+}

@@ -1,0 +1,85 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstream } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import { Assets, Backoff, HUB_DOMAIN, errorMessage, sleep, type DeviceStatus } from "@canopy/protocol";
+import type { Logger } from "../logging.js";
+
+/** A part of the agent that adds to the status record (backlog, applied config, MCUs, ...). */
+export type StatusContributor = () => Promise<Partial<DeviceStatus>> | Partial<DeviceStatus>;
+
+export interface ReporterOptions {
+  device: string;
+  intervalMs: number;
+  base: () => Omit<DeviceStatus, "at" | "heartbeatMs" | "state">;
+  contributors: StatusContributor[];
+}
+
+/**
+ * Presence: writes the device's status to hub KV `status` through the hub's JetStream domain (the
+ * one API prefix that crosses the leaf link) on every heartbeat. While the hub is unreachable it
+ * retries with jittered backoff and logs once per attempt, i.e. once per backoff step.
+ */
+export class PresenceReporter {
+  private kv: KV | undefined;
+  private wake: (() => void) | undefined;
+  private readonly backoff = new Backoff({ initialMs: 1_000, maxMs: 15_000 });
+  private reachable: boolean | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly opts: ReporterOptions,
+    private readonly log: Logger,
+  ) {}
+
+  get hubReachable(): boolean {
+    return this.reachable === true;
+  }
+
+  /** Report now instead of at the next heartbeat (after applying config, an MCU came online, ...). */
+  reportNow(): void {
+    this.wake?.();
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.report("online");
+        if (this.reachable !== true) this.log.info("hub reachable: presence reported");
+        this.reachable = true;
+        this.backoff.reset();
+        await this.idle(this.opts.intervalMs, signal);
+      } catch (err) {
+        if (signal.aborted) break;
+        this.reachable = false;
+        const retryInMs = this.backoff.next();
+        this.log.warn({ err: errorMessage(err), attempt: this.backoff.attempts, retryInMs }, "hub unreachable; will retry");
+        await this.idle(retryInMs, signal);
+      }
+    }
+  }
+
+  /** Best effort on shutdown: mark the device as signed off so it shows offline at once. */
+  async signOff(): Promise<void> {
+    if (!this.reachable) return;
+    await Promise.race([this.report("stopping").catch(() => {}), sleep(1_500)]);
+  }
+
+  private async report(state: DeviceStatus["state"]): Promise<void> {
+    this.kv ??= await new Kvm(jetstream(this.nc, { domain: HUB_DOMAIN, timeout: 4_000 })).open(Assets.kvStatus);
+    const parts = await Promise.all(this.opts.contributors.map(async (c) => c()));
+    const status: DeviceStatus = {
+      ...this.opts.base(),
+      ...Object.assign({}, ...parts),
+      at: Date.now(),
+      heartbeatMs: this.opts.intervalMs,
+      state,
+    };
+    await this.kv.put(this.opts.device, JSON.stringify(status));
+  }
+
+  private async idle(ms: number, signal: AbortSignal): Promise<void> {
+    const woken = new Promise<void>((resolve) => (this.wake = resolve));
+    await Promise.race([sleep(ms, signal), woken]);
+    this.wake = undefined;
+  }
+}

@@ -1,0 +1,48 @@
+import { DiscardPolicy, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
+import { Assets, Subjects } from "@canopy/protocol";
+
+export interface UpLimits {
+  maxBytes: number;
+  maxAgeMs: number;
+  duplicateWindowMs: number;
+}
+
+export const DEFAULT_UP_LIMITS: UpLimits = {
+  maxBytes: 256 * 2 ** 20,
+  maxAgeMs: 7 * 86_400_000,
+  duplicateWindowMs: 120_000,
+};
+
+/**
+ * The device's store-and-forward stream: captures only its own `up.<dev>.>` (two leaves capturing the
+ * same subjects would both store it), limits retention, discards the oldest when full. Created if
+ * missing; limits updated in place when they changed.
+ */
+export async function ensureUpStream(jsm: JetStreamManager, device: string, limits: UpLimits): Promise<StreamConfig> {
+  const want = {
+    name: Assets.upStream,
+    subjects: [Subjects.upAll(device)],
+    retention: RetentionPolicy.Limits,
+    storage: StorageType.File,
+    discard: DiscardPolicy.Old,
+    max_bytes: limits.maxBytes,
+    max_age: limits.maxAgeMs * 1e6,
+    duplicate_window: limits.duplicateWindowMs * 1e6,
+  };
+  let current: StreamConfig | undefined;
+  try {
+    current = (await jsm.streams.info(Assets.upStream)).config;
+  } catch {
+    current = undefined;
+  }
+  if (!current) return (await jsm.streams.add(want)).config;
+  const same =
+    current.max_bytes === want.max_bytes &&
+    current.max_age === want.max_age &&
+    current.duplicate_window === want.duplicate_window &&
+    current.discard === want.discard &&
+    current.subjects?.length === 1 &&
+    current.subjects[0] === want.subjects[0];
+  if (same) return current;
+  return (await jsm.streams.update(Assets.upStream, { ...current, ...want })).config;
+}

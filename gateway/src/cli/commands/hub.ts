@@ -1,0 +1,70 @@
+import type { Command } from "commander";
+import { parseBytes } from "@canopy/protocol";
+import { connectHub } from "../../nats.js";
+import { createLogger } from "../../logging.js";
+import { startHubServer } from "../../hub/server.js";
+import { provisionHub } from "../../hub/provision.js";
+import { Gateway } from "../../service/gateway.js";
+import { shutdownSignal } from "../context.js";
+
+interface HubStartOptions {
+  data: string;
+  host: string;
+  port: string;
+  leafPort: string;
+  httpPort: string;
+  advertise?: string;
+  maxFileStore: string;
+  gateway: boolean;
+}
+
+export function registerHub(program: Command): void {
+  const hub = program.command("hub").description("run the cloud side: NATS hub + gateway");
+  hub
+    .command("start")
+    .description("run a hub nats-server (JetStream domain 'hub') supervised, provision its assets, and a gateway")
+    .requiredOption("-d, --data <dir>", "data directory (server config and JetStream store)")
+    .option("--host <addr>", "address to listen on", "0.0.0.0")
+    .option("-p, --port <port>", "client port (-1 = any free port)", "4222")
+    .option("--leaf-port <port>", "leafnode port devices dial (-1 = any free port)", "7422")
+    .option("--http-port <port>", "monitoring port (-1 = any free port)", "8222")
+    .option("--advertise <host:port>", "leafnode address to advertise to devices (behind a proxy or LB)")
+    .option("--max-file-store <size>", "JetStream disk limit (capped below free disk)", "20GiB")
+    .option("--no-gateway", "do not run a gateway in this process")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  canopy hub start --data /var/lib/canopy/hub\n  canopy hub start --data ./hub --port -1 --leaf-port -1 --http-port -1 --host 127.0.0.1",
+    )
+    .action(async (o: HubStartOptions) => {
+      const log = createLogger(undefined, "hub");
+      const server = await startHubServer(
+        {
+          data: o.data,
+          host: o.host,
+          port: Number(o.port),
+          leafPort: Number(o.leafPort),
+          httpPort: Number(o.httpPort),
+          maxFileStore: parseBytes(o.maxFileStore, "--max-file-store"),
+          ...(o.advertise ? { advertise: o.advertise } : {}),
+        },
+        log,
+      );
+      const { done } = shutdownSignal();
+      const nc = await connectHub(server.clientUrl, { name: "canopy-hub", daemon: true });
+      let gateway: Gateway | undefined;
+      if (o.gateway) {
+        gateway = new Gateway(nc, log.child({ component: "gateway" }));
+        await gateway.start();
+      } else {
+        await provisionHub(nc);
+      }
+      process.stdout.write(
+        JSON.stringify({ event: "hub-ready", client: server.clientUrl, leaf: server.leafUrl, http: server.httpUrl, pid: server.supervisor.pid }) + "\n",
+      );
+      const sig = await done;
+      log.info({ signal: sig }, "stopping hub");
+      await gateway?.stop();
+      await nc.drain().catch(() => {});
+      await server.supervisor.stop();
+    });
+}

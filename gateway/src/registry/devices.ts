@@ -1,0 +1,114 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { Kvm, type KV } from "@nats-io/kv";
+import {
+  Assets,
+  CanopyError,
+  DeviceRecord,
+  DeviceStatus,
+  ErrorCode,
+  checkId,
+  isOnline,
+  type DeviceRecord as DeviceRecordT,
+  type DeviceStatus as DeviceStatusT,
+} from "@canopy/protocol";
+import { Shards } from "./shards.js";
+
+export interface EnrollResult {
+  record: DeviceRecordT;
+  created: boolean;
+}
+
+/** The device registry (KV `devices`) and the shard membership that follows it. */
+export class Registry {
+  private constructor(
+    private readonly devices: KV,
+    private readonly statusKv: KV,
+    private readonly shards: Shards,
+  ) {}
+
+  static async open(nc: NatsConnection, opts: { shardSize?: number } = {}): Promise<Registry> {
+    const kvm = new Kvm(nc);
+    return new Registry(
+      await kvm.open(Assets.kvDevices),
+      await kvm.open(Assets.kvStatus),
+      await Shards.open(nc, opts.shardSize === undefined ? {} : { shardSize: opts.shardSize }),
+    );
+  }
+
+  /** Enrolls (or re-enrolls, updating groups) and makes sure a hub shard sources the device. */
+  async enroll(id: string, groups: string[]): Promise<EnrollResult> {
+    checkId(id, "device id");
+    for (const g of groups) checkId(g, "group id");
+    const existing = await this.get(id);
+    const shard = await this.shards.assign(id);
+    const record: DeviceRecordT = {
+      id,
+      groups: [...new Set(groups)],
+      created: existing?.created ?? Date.now(),
+      shard,
+      ...(existing?.labels ? { labels: existing.labels } : {}),
+    };
+    if (existing) {
+      if (groups.length === 0) record.groups = existing.groups;
+      await this.devices.put(id, JSON.stringify(record));
+      return { record, created: false };
+    }
+    try {
+      await this.devices.create(id, JSON.stringify(record));
+      return { record, created: true };
+    } catch {
+      // Raced with another add of the same id: the other writer's record stands; keep our groups.
+      await this.devices.put(id, JSON.stringify(record));
+      return { record, created: false };
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    checkId(id, "device id");
+    if (!(await this.get(id))) throw new CanopyError(ErrorCode.NotFound, `device ${id} is not enrolled`);
+    await this.shards.unassign(id);
+    await this.devices.delete(id);
+  }
+
+  async get(id: string): Promise<DeviceRecordT | undefined> {
+    const e = await this.devices.get(checkId(id, "device id"));
+    if (!e || e.operation !== "PUT") return undefined;
+    return DeviceRecord.parse(e.json());
+  }
+
+  async list(): Promise<DeviceRecordT[]> {
+    const out: DeviceRecordT[] = [];
+    for await (const k of await this.devices.keys()) {
+      const r = await this.get(k).catch(() => undefined);
+      if (r) out.push(r);
+    }
+    return out.sort((a, b) => a.id.localeCompare(b.id));
+  }
+
+  /** Last-known status, with the hub's receive time (not the device clock) as "last seen". */
+  async status(id: string): Promise<DeviceView["status"] | undefined> {
+    const e = await this.statusKv.get(checkId(id, "device id"));
+    if (!e || e.operation !== "PUT") return undefined;
+    const parsed = DeviceStatus.safeParse(e.json());
+    if (!parsed.success) return undefined;
+    return { ...parsed.data, seenAt: e.created.getTime() };
+  }
+
+  async view(now = Date.now()): Promise<DeviceView[]> {
+    const records = await this.list();
+    return Promise.all(
+      records.map(async (record) => {
+        const status = await this.status(record.id);
+        const online = status ? isOnline({ ...status, at: status.seenAt }, now) : false;
+        return { record, status, online, lastSeenMs: status ? now - status.seenAt : undefined };
+      }),
+    );
+  }
+}
+
+export interface DeviceView {
+  record: DeviceRecordT;
+  status: (DeviceStatusT & { seenAt: number }) | undefined;
+  online: boolean;
+  lastSeenMs: number | undefined;
+}

@@ -1,0 +1,141 @@
+import { join } from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { CanopyProcess, runCanopy, type RunResult } from "./canopy.js";
+import { LinkProxy } from "./proxy.js";
+import { tempDir, type TempDir } from "./ports.js";
+
+export interface HubHandle {
+  proc: CanopyProcess;
+  client: string;
+  leaf: string;
+  http: string;
+  leafPort: number;
+}
+
+export interface AgentHandle {
+  device: string;
+  proc: CanopyProcess;
+  /** nats://127.0.0.1:PORT of the device's leaf server. */
+  leafUrl: string;
+  dataDir: string;
+  /** The hub link of this device goes through this proxy: cut() / restore() it. */
+  link: LinkProxy;
+}
+
+/**
+ * A whole fleet of real processes for e2e tests: `canopy hub start` (nats-server + gateway) and
+ * `canopy agent`s (each with its own leaf nats-server), every port picked free, every dir temporary,
+ * every device's hub link relayed through a LinkProxy so a test can cut it.
+ */
+export class Fleet {
+  readonly agents = new Map<string, AgentHandle>();
+  hub!: HubHandle;
+  private hubArgs: string[] = [];
+  private readonly opened: NatsConnection[] = [];
+
+  private constructor(readonly dir: TempDir) {}
+
+  static async start(opts: { hubArgs?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<Fleet> {
+    const f = new Fleet(await tempDir("canopy-fleet-"));
+    f.hubArgs = opts.hubArgs ?? [];
+    await f.startHub(opts.env);
+    return f;
+  }
+
+  get env(): NodeJS.ProcessEnv {
+    return { CANOPY_SERVER: this.hub.client };
+  }
+
+  /** Starts (or restarts, same data dir and ports) the hub. */
+  async startHub(env: NodeJS.ProcessEnv = {}, ports?: { client: number; leaf: number; http: number }): Promise<HubHandle> {
+    const p = ports ?? { client: -1, leaf: -1, http: -1 };
+    const proc = new CanopyProcess(
+      ["hub", "start", "--data", join(this.dir.path, "hub"), "--host", "127.0.0.1", "--port", String(p.client),
+        "--leaf-port", String(p.leaf), "--http-port", String(p.http), ...this.hubArgs],
+      env,
+    );
+    const line = await proc.waitForOutput(/"event":"hub-ready"/, 30_000);
+    const ready = JSON.parse(line) as { client: string; leaf: string; http: string };
+    this.hub = { proc, ...ready, leafPort: Number(/:(\d+)$/.exec(ready.leaf)?.[1]) };
+    return this.hub;
+  }
+
+  /** SIGKILLs the hub's process group and starts it again on the same ports and data. */
+  async restartHub(opts: { kill?: boolean; beforeStart?: () => Promise<void> } = {}): Promise<HubHandle> {
+    const ports = {
+      client: Number(/:(\d+)$/.exec(this.hub.client)?.[1]),
+      leaf: this.hub.leafPort,
+      http: Number(/:(\d+)$/.exec(this.hub.http)?.[1]),
+    };
+    if (opts.kill ?? true) {
+      this.hub.proc.killGroup("SIGKILL");
+      await this.hub.proc.exited;
+    } else {
+      await this.hub.proc.stop();
+    }
+    await opts.beforeStart?.();
+    return this.startHub({}, ports);
+  }
+
+  /** `canopy <args>` against this fleet's hub. */
+  cli(args: string[], timeoutMs = 30_000): Promise<RunResult> {
+    return runCanopy(args, { env: this.env, timeoutMs });
+  }
+
+  async enroll(device: string, groups: string[] = []): Promise<void> {
+    const r = await this.cli(["device", "add", device, ...groups.flatMap((g) => ["--group", g])]);
+    if (r.code !== 0) throw new Error(`device add ${device} failed: ${r.stderr}`);
+  }
+
+  /** Enrolls (unless told not to) and starts an agent; resolves when it reported ready. */
+  async startAgent(
+    device: string,
+    opts: { groups?: string[]; enroll?: boolean; args?: string[]; env?: NodeJS.ProcessEnv; heartbeat?: string } = {},
+  ): Promise<AgentHandle> {
+    if (opts.enroll ?? true) await this.enroll(device, opts.groups ?? []);
+    const existing = this.agents.get(device);
+    const link = existing?.link ?? new LinkProxy(this.hub.leafPort);
+    if (!existing) await link.start();
+    const dataDir = join(this.dir.path, "devices", device);
+    const proc = new CanopyProcess(
+      ["agent", "--device", device, "--hub", `nats-leaf://127.0.0.1:${link.port}`, "--data", dataDir, "--port", "-1",
+        "--heartbeat", opts.heartbeat ?? "1s", ...(opts.args ?? [])],
+      opts.env ?? {},
+    );
+    const line = await proc.waitForOutput(/"event":"agent-ready"/, 30_000);
+    const leafUrl = (JSON.parse(line) as { leaf: string }).leaf;
+    const handle = { device, proc, leafUrl, dataDir, link };
+    this.agents.set(device, handle);
+    return handle;
+  }
+
+  agent(device: string): AgentHandle {
+    const a = this.agents.get(device);
+    if (!a) throw new Error(`no agent ${device} in this fleet`);
+    return a;
+  }
+
+  /** A client connection to the hub, closed by stop(). */
+  async hubConnection(): Promise<NatsConnection> {
+    const nc = await connect({ servers: this.hub.client, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    this.opened.push(nc);
+    return nc;
+  }
+
+  /** A client connection to a device's leaf, closed by stop(). */
+  async leafConnection(device: string): Promise<NatsConnection> {
+    const nc = await connect({ servers: this.agent(device).leafUrl, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    this.opened.push(nc);
+    return nc;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.opened.map((nc) => nc.close()));
+    await Promise.allSettled([...this.agents.values()].map(async (a) => {
+      await a.proc.stop();
+      await a.link.stop();
+    }));
+    await this.hub?.proc.stop();
+    await this.dir.remove();
+  }
+}
