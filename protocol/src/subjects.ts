@@ -56,6 +56,16 @@ export const Subjects = {
   queryGroup: (group: string): string => `q.group.${checkId(group, "group id")}`,
   queryDevice: (dev: string): string => `q.dev.${checkId(dev, "device id")}`,
 
+  /**
+   * Leaf-local subjects (`local.>`): nothing on the hub subscribes to or stores them, so they never
+   * cross the leaf link. Measured on 2.9.10: a core publish on a leaf to a subject a hub stream
+   * captures (e.g. `cmd.>`) IS stored by the hub stream, so agent-to-bridge traffic must not use
+   * `cmd.<dev>.…` as a core subject.
+   */
+  localMcuCommand: (mcu: string, name: string): string =>
+    `local.mcu.${checkId(mcu, "mcu id")}.cmd.${checkId(name, "id")}`,
+  localBridgeMcus: "local.bridge.mcus",
+
   /** KV subject filter for a device's rendered config (leaf mirror filter). */
   configKvFilter: (dev: string): string => `$KV.${Assets.kvConfig}.${checkId(dev, "device id")}.>`,
   /** Device-app notification on the leaf when non-agent config keys change. */
