@@ -19,25 +19,29 @@ export async function startLeaf(o: LeafOptions, log: Logger): Promise<{ supervis
   await mkdir(storeDir, { recursive: true });
   const configFile = join(o.dataDir, "leaf.conf");
   const maxFileStore = await fileStoreLimit(o.dataDir, o.maxFileStore);
-  await writeFile(
-    configFile,
+  const render = (port: number, httpPort: number | undefined): string =>
     renderLeafConfig({
       device: o.device,
       storeDir,
-      port: o.port,
+      port,
       hubUrls: o.hubUrls,
       maxFileStore,
-      ...(o.httpPort === undefined ? {} : { httpPort: o.httpPort }),
+      ...(httpPort === undefined ? {} : { httpPort }),
       ...(o.credentialsFile ? { credentialsFile: o.credentialsFile } : {}),
-    }),
-  );
+    });
+  await writeFile(configFile, render(o.port, o.httpPort));
   const slog = log.child({ component: "leaf" });
   const supervisor = new ServerSupervisor({ configFile, onLog: (line) => routeLeafLog(slog, line) }, (e) => {
     if (e.kind === "started") slog.info({ pid: e.pid, ports: e.ports }, "leaf nats-server running");
     else if (e.kind === "exited") slog.warn({ code: e.code }, "leaf nats-server exited; restarting");
     else slog.error({ err: e.error.message, retryInMs: e.retryInMs }, "leaf nats-server restart failed");
   });
-  return { supervisor, ports: await supervisor.start() };
+  const ports = await supervisor.start();
+  if (o.port === -1 || o.httpPort === -1) {
+    // Pin the ports the server picked: after a supervised restart, clients reconnect to the same one.
+    await writeFile(configFile, render(ports.client ?? o.port, o.httpPort === undefined ? undefined : (ports.http ?? o.httpPort)));
+  }
+  return { supervisor, ports };
 }
 
 /**

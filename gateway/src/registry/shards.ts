@@ -144,8 +144,10 @@ export function deviceSource(device: string): StreamSource {
 }
 
 /** The device a shard source points at, from its external API prefix `$JS.<dev>.API`. */
-export function sourceDevice(src: { external?: { api?: string } | undefined }): string | undefined {
-  return /^\$JS\.([A-Za-z0-9_-]{1,64})\.API$/.exec(src.external?.api ?? "")?.[1];
+export function sourceDevice(src: object): string | undefined {
+  // The server includes `external` in source info although the client's type omits it.
+  const api = (src as { external?: { api?: string } }).external?.api ?? "";
+  return /^\$JS\.([A-Za-z0-9_-]{1,64})\.API$/.exec(api)?.[1];
 }
 
 function sameSources(a: StreamSource[], b: StreamSource[]): boolean {
