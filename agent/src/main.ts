@@ -98,6 +98,7 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
   onReady?.(leafUrl);
 
   await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })));
+  leaf.supervisor.stopRestarting();
   log.info("agent stopping");
   for (const m of started.reverse()) {
     await m.stop().catch((err) => log.warn({ module: m.name, err: errorMessage(err) }, "module stop failed"));

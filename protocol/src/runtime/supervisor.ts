@@ -39,6 +39,14 @@ export class ServerSupervisor {
     return ports;
   }
 
+  /**
+   * No more restarts from now on. Call it the moment shutdown begins: Ctrl-C in a terminal signals
+   * the whole process group, so the server may exit on its own before `stop()` is reached.
+   */
+  stopRestarting(): void {
+    this.abort.abort();
+  }
+
   async stop(): Promise<void> {
     this.abort.abort();
     await this.proc?.stop();

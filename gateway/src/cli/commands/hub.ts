@@ -62,6 +62,7 @@ export function registerHub(program: Command): void {
         JSON.stringify({ event: "hub-ready", client: server.clientUrl, leaf: server.leafUrl, http: server.httpUrl, pid: server.supervisor.pid }) + "\n",
       );
       const sig = await done;
+      server.supervisor.stopRestarting();
       log.info({ signal: sig }, "stopping hub");
       await gateway?.stop();
       await nc.drain().catch(() => {});

@@ -1,0 +1,91 @@
+import { mkdir } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { createServer } from "node:net";
+import { natsServerVersion } from "@canopy/protocol";
+import { connectHub } from "../nats.js";
+import { startHubServer } from "../hub/server.js";
+import { Gateway } from "../service/gateway.js";
+import { Registry } from "../registry/devices.js";
+import { Children } from "./children.js";
+import type { Logger } from "../logging.js";
+
+export interface DevUpOptions {
+  devices: number;
+  data: string;
+  bin: string;
+  signal: AbortSignal;
+  log: Logger;
+  /** Print child process log lines (default: only warnings and errors). */
+  verbose: boolean;
+}
+
+/** The preferred port if it is free on loopback, else any free one. */
+async function portOr(preferred: number): Promise<number> {
+  return new Promise((resolvePort) => {
+    const srv = createServer();
+    srv.once("error", () => resolvePort(-1));
+    srv.listen(preferred, "127.0.0.1", () => srv.close(() => resolvePort(preferred)));
+  });
+}
+
+/**
+ * The embedded demo: a hub (nats-server + gateway) and N enrolled devices, each a real `canopy agent`
+ * with its own leaf nats-server, all on loopback with data under DATA. Runs until the signal aborts,
+ * then stops everything it started.
+ */
+export async function devUp(o: DevUpOptions): Promise<void> {
+  const data = resolve(o.data);
+  await natsServerVersion();
+  await mkdir(data, { recursive: true });
+  const hub = await startHubServer(
+    { data: join(data, "hub"), host: "127.0.0.1", port: await portOr(4222), leafPort: await portOr(7422), httpPort: await portOr(8222), maxFileStore: 4 * 1024 ** 3 },
+    o.log.child({ component: "hub" }),
+  );
+  const nc = await connectHub(hub.clientUrl, { name: "canopy-dev", daemon: true });
+  const gateway = new Gateway(nc, o.log.child({ component: "gateway" }));
+  await gateway.start();
+  const children = new Children(o.bin, (name, line) => {
+    if (o.verbose || /"level":(40|50|60)/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
+  });
+  try {
+    const registry = await Registry.open(nc);
+    const ids = Array.from({ length: o.devices }, (_, i) => `dev-${i + 1}`);
+    const agents = await Promise.all(
+      ids.map(async (id, i) => {
+        await registry.enroll(id, i % 2 === 0 ? ["lab"] : ["field"]);
+        const child = children.start(id, [
+          "agent", "--device", id, "--hub", hub.leafUrl, "--data", join(data, "devices", id), "--port", "-1", "--heartbeat", "2s",
+        ]);
+        const ready = JSON.parse(await children.waitForLine(child, /"event":"agent-ready"/)) as { leaf: string };
+        return { id, leaf: ready.leaf, group: i % 2 === 0 ? "lab" : "field" };
+      }),
+    );
+    const env = `export CANOPY_SERVER=${hub.clientUrl}`;
+    process.stdout.write(
+      [
+        "",
+        "Canopy demo is up (Ctrl-C stops everything).",
+        "",
+        `  hub        ${hub.clientUrl}   leafnodes ${hub.leafUrl}   monitoring ${hub.httpUrl}`,
+        `  gateway    in-process (id ${gateway.id})`,
+        ...agents.map((a) => `  ${a.id.padEnd(10)} agent + leaf nats-server at ${a.leaf}   group ${a.group}   data ${join(data, "devices", a.id)}`),
+        "",
+        "Try, in another terminal:",
+        `  ${env}`,
+        "  npx canopy devices",
+        `  nats --server ${agents[0]?.leaf ?? ""} pub up.dev-1.tlm.temp 21.5   # or any NATS client: a device app publishing`,
+        "  npx canopy tail --follow",
+        "  npx canopy backlog",
+        "",
+      ].join("\n") + "\n",
+    );
+    await new Promise<void>((r) => (o.signal.aborted ? r() : o.signal.addEventListener("abort", () => r(), { once: true })));
+    hub.supervisor.stopRestarting();
+    process.stdout.write("stopping the demo...\n");
+  } finally {
+    await children.stopAll();
+    await gateway.stop();
+    await nc.drain().catch(() => {});
+    await hub.supervisor.stop();
+  }
+}
