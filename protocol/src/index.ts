@@ -6,3 +6,4 @@ export * from "./schemas/device.js";
 export * from "./runtime/backoff.js";
 export * from "./runtime/nats-server.js";
 export * from "./runtime/server-config.js";
+export * from "./schemas/mcu.js";

@@ -1,0 +1,18 @@
+import type { NatsConnection, Subscription } from "@nats-io/nats-core";
+import { BRIDGE_MCUS_SUBJECT, BRIDGE_STATS_SUBJECT } from "@canopy/protocol";
+
+const enc = new TextEncoder();
+
+/**
+ * Core-NATS request handlers on the leaf: `local.bridge.mcus` → `McuSummary[]` (the agent folds it into
+ * the device's status) and `local.bridge.stats` → counters, publish totals, memory.
+ */
+export function answerQueries(nc: NatsConnection, mcus: () => unknown, stats: () => unknown): Subscription[] {
+  const reply = (subject: string, body: () => unknown): Subscription =>
+    nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (!err && msg.reply) msg.respond(enc.encode(JSON.stringify(body())));
+      },
+    });
+  return [reply(BRIDGE_MCUS_SUBJECT, mcus), reply(BRIDGE_STATS_SUBJECT, stats)];
+}
