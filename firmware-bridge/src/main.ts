@@ -19,6 +19,9 @@ export async function mainBridge(opts: Omit<BridgeOptions, "log" | "onReady">, l
   process.on("SIGTERM", onSignal);
   try {
     await runBridge({ ...opts, log }, ctl.signal);
+    // When the leaf died with us, something below nats.js/lmdb keeps the loop alive with no JS handle
+    // left (seen on Node 20); everything is flushed and closed by now, so do not wait for it.
+    setTimeout(() => process.exit(process.exitCode ?? 0), 500).unref();
     return 0;
   } catch (err) {
     log.error({ err: errorMessage(err) }, "bridge failed");

@@ -55,6 +55,7 @@ export class MqttConnection implements McuLink {
   private lastRx = Date.now();
   private timer: NodeJS.Timeout | undefined;
   private paused = false;
+  private endedEarly = false;
 
   constructor(private readonly socket: Socket, private readonly ctx: ConnectionContext) {
     this.name = `mqtt:${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
@@ -63,8 +64,9 @@ export class MqttConnection implements McuLink {
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     socket.on("end", () => {
-      if (this.framer.buffered > 0) this.reject(new MqttProtocolError("truncated", "connection ended inside a packet", Reason.MalformedPacket));
-      else this.close("connection lost");
+      // While CONNECT is being checked, packets are held: judge them first, then the EOF.
+      if (this.state === "connecting") this.endedEarly = true;
+      else this.onEnd();
     });
     socket.on("error", (err) => {
       ctx.counters.inc("mqtt.socket_errors");
@@ -72,6 +74,11 @@ export class MqttConnection implements McuLink {
     });
     socket.on("close", () => this.close("connection lost"));
     this.timer = setTimeout(() => this.reject(new MqttProtocolError("connect_timeout", "no CONNECT in time", Reason.MaximumConnectTime)), ctx.limits.connectTimeoutMs);
+  }
+
+  private onEnd(): void {
+    if (this.framer.buffered > 0) this.reject(new MqttProtocolError("truncated", "connection ended inside a packet", Reason.MalformedPacket));
+    else this.close("connection lost");
   }
 
   get framerHighWater(): number {
@@ -155,7 +162,8 @@ export class MqttConnection implements McuLink {
       this.reject(err);
       return;
     }
-    this.socket.resume();
+    if (this.endedEarly) this.onEnd();
+    else this.socket.resume();
   }
 
   private refuse(err: unknown, version: 4 | 5): void {

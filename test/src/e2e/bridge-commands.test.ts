@@ -2,35 +2,26 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { headers } from "@nats-io/nats-core";
 import { MCU_COMMAND_ID_HEADER, McuAckEvent, McuCommandReply, waitFor } from "@canopy/protocol";
-import { freePort, tempDir } from "../harness/index.js";
-import { bridgeMcus, leafWithUp, PtyPair, readUp, startBridge, startSim } from "./bridge-support.js";
+import { freePort } from "../harness/index.js";
+import { bridgeMcus, Cleanup, leafEnv, ptyPair, readUp, startBridge, startSim } from "./bridge-support.js";
 
 test("a command reaches the sim MCU over serial (binary and text) and MQTT (3.1.1 and 5); its ack comes back as an event", async (t) => {
-  const dir = await tempDir("canopy-bridge-cmd-");
-  const leaf = await leafWithUp(dir);
-  const bin = PtyPair.in(dir, "bin");
-  const txt = PtyPair.in(dir, "txt");
-  await bin.start();
-  await txt.start();
+  const cleanup = new Cleanup(t);
+  const { dir, leaf } = await leafEnv(cleanup, "canopy-bridge-cmd-");
+  const bin = await ptyPair(cleanup, dir, "bin");
+  const txt = await ptyPair(cleanup, dir, "txt");
   const port = await freePort();
-  const bridge = await startBridge([
+  await startBridge(cleanup, [
     "--device", "d1", "--leaf", leaf.server.url, "--data", `${dir.path}/data`,
     "--serial", bin.a, "--serial", txt.a, "--mqtt", `127.0.0.1:${port}`,
   ]);
   const sims = [
-    startSim(["--id", "m-bin", "--serial", bin.b, "--binary", "--rate", "2", "--board", "rp2040", "--firmware", "2.1.0"]),
-    startSim(["--id", "m-txt", "--serial", txt.b, "--rate", "2"]),
-    startSim(["--id", "m-mq4", "--mqtt", `127.0.0.1:${port}`, "--rate", "2"]),
-    startSim(["--id", "m-mq5", "--mqtt", `127.0.0.1:${port}`, "--rate", "2", "--mqtt-version", "5", "--board", "esp32-c3"]),
+    startSim(cleanup, ["--id", "m-bin", "--serial", bin.b, "--binary", "--rate", "2", "--board", "rp2040", "--firmware", "2.1.0"]),
+    startSim(cleanup, ["--id", "m-txt", "--serial", txt.b, "--rate", "2"]),
+    startSim(cleanup, ["--id", "m-mq4", "--mqtt", `127.0.0.1:${port}`, "--rate", "2"]),
+    startSim(cleanup, ["--id", "m-mq5", "--mqtt", `127.0.0.1:${port}`, "--rate", "2", "--mqtt-version", "5", "--board", "esp32-c3"]),
   ];
-  t.after(async () => {
-    await Promise.all(sims.map((s) => s.stop()));
-    await bridge.stop();
-    await bin.kill();
-    await txt.kill();
-    await leaf.close();
-    await dir.remove();
-  });
+  assert.equal(sims.length, 4);
 
   const ids = ["m-bin", "m-txt", "m-mq4", "m-mq5"];
   const mcus = await waitFor(

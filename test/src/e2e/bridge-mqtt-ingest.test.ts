@@ -2,22 +2,17 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import mqtt from "mqtt";
 import { waitFor } from "@canopy/protocol";
-import { freePort, tempDir } from "../harness/index.js";
-import { bridgeStats, countUp, leafWithUp, readUp, startBridge } from "./bridge-support.js";
+import { freePort } from "../harness/index.js";
+import { bridgeStats, Cleanup, countUp, leafEnv, readUp, startBridge } from "./bridge-support.js";
 
 const CLIENTS = 20;
 const PER_CLIENT = 500;
 
 test("20 MQTT clients × 500 QoS1 → exactly 10,000 in UP, none duplicated, each client's order kept", async (t) => {
-  const dir = await tempDir("canopy-bridge-mqtt-");
-  const leaf = await leafWithUp(dir);
+  const cleanup = new Cleanup(t);
+  const { dir, leaf } = await leafEnv(cleanup, "canopy-bridge-mqtt-");
   const port = await freePort();
-  const bridge = await startBridge(["--device", "d1", "--leaf", leaf.server.url, "--mqtt", `127.0.0.1:${port}`, "--data", `${dir.path}/data`]);
-  t.after(async () => {
-    await bridge.stop();
-    await leaf.close();
-    await dir.remove();
-  });
+  await startBridge(cleanup, ["--device", "d1", "--leaf", leaf.server.url, "--mqtt", `127.0.0.1:${port}`, "--data", `${dir.path}/data`]);
 
   // Half the clients speak MQTT 3.1.1, half 5.0; each fires all 500 publishes without waiting.
   const clients = await Promise.all(

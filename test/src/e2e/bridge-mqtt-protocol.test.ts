@@ -4,19 +4,14 @@ import { writeFile } from "node:fs/promises";
 import mqtt from "mqtt";
 import { McuOfflineEvent, waitFor } from "@canopy/protocol";
 import { freePort, runCanopy, tempDir } from "../harness/index.js";
-import { bridgeStats, countUp, leafWithUp, readUp, startBridge, type Leaf } from "./bridge-support.js";
+import { bridgeStats, Cleanup, countUp, leafEnv, readUp, startBridge, type Leaf } from "./bridge-support.js";
 import { connectPacket, publishPacket, rawExchange } from "./bridge-mqtt-raw.js";
 
 async function setup(t: { after(fn: () => Promise<void>): void }, extra: string[] = []) {
-  const dir = await tempDir("canopy-bridge-mqttp-");
-  const leaf = await leafWithUp(dir);
+  const cleanup = new Cleanup(t);
+  const { dir, leaf } = await leafEnv(cleanup, "canopy-bridge-mqttp-");
   const port = await freePort();
-  const bridge = await startBridge(["--device", "d1", "--leaf", leaf.server.url, "--mqtt", `127.0.0.1:${port}`, "--data", `${dir.path}/data`, "--max-packet-bytes", "4096", ...extra]);
-  t.after(async () => {
-    await bridge.stop();
-    await leaf.close();
-    await dir.remove();
-  });
+  const bridge = await startBridge(cleanup, ["--device", "d1", "--leaf", leaf.server.url, "--mqtt", `127.0.0.1:${port}`, "--data", `${dir.path}/data`, "--max-packet-bytes", "4096", ...extra]);
   return { dir, leaf, port, bridge };
 }
 

@@ -1,26 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { waitFor } from "@canopy/protocol";
-import { tempDir } from "../harness/index.js";
-import { bridgeStats, countUp, leafWithUp, PtyPair, readUp, simSummary, startBridge, startSim } from "./bridge-support.js";
+import { bridgeStats, Cleanup, countUp, leafEnv, ptyPair, readUp, simSummary, startBridge, startSim } from "./bridge-support.js";
 
 const FRAMES = 5000;
 
 test("serial: 5,000 binary frames while the pty is killed and recreated twice → every acked frame in UP exactly once", async (t) => {
-  const dir = await tempDir("canopy-bridge-serial-");
-  const leaf = await leafWithUp(dir);
-  const pty = PtyPair.in(dir);
-  await pty.start();
-  const bridge = await startBridge(["--device", "d1", "--leaf", leaf.server.url, "--serial", `${pty.a}:921600`, "--data", `${dir.path}/data`]);
+  const cleanup = new Cleanup(t);
+  const { dir, leaf } = await leafEnv(cleanup, "canopy-bridge-serial-");
+  const pty = await ptyPair(cleanup, dir);
+  const bridge = await startBridge(cleanup, ["--device", "d1", "--leaf", leaf.server.url, "--serial", `${pty.a}:921600`, "--data", `${dir.path}/data`]);
   // 500 frames/s: ~10 s of traffic, so both unplugs land mid-stream.
-  const sim = startSim(["--id", "m1", "--serial", `${pty.b}:921600`, "--binary", "--rate", "500", "--count", String(FRAMES)]);
-  t.after(async () => {
-    await sim.stop();
-    await bridge.stop();
-    await pty.kill();
-    await leaf.close();
-    await dir.remove();
-  });
+  const sim = startSim(cleanup, ["--id", "m1", "--serial", `${pty.b}:921600`, "--binary", "--rate", "500", "--count", String(FRAMES)]);
 
   const filter = "up.d1.tlm.mcu.m1.counter";
   const lost = (): number => bridge.output.filter((l) => l.includes("serial port lost")).length;

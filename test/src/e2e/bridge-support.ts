@@ -6,7 +6,7 @@ import { connect } from "@nats-io/transport-node";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager, DiscardPolicy, type JetStreamManager } from "@nats-io/jetstream";
 import { BRIDGE_MCUS_SUBJECT, BRIDGE_STATS_SUBJECT, waitFor, type McuSummary } from "@canopy/protocol";
-import { CanopyProcess, freePort, TestServer, type TempDir } from "../harness/index.js";
+import { CanopyProcess, freePort, tempDir, TestServer, type TempDir } from "../harness/index.js";
 
 /** Shared plumbing of the bridge e2e tests: a device leaf with its UP stream, socat ptys, the bridge CLI. */
 export interface Leaf {
@@ -19,7 +19,10 @@ export interface Leaf {
 export async function leafWithUp(dir: TempDir, device = "d1"): Promise<Leaf> {
   // No hub: the leaf's remote points at a closed port; the bridge only needs the leaf and its UP.
   const server = await TestServer.leaf(join(dir.path, "leaf"), device, await freePort());
-  const nc = await connect({ servers: server.url });
+  const nc = await connect({ servers: server.url }).catch(async (err: unknown) => {
+    await server.stop();
+    throw err;
+  });
   const jsm = await jetstreamManager(nc);
   await jsm.streams.add({
     name: "UP",
@@ -76,8 +79,9 @@ export interface Stats {
   serial: { ports: number; decoderHighWater: number };
 }
 
-export async function bridgeStats(nc: NatsConnection): Promise<Stats> {
-  return (await nc.request(BRIDGE_STATS_SUBJECT, "", { timeout: 5_000 })).json<Stats>();
+/** `gc: true` collects garbage first when the bridge runs with NODE_OPTIONS=--expose-gc. */
+export async function bridgeStats(nc: NatsConnection, gc = false): Promise<Stats> {
+  return (await nc.request(BRIDGE_STATS_SUBJECT, gc ? "gc" : "", { timeout: 5_000 })).json<Stats>();
 }
 
 export async function bridgeMcus(nc: NatsConnection): Promise<McuSummary[]> {
@@ -109,14 +113,49 @@ export class PtyPair {
   }
 }
 
-export async function startBridge(args: string[]): Promise<CanopyProcess> {
-  const p = new CanopyProcess(["bridge", ...args]);
+/**
+ * Cleanups run in reverse order of registration, all of them even if one fails, and are registered
+ * before anything can fail, so a failed start never leaks a process (which would hang the test file).
+ */
+export class Cleanup {
+  private readonly fns: Array<() => Promise<unknown> | unknown> = [];
+  constructor(t: { after(fn: () => Promise<void>): void }) {
+    t.after(async () => {
+      for (const fn of this.fns.reverse()) await Promise.resolve().then(fn).catch(() => {});
+    });
+  }
+  add(fn: () => Promise<unknown> | unknown): void {
+    this.fns.push(fn);
+  }
+}
+
+export async function startBridge(cleanup: Cleanup, args: string[], env: NodeJS.ProcessEnv = {}): Promise<CanopyProcess> {
+  const p = new CanopyProcess(["bridge", ...args], env);
+  cleanup.add(() => p.stop());
   await p.waitForOutput(/"bridge ready"/, 20_000);
   return p;
 }
 
-export function startSim(args: string[]): CanopyProcess {
-  return new CanopyProcess(["sim", "mcu", ...args]);
+export function startSim(cleanup: Cleanup, args: string[]): CanopyProcess {
+  const p = new CanopyProcess(["sim", "mcu", ...args]);
+  cleanup.add(() => p.stop());
+  return p;
+}
+
+/** Temp dir + leaf with UP, torn down by `cleanup`. */
+export async function leafEnv(cleanup: Cleanup, prefix: string, device = "d1"): Promise<{ dir: TempDir; leaf: Leaf }> {
+  const dir = await tempDir(prefix);
+  cleanup.add(() => dir.remove());
+  const leaf = await leafWithUp(dir, device);
+  cleanup.add(() => leaf.close());
+  return { dir, leaf };
+}
+
+export async function ptyPair(cleanup: Cleanup, dir: TempDir, name = "tty"): Promise<PtyPair> {
+  const p = PtyPair.in(dir, name);
+  cleanup.add(() => p.kill());
+  await p.start();
+  return p;
 }
 
 /** The last `{"event":"done",…}` line a sim printed. */
