@@ -66,5 +66,5 @@ test("PortLink on the mock binding: hello, reading, link ack after the publish, 
 
   ctl.abort();
   await running;
-  assert.ok(published.some((p) => p.subject === "up.d1.evt.mcu.m1.offline"));
+  await waitFor(() => published.some((p) => p.subject === "up.d1.evt.mcu.m1.offline"), { timeoutMs: 2000, what: "offline event" });
 });
