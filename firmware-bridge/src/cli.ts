@@ -98,6 +98,7 @@ function simCommand(run: (code: Promise<number>) => void): Command {
     .option("--password <p>", "MQTT password")
     .option("--rate <hz>", "readings per second (0 = as fast as acks allow)", num, 1)
     .option("--count <n>", "stop after n readings were acknowledged", int("--count", 1, 1e9))
+    .option("--window <n>", "unacknowledged frames / QoS 1 publishes in flight", int("--window", 1, 1024), 32)
     .option("--board <name>", "board name", undefined)
     .option("--firmware <version>", "firmware version", undefined)
     .addHelpText("after", SIM_EXAMPLES)
@@ -112,6 +113,7 @@ function simCommand(run: (code: Promise<number>) => void): Command {
         id,
         rate: o["rate"] as number,
         ...(o["count"] !== undefined ? { count: o["count"] as number } : {}),
+        window: o["window"] as number,
         ...(o["board"] ? { board: o["board"] as string } : {}),
         ...(o["firmware"] ? { firmware: o["firmware"] as string } : {}),
         report: (rec: Record<string, unknown>) => process.stdout.write(`${JSON.stringify({ mcu: id, ...rec })}\n`),

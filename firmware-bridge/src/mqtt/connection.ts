@@ -284,8 +284,19 @@ export class MqttConnection implements McuLink {
     }, Math.max(due, 10));
   }
 
+  private corked = false;
+
+  /** Packets written in one tick leave in one syscall (PUBACKs come in bursts as the stream acks). */
   private write(p: Packet): void {
     if (this.socket.destroyed || !this.socket.writable) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     this.socket.write(generate(p, this.version));
   }
 

@@ -11,7 +11,9 @@ export async function connectLeaf(url: string, name: string, log: Logger, signal
   const backoff = new Backoff({ initialMs: 250, maxMs: 5_000 });
   for (;;) {
     try {
-      const nc = await connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, pingInterval: 10_000 });
+      // noAsyncTraces: nats.js would otherwise build two Error objects (for stack traces) per request,
+      // i.e. per JetStream publish: a third of the bridge's CPU under load.
+      const nc = await connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 500, pingInterval: 10_000, noAsyncTraces: true });
       void (async () => {
         for await (const s of nc.status()) {
           if (s.type === "disconnect" || s.type === "reconnect") log.warn({ status: s.type }, "leaf connection");

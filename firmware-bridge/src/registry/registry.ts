@@ -53,9 +53,10 @@ export class McuRegistry {
     return rec;
   }
 
+  /** Hot path (every reading): memory only, no LMDB read. */
   seen(id: string, now = Date.now()): void {
-    const prev = this.db.get(id);
-    if (!prev || prev.lastSeen >= now) return;
+    const at = this.pending.get(id);
+    if (at !== undefined && at >= now) return;
     this.pending.set(id, now);
     this.dirty.add(id);
   }

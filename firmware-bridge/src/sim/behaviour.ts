@@ -11,6 +11,8 @@ export interface SimOptions {
   rate: number;
   /** Stop after this many readings were acknowledged (binary serial, MQTT QoS 1) or sent (text). */
   count?: number;
+  /** Unacked binary frames / QoS 1 publishes in flight. */
+  window?: number;
   /** Called with one-line JSON progress/summary records (the CLI prints them). */
   report?: (rec: Record<string, unknown>) => void;
 }

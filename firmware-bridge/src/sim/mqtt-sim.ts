@@ -11,8 +11,6 @@ export interface MqttSimOptions extends SimOptions {
   username?: string;
   password?: string;
   keepaliveS?: number;
-  /** QoS 1 publishes in flight. */
-  window?: number;
 }
 
 /**

@@ -9,8 +9,6 @@ export interface SerialSimOptions extends SimOptions {
   baudRate: number;
   binary: boolean;
   io: SerialIo;
-  /** Unacked binary frames in flight. */
-  window?: number;
   retransmitMs?: number;
 }
 
