@@ -16,7 +16,7 @@ import { NatsServerProcess, waitFor } from "@canopy/protocol";
 import { CanopyProcess, freePort, tempDir } from "@canopy/test/harness/index";
 
 const CLIENTS = 50;
-const PER_CLIENT = Number(process.env.CANOPY_BENCH_MSGS ?? 600);
+const PER_CLIENT = Number(process.env.CANOPY_BENCH_MSGS ?? 2000);
 const WINDOW = 20; // QoS 1 publishes in flight per client
 const PAYLOAD = Buffer.from(JSON.stringify({ t: 21.5, rh: 40.1, ts: 1700000000000 }));
 const SERIAL_FRAMES = 20_000;

@@ -1,4 +1,4 @@
-import type { IConnectPacket } from "mqtt-packet";
+import type { IConnackPacket, IConnectPacket } from "mqtt-packet";
 import { isValidId } from "@canopy/protocol";
 import { MqttProtocolError } from "../errors.js";
 import { verifyPassword } from "./auth.js";
@@ -63,5 +63,25 @@ export async function acceptConnect(pkt: IConnectPacket, users: Record<string, s
     board: userProp(pkt, "board") ?? "unknown",
     firmware: userProp(pkt, "firmware") ?? "unknown",
     will,
+  };
+}
+
+/** The CONNACK of an accepted client; MQTT 5 clients learn the listener's limits from it. */
+export function connackAccepted(version: 4 | 5, l: { receiveMaximum: number; maxPacketBytes: number }): IConnackPacket {
+  if (version === 4) return { cmd: "connack", sessionPresent: false, returnCode: 0 };
+  return {
+    cmd: "connack",
+    sessionPresent: false,
+    reasonCode: 0,
+    properties: {
+      maximumQoS: 1,
+      retainAvailable: false,
+      receiveMaximum: l.receiveMaximum,
+      maximumPacketSize: l.maxPacketBytes,
+      topicAliasMaximum: 0,
+      wildcardSubscriptionAvailable: true,
+      sharedSubscriptionAvailable: false,
+      subscriptionIdentifiersAvailable: false,
+    },
   };
 }

@@ -5,7 +5,8 @@ import type { Counters } from "../counters.js";
 import type { McuHub, McuLink, McuSession } from "../core/hub.js";
 import { FrameError, MqttProtocolError } from "../errors.js";
 import type { Logger } from "../log.js";
-import { acceptConnect, type AcceptedConnect } from "./connect.js";
+import { acceptConnect, connackAccepted, type AcceptedConnect } from "./connect.js";
+import { parseAck, parseHello } from "./payloads.js";
 import { PacketFramer } from "./framer.js";
 import { InflightQueue } from "./inflight.js";
 import { Reason, v4ConnackCode } from "./reason.js";
@@ -141,14 +142,7 @@ export class MqttConnection implements McuLink {
     this.keepaliveMs = a.keepaliveS * 1000;
     clearTimeout(this.timer);
     this.armKeepalive();
-    const l = this.ctx.limits;
-    this.write({
-      cmd: "connack",
-      sessionPresent: false,
-      ...(a.version === 5
-        ? { reasonCode: 0, properties: { maximumQoS: 1, retainAvailable: false, receiveMaximum: l.receiveMaximum, maximumPacketSize: l.maxPacketBytes, topicAliasMaximum: 0, wildcardSubscriptionAvailable: true, sharedSubscriptionAvailable: false, subscriptionIdentifiersAvailable: false } }
-        : { returnCode: 0 }),
-    });
+    this.write(connackAccepted(a.version, this.ctx.limits));
     this.ctx.claim(this);
     this.session = this.ctx.hub.attach({ id: a.clientId, board: a.board, firmware: a.firmware, link: this.name }, this);
     const held = this.held;
@@ -224,9 +218,7 @@ export class MqttConnection implements McuLink {
     if (r.kind === "tlm") return s.telemetry(r.path, payload, dedup);
     if (r.kind === "evt") return s.event(r.path, payload, dedup);
     if (r.kind === "ack") {
-      const text = payload.toString("utf8");
-      const ok = !/^err(\s|$)/.test(text);
-      const detail = text.replace(/^(ok|err)\s?/, "");
+      const { ok, detail } = parseAck(payload);
       const corr = p.properties?.correlationData;
       const match = corr && corr.length === 2 ? { linkId: corr.readUInt16BE(0) } : { name: r.name };
       return s.commandAck(match, ok, detail);
@@ -334,16 +326,4 @@ export class MqttConnection implements McuLink {
     }
     s.detach(will ? "will" : reason);
   }
-}
-
-function parseHello(payload: Buffer): [string, string] {
-  const text = payload.toString("utf8").trim();
-  try {
-    const j = JSON.parse(text) as { board?: unknown; firmware?: unknown };
-    if (typeof j.board === "string" && typeof j.firmware === "string") return [j.board.slice(0, 64), j.firmware.slice(0, 64)];
-  } catch {
-    /* not JSON: "<board> <fw>" */
-  }
-  const [board = "unknown", firmware = "unknown"] = text.split(/\s+/);
-  return [board.slice(0, 64), firmware.slice(0, 64)];
 }

@@ -48,7 +48,7 @@ test("a command reaches the sim MCU over serial (binary and text) and MQTT (3.1.
         const r = McuCommandReply.parse((await leaf.nc.request(`cmd.d1.mcu.${id}.blink`, "3", { headers: h, timeout: 5_000 })).json());
         return r.delivered && r;
       },
-      { timeoutMs: 10_000, what: `command delivered to ${id}` },
+      { timeoutMs: 20_000, what: `command delivered to ${id}` },
     );
     assert.equal(reply.id, `c-${id}`);
   }
@@ -58,7 +58,7 @@ test("a command reaches the sim MCU over serial (binary and text) and MQTT (3.1.
         const msgs = await readUp(leaf, `up.d1.evt.mcu.${id}.ack.blink`);
         return msgs.map((m) => McuAckEvent.parse(JSON.parse(m.data))).find((e) => e.id === `c-${id}`);
       },
-      { timeoutMs: 10_000, what: `ack event of ${id}` },
+      { timeoutMs: 20_000, what: `ack event of ${id}` },
     );
     assert.equal(ev.status, "ok", JSON.stringify(ev));
     assert.equal(ev.detail, "blinked 3");
