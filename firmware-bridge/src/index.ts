@@ -1,0 +1,16 @@
+export { runBridge, type BridgeOptions, type BridgeStats } from "./bridge.js";
+export { main } from "./cli.js";
+export { Counters } from "./counters.js";
+export { FrameError, MqttProtocolError, LinkError } from "./errors.js";
+export { createLogger, silentLogger } from "./log.js";
+export { hashPassword, verifyPassword } from "./mqtt/auth.js";
+export { MqttListener } from "./mqtt/listener.js";
+export { routeTopic } from "./mqtt/topics.js";
+export { crc16 } from "./serial/crc16.js";
+export { cobsDecode, cobsEncode } from "./serial/cobs.js";
+export { SerialDecoder, type SerialMode } from "./serial/decoder.js";
+export { buildFrame, encodeFrame, parseFrame, wrapCobs, FrameType, FLAG_RETRANSMIT, type Frame } from "./serial/frame.js";
+export { parseLine } from "./serial/text.js";
+export { mockSerialIo, nodeSerialIo, type SerialIo, type SerialConnection } from "./serial/io.js";
+export { MqttSim } from "./sim/mqtt-sim.js";
+export { SerialSim } from "./sim/serial-sim.js";

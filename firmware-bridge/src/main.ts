@@ -1,0 +1,34 @@
+import { CanopyError, errorMessage } from "@canopy/protocol";
+import { runBridge, type BridgeOptions } from "./bridge.js";
+import { createLogger } from "./log.js";
+
+/**
+ * Process wiring for `canopy bridge`: logger, signals, exit code. SIGINT/SIGTERM stop the bridge
+ * cleanly (MCUs marked offline, registry flushed); a second signal exits at once.
+ */
+export async function mainBridge(opts: Omit<BridgeOptions, "log" | "onReady">, logLevel: string): Promise<number> {
+  const log = createLogger(logLevel);
+  const ctl = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (++signals > 1) process.exit(130);
+    log.info({ signal: sig }, "stopping");
+    ctl.abort(new CanopyError("CANCELLED", `received ${sig}`));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    await runBridge({ ...opts, log }, ctl.signal);
+    // When the leaf died with us, something below nats.js/lmdb keeps the loop alive with no JS handle
+    // left (seen on Node 20); everything is flushed and closed by now, so do not wait for it.
+    setTimeout(() => process.exit(process.exitCode ?? 0), 500).unref();
+    return 0;
+  } catch (err) {
+    log.error({ err: errorMessage(err) }, "bridge failed");
+    return err instanceof CanopyError && err.isUsage ? 2 : 1;
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    log.flush();
+  }
+}

@@ -1,0 +1,87 @@
+import type { IConnackPacket, IConnectPacket } from "mqtt-packet";
+import { isValidId } from "@canopy/protocol";
+import { MqttProtocolError } from "../errors.js";
+import { verifyPassword } from "./auth.js";
+import { Reason } from "./reason.js";
+import { routeTopic, type TopicRoute } from "./topics.js";
+
+export interface AcceptedConnect {
+  clientId: string;
+  version: 4 | 5;
+  keepaliveS: number;
+  board: string;
+  firmware: string;
+  will: { route: TopicRoute; payload: Buffer } | undefined;
+}
+
+function userProp(pkt: IConnectPacket, name: string): string | undefined {
+  const v = pkt.properties?.userProperties?.[name];
+  const s = Array.isArray(v) ? v[0] : v;
+  return typeof s === "string" && /^[\x21-\x7e]{1,64}$/.test(s) ? s : undefined;
+}
+
+/**
+ * Validates a CONNECT: protocol 3.1.1 or 5, client id = MCU id under the id rule, credentials when
+ * users are configured, a Last Will that maps to the MCU's own topics at QoS ≤ 1. Throws
+ * `MqttProtocolError` whose `reasonCode` goes into the refusing CONNACK.
+ */
+export async function acceptConnect(pkt: IConnectPacket, users: Record<string, string>): Promise<AcceptedConnect> {
+  const version = pkt.protocolVersion;
+  if (version !== 4 && version !== 5) {
+    throw new MqttProtocolError("bad_version", `protocol version ${version} (3.1.1 and 5.0 are supported)`, Reason.UnsupportedProtocolVersion);
+  }
+  const clientId = pkt.clientId;
+  if (!isValidId(clientId)) {
+    throw new MqttProtocolError(
+      "invalid_id",
+      `client id ${JSON.stringify(String(clientId).slice(0, 80))} must be the MCU id (^[A-Za-z0-9_-]{1,64}$)`,
+      Reason.ClientIdentifierNotValid,
+    );
+  }
+  if (Object.keys(users).length > 0) {
+    const stored = pkt.username !== undefined ? users[pkt.username] : undefined;
+    const ok = stored !== undefined && pkt.password !== undefined && (await verifyPassword(Buffer.from(pkt.password), stored));
+    if (!ok) throw new MqttProtocolError("auth_failed", `bad user name or password for ${clientId}`, Reason.BadUserNameOrPassword);
+  }
+  let will: AcceptedConnect["will"];
+  if (pkt.will) {
+    if ((pkt.will.qos ?? 0) > 1) throw new MqttProtocolError("qos2", "will QoS 2 is not supported", Reason.QosNotSupported);
+    if (pkt.will.retain && version === 5) {
+      throw new MqttProtocolError("retain", "retained wills are not supported", Reason.RetainNotSupported);
+    }
+    const route = routeTopic(pkt.will.topic, clientId);
+    if (route.kind !== "tlm" && route.kind !== "evt") {
+      throw new MqttProtocolError("topic_denied", "a will must go to <mcu>/evt/… or <mcu>/tlm/…", Reason.TopicNameInvalid);
+    }
+    const payload = pkt.will.payload;
+    will = { route, payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload ?? "") };
+  }
+  return {
+    clientId,
+    version,
+    keepaliveS: pkt.keepalive ?? 0,
+    board: userProp(pkt, "board") ?? "unknown",
+    firmware: userProp(pkt, "firmware") ?? "unknown",
+    will,
+  };
+}
+
+/** The CONNACK of an accepted client; MQTT 5 clients learn the listener's limits from it. */
+export function connackAccepted(version: 4 | 5, l: { receiveMaximum: number; maxPacketBytes: number }): IConnackPacket {
+  if (version === 4) return { cmd: "connack", sessionPresent: false, returnCode: 0 };
+  return {
+    cmd: "connack",
+    sessionPresent: false,
+    reasonCode: 0,
+    properties: {
+      maximumQoS: 1,
+      retainAvailable: false,
+      receiveMaximum: l.receiveMaximum,
+      maximumPacketSize: l.maxPacketBytes,
+      topicAliasMaximum: 0,
+      wildcardSubscriptionAvailable: true,
+      sharedSubscriptionAvailable: false,
+      subscriptionIdentifiersAvailable: false,
+    },
+  };
+}

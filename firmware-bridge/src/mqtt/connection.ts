@@ -1,0 +1,329 @@
+import type { Socket } from "node:net";
+import type { IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from "mqtt-packet";
+import { errorMessage } from "@canopy/protocol";
+import type { Counters } from "../counters.js";
+import type { McuHub, McuLink, McuSession } from "../core/hub.js";
+import { FrameError, MqttProtocolError } from "../errors.js";
+import type { Logger } from "../log.js";
+import { acceptConnect, connackAccepted, type AcceptedConnect } from "./connect.js";
+import { parseAck, parseHello } from "./payloads.js";
+import { PacketFramer } from "./framer.js";
+import { InflightQueue } from "./inflight.js";
+import { Reason, v4ConnackCode } from "./reason.js";
+import { generate, StrictParser } from "./strict-parser.js";
+import { commandFilterAllowed, filterMatches, routeTopic, type TopicRoute } from "./topics.js";
+import { OutgoingCommands } from "./outgoing.js";
+
+export interface MqttLimits {
+  maxPacketBytes: number;
+  maxInflightBytes: number;
+  receiveMaximum: number;
+  connectTimeoutMs: number;
+  users: Record<string, string>;
+}
+
+export interface ConnectionContext {
+  hub: McuHub;
+  counters: Counters;
+  log: Logger;
+  limits: MqttLimits;
+  /** Registers the client id; an older connection with the same id is closed (session takeover). */
+  claim(conn: MqttConnection): void;
+  release(conn: MqttConnection): void;
+}
+
+type State = "new" | "connecting" | "open" | "closed";
+
+/**
+ * One MQTT client = one MCU. Bad input closes the connection as the spec says, is counted once under
+ * `mqtt.<reason>`, and never throws out of here: the listener process survives any byte sequence.
+ */
+export class MqttConnection implements McuLink {
+  readonly name: string;
+  clientId = "";
+  private state: State = "new";
+  private version: 4 | 5 = 4;
+  private readonly framer: PacketFramer;
+  private readonly parser = new StrictParser();
+  private readonly inflight = new InflightQueue();
+  private readonly subs = new Map<string, number>();
+  private readonly outgoing: OutgoingCommands;
+  private held: Buffer[] = [];
+  private session: McuSession | undefined;
+  private will: AcceptedConnect["will"];
+  private sendWill = true;
+  private keepaliveMs = 0;
+  private lastRx = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+  private paused = false;
+  private endedEarly = false;
+
+  constructor(private readonly socket: Socket, private readonly ctx: ConnectionContext) {
+    this.name = `mqtt:${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
+    this.framer = new PacketFramer(ctx.limits.maxPacketBytes);
+    this.outgoing = new OutgoingCommands((p) => this.write(p));
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("end", () => {
+      // While CONNECT is being checked, packets are held: judge them first, then the EOF.
+      if (this.state === "connecting") this.endedEarly = true;
+      else this.onEnd();
+    });
+    socket.on("error", (err) => {
+      ctx.counters.inc("mqtt.socket_errors");
+      this.close(`socket error: ${err.message}`);
+    });
+    socket.on("close", () => this.close("connection lost"));
+    this.timer = setTimeout(() => this.reject(new MqttProtocolError("connect_timeout", "no CONNECT in time", Reason.MaximumConnectTime)), ctx.limits.connectTimeoutMs);
+  }
+
+  private onEnd(): void {
+    if (this.framer.buffered > 0) this.reject(new MqttProtocolError("truncated", "connection ended inside a packet", Reason.MalformedPacket));
+    else this.close("connection lost");
+  }
+
+  get framerHighWater(): number {
+    return this.framer.highWater;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.state === "closed") return;
+    this.lastRx = Date.now();
+    try {
+      for (const pkt of this.framer.push(chunk)) {
+        if (this.state === "connecting") this.held.push(pkt);
+        else this.onPacket(pkt);
+        if ((this.state as State) === "closed") return;
+      }
+    } catch (err) {
+      this.reject(err);
+    }
+  }
+
+  private onPacket(raw: Buffer): void {
+    const pkt = this.parser.parse(raw);
+    if (this.state === "new") {
+      if (pkt.cmd !== "connect") throw new MqttProtocolError("not_connect_first", `first packet is ${pkt.cmd}`, Reason.ProtocolError);
+      this.state = "connecting";
+      this.socket.pause();
+      acceptConnect(pkt, this.ctx.limits.users).then(
+        (a) => this.opened(a),
+        (err: unknown) => this.refuse(err, pkt.protocolVersion === 5 ? 5 : 4),
+      );
+      return;
+    }
+    switch (pkt.cmd) {
+      case "connect":
+        throw new MqttProtocolError("second_connect", "second CONNECT on one connection", Reason.ProtocolError);
+      case "publish":
+        return this.onPublish(pkt);
+      case "puback":
+        return this.outgoing.acked(pkt.messageId ?? -1);
+      case "subscribe":
+        return this.onSubscribe(pkt);
+      case "unsubscribe":
+        return this.onUnsubscribe(pkt);
+      case "pingreq":
+        return this.write({ cmd: "pingresp" });
+      case "disconnect":
+        this.sendWill = this.version === 5 && pkt.reasonCode === 0x04;
+        return this.close("disconnect");
+      default:
+        throw new MqttProtocolError("protocol_error", `unexpected ${pkt.cmd} from a client`, Reason.ProtocolError);
+    }
+  }
+
+  private opened(a: AcceptedConnect): void {
+    if (this.state === "closed") return;
+    this.state = "open";
+    this.version = a.version;
+    this.clientId = a.clientId;
+    this.will = a.will;
+    this.keepaliveMs = a.keepaliveS * 1000;
+    clearTimeout(this.timer);
+    this.armKeepalive();
+    this.write(connackAccepted(a.version, this.ctx.limits));
+    this.ctx.claim(this);
+    this.session = this.ctx.hub.attach({ id: a.clientId, board: a.board, firmware: a.firmware, link: this.name }, this);
+    const held = this.held;
+    this.held = [];
+    try {
+      for (const raw of held) {
+        this.onPacket(raw);
+        if ((this.state as State) !== "open") return;
+      }
+    } catch (err) {
+      this.reject(err);
+      return;
+    }
+    if (this.endedEarly) this.onEnd();
+    else this.socket.resume();
+  }
+
+  private refuse(err: unknown, version: 4 | 5): void {
+    if (this.state === "closed") return;
+    this.version = version;
+    const code = err instanceof MqttProtocolError ? err.reasonCode : Reason.UnspecifiedError;
+    // A will topic outside the map has no 3.1.1 return code: close without CONNACK [MQTT-3.1.4-1].
+    if (version === 5) this.write({ cmd: "connack", sessionPresent: false, reasonCode: code });
+    else if (!(err instanceof MqttProtocolError && err.reason === "topic_denied")) {
+      this.write({ cmd: "connack", sessionPresent: false, returnCode: v4ConnackCode(code) });
+    }
+    this.state = "new"; // no DISCONNECT after a refusing CONNACK
+    this.reject(err);
+  }
+
+  private onPublish(p: IPublishPacket): void {
+    if (p.qos === 2) throw new MqttProtocolError("qos2", "QoS 2 is not supported (maximum QoS 1)", Reason.QosNotSupported);
+    if (this.version === 5 && p.properties?.topicAlias !== undefined) {
+      throw new MqttProtocolError("protocol_error", "topic aliases are not supported", Reason.TopicAliasInvalid);
+    }
+    if (this.version === 5 && p.retain) throw new MqttProtocolError("retain", "retain is not supported", Reason.RetainNotSupported);
+    if (p.qos === 1 && this.inflight.qos1 >= this.ctx.limits.receiveMaximum && this.version === 5) {
+      throw new MqttProtocolError("receive_maximum", "more QoS 1 publishes in flight than receive maximum", Reason.ReceiveMaximumExceeded);
+    }
+    const payload = Buffer.isBuffer(p.payload) ? p.payload : Buffer.from(p.payload);
+    const entry = this.inflight.add(p.qos === 1 ? p.messageId : undefined, payload.length + p.topic.length + 64);
+    let work: Promise<unknown>;
+    try {
+      work = this.route(routeTopic(p.topic, this.clientId), payload, p);
+    } catch (err) {
+      const denied = err instanceof MqttProtocolError && err.reason === "topic_denied";
+      const reserved = err instanceof FrameError;
+      if (this.version === 5 && (denied || reserved)) {
+        // MQTT 5 can refuse one publish and keep the connection: PUBACK with "not authorized".
+        this.ctx.counters.inc(`mqtt.${denied ? "topic_denied" : "reserved_event"}`);
+        this.ctx.counters.inc("mqtt.refused_publishes");
+        this.flushAcks(this.inflight.settle(entry, Reason.NotAuthorized));
+        return;
+      }
+      throw reserved ? new MqttProtocolError("topic_denied", errorMessage(err), Reason.NotAuthorized) : err;
+    }
+    if (this.inflight.bytes > this.ctx.limits.maxInflightBytes && !this.paused) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    work.then(
+      () => this.flushAcks(this.inflight.settle(entry)),
+      (err: unknown) => {
+        this.ctx.log.debug({ client: this.clientId, err: errorMessage(err) }, "publish not stored");
+        this.close("bridge stopping");
+      },
+    );
+  }
+
+  private route(r: TopicRoute, payload: Buffer, p: IPublishPacket): Promise<unknown> {
+    const s = this.session as McuSession;
+    const dedup = p.qos === 1 ? { key: `m:${this.clientId}/${p.messageId}`, boot: 0, retransmit: p.dup } : undefined;
+    if (r.kind === "tlm") return s.telemetry(r.path, payload, dedup);
+    if (r.kind === "evt") return s.event(r.path, payload, dedup);
+    if (r.kind === "ack") {
+      const { ok, detail } = parseAck(payload);
+      const corr = p.properties?.correlationData;
+      const match = corr && corr.length === 2 ? { linkId: corr.readUInt16BE(0) } : { name: r.name };
+      return s.commandAck(match, ok, detail);
+    }
+    const [board, firmware] = parseHello(payload);
+    this.session = this.ctx.hub.attach({ id: this.clientId, board, firmware, link: this.name }, this);
+    return Promise.resolve();
+  }
+
+  private flushAcks(acks: Array<{ messageId: number; reason: number }>): void {
+    if (this.state !== "open") return;
+    for (const a of acks) {
+      this.write({ cmd: "puback", messageId: a.messageId, ...(this.version === 5 && a.reason ? { reasonCode: a.reason } : {}) });
+    }
+    if (this.paused && this.inflight.bytes <= this.ctx.limits.maxInflightBytes / 2) {
+      this.paused = false;
+      this.socket.resume();
+    }
+  }
+
+  private onSubscribe(p: ISubscribePacket): void {
+    const granted = p.subscriptions.map((s) => {
+      if (!commandFilterAllowed(s.topic, this.clientId)) {
+        this.ctx.counters.inc("mqtt.subscribe_denied");
+        return this.version === 5 ? Reason.NotAuthorized : 0x80;
+      }
+      const qos = Math.min(s.qos, 1);
+      this.subs.set(s.topic, qos);
+      return qos;
+    });
+    this.write({ cmd: "suback", messageId: p.messageId ?? 0, granted });
+  }
+
+  private onUnsubscribe(p: IUnsubscribePacket): void {
+    const codes = p.unsubscriptions.map((t) => (this.subs.delete(t) ? 0 : Reason.NoSubscriptionExisted));
+    this.write({ cmd: "unsuback", messageId: p.messageId ?? 0, ...(this.version === 5 ? { granted: codes } : {}) } as Packet);
+  }
+
+  sendCommand(cmd: { linkId: number; name: string; args: Uint8Array }): Promise<void> {
+    if (this.state !== "open") return Promise.reject(new Error("connection closed"));
+    let qos: number | undefined;
+    for (const [filter, q] of this.subs) if (filterMatches(filter, cmd.name)) qos = Math.max(qos ?? 0, q);
+    if (qos === undefined) return Promise.reject(new Error(`${this.clientId} is not subscribed to ${this.clientId}/cmd/${cmd.name}`));
+    return this.outgoing.send(this.clientId, cmd, qos === 1 ? 1 : 0, this.version);
+  }
+
+  private armKeepalive(): void {
+    if (this.keepaliveMs <= 0) return;
+    // 1.5 × keep-alive without any packet closes the connection [MQTT-3.1.2-24].
+    const due = this.lastRx + this.keepaliveMs * 1.5 - Date.now();
+    this.timer = setTimeout(() => {
+      if (Date.now() - this.lastRx >= this.keepaliveMs * 1.5) {
+        this.reject(new MqttProtocolError("keepalive_timeout", "keep-alive expired", Reason.KeepAliveTimeout));
+      } else this.armKeepalive();
+    }, Math.max(due, 10));
+  }
+
+  private corked = false;
+
+  /** Packets written in one tick leave in one syscall (PUBACKs come in bursts as the stream acks). */
+  private write(p: Packet): void {
+    if (this.socket.destroyed || !this.socket.writable) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(generate(p, this.version));
+  }
+
+  /** Closes after a protocol violation: counted once, MQTT 5 clients get a DISCONNECT with the reason. */
+  private reject(err: unknown): void {
+    if (this.state === "closed") return;
+    const e = err instanceof MqttProtocolError ? err : new MqttProtocolError("internal_error", errorMessage(err), Reason.UnspecifiedError, { cause: err });
+    this.ctx.counters.inc(`mqtt.${e.reason}`);
+    this.ctx.counters.inc("mqtt.rejected");
+    this.ctx.log.debug({ client: this.clientId || undefined, peer: this.name, reason: e.reason, err: e.message }, "mqtt connection refused");
+    if (this.state === "open" && this.version === 5) this.write({ cmd: "disconnect", reasonCode: e.reasonCode });
+    this.close(e.reason === "keepalive_timeout" ? "keepalive" : e.reason);
+  }
+
+  /** Idempotent. Publishes the will unless the client said a clean goodbye, then marks the MCU offline. */
+  close(reason: string): void {
+    if (this.state === "closed") return;
+    const wasOpen = this.state === "open";
+    this.state = "closed";
+    clearTimeout(this.timer);
+    this.outgoing.failAll();
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 500).unref();
+    this.ctx.release(this);
+    const s = this.session;
+    if (!wasOpen || !s?.active) return;
+    const will = reason !== "disconnect" || this.sendWill ? this.will : undefined;
+    if (will) {
+      try {
+        const p = will.route.kind === "tlm" ? s.telemetry(will.route.path, will.payload) : will.route.kind === "evt" ? s.event(will.route.path, will.payload) : undefined;
+        p?.catch(() => {});
+      } catch (err) {
+        this.ctx.log.debug({ err: errorMessage(err) }, "will not published");
+      }
+    }
+    s.detach(will ? "will" : reason);
+  }
+}

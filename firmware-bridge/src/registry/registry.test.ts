@@ -1,0 +1,46 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SeqAllocator } from "../nats/seq.js";
+import { McuRegistry } from "./registry.js";
+import { openBridgeStore } from "./store.js";
+
+test("registry: online/offline, lastSeen batched, survives reopen with firstSeen kept", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "canopy-reg-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  let store = openBridgeStore(dir);
+  let reg = new McuRegistry(store.mcus);
+  await reg.online({ id: "m1", board: "uno", firmware: "1", link: "serial:/dev/x" }, 1000);
+  reg.seen("m1", 2000);
+  assert.equal(reg.get("m1")?.lastSeen, 2000);
+  await reg.flush();
+  await reg.offline("m1", 3000);
+  await store.close();
+  store = openBridgeStore(dir);
+  reg = new McuRegistry(store.mcus);
+  await reg.online({ id: "m1", board: "uno", firmware: "2", link: "mqtt:1.2.3.4:5" }, 4000);
+  await reg.online({ id: "m0", board: "esp32", firmware: "1", link: "mqtt:x" }, 4000);
+  await reg.markAllOffline();
+  const list = reg.list();
+  assert.deepEqual(list.map((m) => m.id), ["m0", "m1"]);
+  assert.deepEqual(list[1], { id: "m1", board: "uno", firmware: "2", link: "mqtt:1.2.3.4:5", online: false, firstSeen: 1000, lastSeen: 4000 });
+  await store.close();
+});
+
+test("sequence: handed out in order, never reused after a restart", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "canopy-seq-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  let store = openBridgeStore(dir);
+  let seqs = await SeqAllocator.open(store.meta, 10);
+  const first: number[] = [];
+  for (let i = 0; i < 25; i++) first.push(await seqs.take());
+  assert.deepEqual(first, Array.from({ length: 25 }, (_, i) => i + 1));
+  await store.close();
+  store = openBridgeStore(dir);
+  seqs = await SeqAllocator.open(store.meta, 10);
+  const next = await seqs.take();
+  assert.ok(next > 25, `reused ${next}`);
+  await store.close();
+});

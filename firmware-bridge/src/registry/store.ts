@@ -1,0 +1,44 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { open, type Database, type RootDatabase } from "lmdb";
+import type { McuSummary } from "@canopy/protocol";
+
+/** A dedup entry: which bridge sequence an MCU frame / MQTT packet id was published under. */
+export interface DedupEntry {
+  /** Bridge sequence (the `Nats-Msg-Id` is `<dev>:<s>`). */
+  s: number;
+  /** FNV-1a of subject and payload: a retransmission must carry the same bytes. */
+  h: number;
+  /** Serial: the MCU's boot nonce; MQTT: 0. */
+  b: number;
+}
+
+/**
+ * The bridge's LMDB environment. Three databases:
+ * - `mcus`: MCU registry, id → McuSummary;
+ * - `meta`: `seqCeiling` (every bridge sequence below it may have been used: never reuse them);
+ * - `dedup`: `s:<mcu>/<frameSeq>` and `m:<clientId>/<packetId>` → DedupEntry, bounded by the 16-bit
+ *   key spaces (at most 65,536 entries per MCU).
+ */
+export interface BridgeStore {
+  readonly root: RootDatabase;
+  readonly mcus: Database<McuSummary, string>;
+  readonly meta: Database<number, string>;
+  readonly dedup: Database<DedupEntry, string>;
+  close(): Promise<void>;
+}
+
+export function openBridgeStore(dir: string): BridgeStore {
+  mkdirSync(dir, { recursive: true });
+  const root = open({ path: join(dir, "bridge.lmdb"), compression: false });
+  return {
+    root,
+    mcus: root.openDB<McuSummary, string>({ name: "mcus" }),
+    meta: root.openDB<number, string>({ name: "meta" }),
+    dedup: root.openDB<DedupEntry, string>({ name: "dedup" }),
+    async close() {
+      await root.flushed;
+      await root.close();
+    },
+  };
+}

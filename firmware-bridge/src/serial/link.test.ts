@@ -1,0 +1,70 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SerialPortMock } from "serialport";
+import { waitFor } from "@canopy/protocol";
+import { Counters } from "../counters.js";
+import { McuHub } from "../core/hub.js";
+import { silentLogger } from "../log.js";
+import type { DedupKey, UpPublisher } from "../nats/publisher.js";
+import { McuRegistry } from "../registry/registry.js";
+import { openBridgeStore } from "../registry/store.js";
+import { encodeFrame, FLAG_RETRANSMIT, FrameType, parseFrame } from "./frame.js";
+import { mockSerialIo } from "./io.js";
+import { PortLink } from "./link.js";
+import { cobsDecode } from "./cobs.js";
+
+/** The link logic against serialport's mock binding: no pty, no NATS, a recording fake publisher. */
+test("PortLink on the mock binding: hello, reading, link ack after the publish, resend flagged", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "canopy-link-"));
+  const store = openBridgeStore(dir);
+  t.after(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const published: Array<{ subject: string; data: string; dedup: DedupKey | undefined }> = [];
+  const publisher = {
+    publish: (subject: string, data: Uint8Array, dedup?: DedupKey) => {
+      published.push({ subject, data: Buffer.from(data).toString(), dedup });
+      return Promise.resolve({ stream: "UP", seq: published.length, duplicate: false });
+    },
+  } as unknown as UpPublisher;
+  const counters = new Counters();
+  const hub = new McuHub({ device: "d1", publisher, registry: new McuRegistry(store.mcus), counters, log: silentLogger(), commandTimeoutMs: 1000 });
+  SerialPortMock.binding.createPort("/dev/fake0", { record: true });
+  const link = new PortLink({ path: "/dev/fake0", baudRate: 115200, mode: "auto", maxFrameBytes: 256, io: mockSerialIo, hub, counters, log: silentLogger() });
+  const ctl = new AbortController();
+  const running = link.run(ctl.signal);
+  const port = await waitFor(() => mockSerialIo.ports.get("/dev/fake0")?.isOpen && mockSerialIo.ports.get("/dev/fake0"), { timeoutMs: 2000, what: "port open" });
+
+  const tlm = { type: FrameType.Telemetry, flags: 0, seq: 2, metric: "temp", value: Buffer.from("21.5") } as const;
+  port.port?.emitData(Buffer.concat([encodeFrame({ type: FrameType.Hello, flags: 0, seq: 1, mcu: "m1", board: "uno", firmware: "1", boot: 9 }), encodeFrame(tlm)]));
+  await waitFor(() => published.some((p) => p.subject === "up.d1.tlm.mcu.m1.temp"), { timeoutMs: 2000, what: "reading published" });
+  const reading = published.find((p) => p.subject === "up.d1.tlm.mcu.m1.temp");
+  assert.deepEqual(reading?.dedup, { key: "s:m1/2", boot: 9, retransmit: false });
+  assert.equal(reading?.data, "21.5");
+  assert.ok(published.some((p) => p.subject === "up.d1.evt.mcu.m1.online"));
+
+  const acks = () =>
+    (port.port?.recording ?? Buffer.alloc(0))
+      .toString("latin1")
+      .split("\u0000")
+      .filter((s) => s.length > 0 && !s.includes("who"))
+      .map((s) => parseFrame(cobsDecode(Buffer.from(s, "latin1"))))
+      .filter((f) => f.type === FrameType.LinkAck);
+  await waitFor(() => acks().some((f) => f.type === FrameType.LinkAck && f.acked === 2), { timeoutMs: 2000, what: "link ack of seq 2" });
+
+  port.port?.emitData(encodeFrame({ ...tlm, flags: FLAG_RETRANSMIT }));
+  await waitFor(() => published.filter((p) => p.subject.endsWith(".temp")).length === 2, { timeoutMs: 2000, what: "resend" });
+  assert.equal(published.filter((p) => p.subject.endsWith(".temp"))[1]?.dedup?.retransmit, true);
+
+  port.port?.emitData(Buffer.from([0, 9, 9, 9, 0]));
+  await waitFor(() => counters.get("serial.bad_cobs") === 1, { timeoutMs: 2000, what: "bad frame counted" });
+  assert.equal(counters.get("serial.dropped"), 1);
+
+  ctl.abort();
+  await running;
+  await waitFor(() => published.some((p) => p.subject === "up.d1.evt.mcu.m1.offline"), { timeoutMs: 2000, what: "offline event" });
+});

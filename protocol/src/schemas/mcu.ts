@@ -1,0 +1,82 @@
+import { z } from "zod";
+import { Id, Timestamp } from "./common.js";
+
+/**
+ * Microcontroller wire shapes shared by the firmware bridge (which writes them) and the agent /
+ * gateway (which read them). `McuSummary` (schemas/device.ts) is what `local.bridge.mcus` returns.
+ */
+
+/** Core-NATS request subject on the leaf: the bridge replies with `McuSummary[]` as JSON. */
+export const BRIDGE_MCUS_SUBJECT = "local.bridge.mcus";
+/** Core-NATS request subject on the leaf: the bridge replies with its counters (`BridgeStats`). */
+export const BRIDGE_STATS_SUBJECT = "local.bridge.stats";
+/** Header a command publisher may set on `cmd.<dev>.mcu.<mcu>.<name>` to name the command. */
+export const MCU_COMMAND_ID_HEADER = "Canopy-Cmd-Id";
+
+/** `up.<dev>.evt.mcu.<mcu>.online` */
+export const McuOnlineEvent = z.object({
+  mcu: Id,
+  at: Timestamp,
+  board: z.string(),
+  firmware: z.string(),
+  link: z.string(),
+});
+export type McuOnlineEvent = z.infer<typeof McuOnlineEvent>;
+
+/** `up.<dev>.evt.mcu.<mcu>.offline`; reason e.g. "unplugged", "disconnect", "will", "keepalive". */
+export const McuOfflineEvent = z.object({
+  mcu: Id,
+  at: Timestamp,
+  link: z.string(),
+  reason: z.string(),
+});
+export type McuOfflineEvent = z.infer<typeof McuOfflineEvent>;
+
+/** `up.<dev>.evt.mcu.<mcu>.ack.<name>`: the MCU's answer to a command (or the bridge's timeout). */
+export const McuAckEvent = z.object({
+  mcu: Id,
+  id: z.string(),
+  name: Id,
+  status: z.enum(["ok", "error", "timeout", "undeliverable"]),
+  detail: z.string().default(""),
+  at: Timestamp,
+});
+export type McuAckEvent = z.infer<typeof McuAckEvent>;
+
+/** Reply to a command published with a reply subject on `cmd.<dev>.mcu.<mcu>.<name>`. */
+export const McuCommandReply = z.object({
+  id: z.string(),
+  delivered: z.boolean(),
+  error: z.string().optional(),
+});
+export type McuCommandReply = z.infer<typeof McuCommandReply>;
+
+/** The `bridge:` section of the agent's config, and what `canopy bridge` builds from its flags. */
+export const BridgeConfig = z.object({
+  /** Serial ports: `PATH[:BAUD]`; PATH may hold `*`/`?` in its last segment (hot-plug rescanned). */
+  serial: z.array(z.string().min(1)).default([]),
+  /** Default baud rate for ports that do not name one. */
+  baudRate: z.number().int().positive().default(115200),
+  /** How often glob paths are rescanned for newly plugged ports. */
+  rescanMs: z.number().int().positive().default(1000),
+  /** Largest decoded binary frame / text line, bytes. */
+  maxFrameBytes: z.number().int().min(64).max(65536).default(1024),
+  mqtt: z
+    .object({
+      /** host:port to listen on. */
+      listen: z.string().regex(/^[^:\s]*:\d{1,5}$/, "must be HOST:PORT"),
+      /** username → scrypt hash (`canopy bridge hash-password`). Empty = no authentication. */
+      users: z.record(z.string(), z.string()).default({}),
+      maxPacketBytes: z.number().int().min(1024).default(256 * 1024),
+      /** Bytes of received-but-not-yet-acked publishes per connection before reading pauses. */
+      maxInflightBytes: z.number().int().min(1024).default(1024 * 1024),
+      /** Advertised to MQTT 5 clients and enforced (0x93). 65535 = the spec default; the byte cap still bounds memory. */
+      receiveMaximum: z.number().int().min(1).max(65535).default(65535),
+      connectTimeoutMs: z.number().int().positive().default(10_000),
+    })
+    .optional(),
+  /** How long the bridge waits for an MCU's command ack before reporting a timeout. */
+  commandTimeoutMs: z.number().int().positive().default(30_000),
+});
+export type BridgeConfig = z.infer<typeof BridgeConfig>;
+export type BridgeConfigInput = z.input<typeof BridgeConfig>;
