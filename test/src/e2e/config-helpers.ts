@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { ConfigEvent, waitFor, type ConfigKeyState } from "@canopy/protocol";
-import type { Fleet } from "../harness/index.js";
+import { Fleet, freePort } from "../harness/index.js";
 
 export interface ShowKey {
   key: string;
@@ -64,4 +64,17 @@ export async function configEvents(nc: NatsConnection, device: string): Promise<
     for await (const m of iter) out.push(ConfigEvent.parse(m.json()));
   }
   return out;
+}
+
+/**
+ * A fleet whose `link.cut()` is a real outage. The hub gossips its leafnode address to leaves, and a
+ * leaf that learned the real one reconnects around the LinkProxy; so the hub advertises a dead
+ * address (which needs a fixed leaf port), and the proxies target the real port. (`hub-ready` reports
+ * the advertised address, hence the override of `leafPort`.)
+ */
+export async function startIsolatedFleet(hubArgs: string[] = []): Promise<Fleet> {
+  const [leaf, dead] = [await freePort(), await freePort()];
+  const fleet = await Fleet.start({ hubArgs: [...hubArgs, "--leaf-port", String(leaf), "--advertise", `127.0.0.1:${dead}`] });
+  fleet.hub.leafPort = leaf;
+  return fleet;
 }

@@ -4,11 +4,11 @@ import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { waitFor } from "@canopy/protocol";
 import { Fleet } from "../harness/index.js";
-import { cliOk, configEvents, show, waitApplied } from "./config-helpers.js";
+import { cliOk, configEvents, startIsolatedFleet, show, waitApplied } from "./config-helpers.js";
 
 let fleet: Fleet;
 before(async () => {
-  fleet = await Fleet.start();
+  fleet = await startIsolatedFleet();
   await fleet.startAgent("d1", { groups: ["lab"] });
 });
 after(async () => {

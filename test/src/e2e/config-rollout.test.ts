@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { Kvm } from "@nats-io/kv";
 import { RenderedConfig, waitFor } from "@canopy/protocol";
 import { CanopyProcess, Fleet, json } from "../harness/index.js";
-import { cliOk, configEvents, show, waitApplied } from "./config-helpers.js";
+import { cliOk, configEvents, startIsolatedFleet, show, waitApplied } from "./config-helpers.js";
 
 interface RolloutJson {
   id: string;
@@ -39,7 +39,7 @@ async function waitRollout(id: string, pred: (r: RolloutJson) => boolean, what: 
 }
 
 before(async () => {
-  fleet = await Fleet.start({ hubArgs: ["--no-gateway"] });
+  fleet = await startIsolatedFleet(["--no-gateway"]);
   gateway = await startGateway();
   await Promise.all(DEVICES.map((d) => fleet.startAgent(d, { groups: ["lab"] })));
 });
@@ -111,4 +111,21 @@ test("gateway SIGKILLed between waves: a new gateway completes the rollout; each
     assert.deepEqual(seen, [...new Set(seen)], `${d}: no revision reported twice`);
     assert.equal(evs.filter((e) => e.key === "app.color").length, 1);
   }
+});
+
+test("an offline device is pending, not a failure: the rollout completes and the device converges when back", async () => {
+  const d3 = fleet.agent("d3");
+  d3.link.cut();
+  await waitFor(async () => (JSON.parse(await cliOk(fleet, ["devices", "--json"])) as Array<{ id: string; online: boolean }>).find((d) => d.id === "d3")?.online === false, {
+    timeoutMs: 15_000,
+    intervalMs: 250,
+    what: "d3 offline",
+  });
+  const started = JSON.parse(await cliOk(fleet, ["config", "rollout", "app.size", "7", "--group", "lab", "--waves", "100%", "--json"])) as RolloutJson;
+  const done = await waitRollout(started.id, (x) => x.state === "completed", "rollout completed with d3 offline");
+  assert.equal(done.waves[0]?.results.d3?.result, "offline", JSON.stringify({ done, d3: await show(fleet, "d3") }));
+  assert.deepEqual(done.pending, ["d3"]);
+  assert.match(await cliOk(fleet, ["rollout", "status", started.id]), /d3: pending \(offline\)/);
+  d3.link.restore();
+  await waitApplied(fleet, "d3", "app.size", 7, 20_000);
 });
