@@ -84,11 +84,11 @@ export class Renderer {
     let pending = opts.devices ? [...new Set(opts.devices.map((d) => checkId(d, "device id")))] : undefined;
     for (let pass = 0; pass < MAX_PASSES; pass++) {
       const records = await this.fleet.records(pending);
-      const current = await mapLimit(records, 32, (r) => this.current(r.id, opts.keys));
+      const current = await mapLimit(records, 64, (r) => this.current(r.id, opts.keys));
       const snap = await this.layers.snapshot(opts.keys);
       const overlays = overlaysOf(await this.rollouts.list());
       const conflicts: string[] = [];
-      await mapLimit(records, 32, async (r, i) => {
+      await mapLimit(records, 64, async (r, i) => {
         const desired = effectiveConfig(r, snap, overlays, opts.keys);
         const res = await this.write(r.id, desired, current[i] ?? new Map(), opts.keys);
         if (res === "conflict") conflicts.push(r.id);
