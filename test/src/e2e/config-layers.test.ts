@@ -116,3 +116,13 @@ test("bad usage exits 2 with a clear message and writes nothing; unknown revisio
   assert.equal(unset.code, 1);
   assert.match(unset.stderr, /not set in fleet/);
 });
+
+test("local.config.reload on the leaf re-applies from the mirror and answers with the applied revision", async () => {
+  const leaf = await fleet.leafConnection("d1");
+  const before = await show(fleet, "d1");
+  const m = await leaf.request("local.config.reload", "", { timeout: 10_000 });
+  const reply = m.json<{ revision: number; keys: number; failed: unknown[] }>();
+  assert.equal(reply.keys, before.keys.length);
+  assert.ok(reply.revision >= before.revision);
+  assert.deepEqual(reply.failed, []);
+});

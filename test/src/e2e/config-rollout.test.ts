@@ -129,3 +129,20 @@ test("an offline device is pending, not a failure: the rollout completes and the
   d3.link.restore();
   await waitApplied(fleet, "d3", "app.size", 7, 20_000);
 });
+
+test("rollout abort halts between waves and restores the previous value on the released wave", async () => {
+  await cliOk(fleet, ["config", "set", "app.level", "1", "--group", "lab"]);
+  await Promise.all(DEVICES.map((d) => waitApplied(fleet, d, "app.level", 1)));
+  const started = JSON.parse(
+    await cliOk(fleet, ["config", "rollout", "app.level", "2", "--group", "lab", "--waves", "34%,100%", "--soak", "60s", "--json"]),
+  ) as RolloutJson;
+  await waitRollout(started.id, (x) => x.waves[0]?.passedAt !== undefined, "wave 1 passed");
+  await waitApplied(fleet, "d1", "app.level", 2);
+  await cliOk(fleet, ["rollout", "abort", started.id]);
+  const r = await waitRollout(started.id, (x) => x.state === "halted", "rollout halted by abort");
+  assert.equal(r.reason, "aborted by operator");
+  await waitApplied(fleet, "d1", "app.level", 1);
+  const again = await fleet.cli(["rollout", "abort", started.id]);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /already halted/);
+});
