@@ -6,6 +6,7 @@ import { registerDevice } from "./cli/commands/device.js";
 import { registerDev } from "./cli/commands/dev.js";
 import { registerUpstream } from "./cli/commands/upstream.js";
 import { registerPartStubs } from "./cli/commands/parts.js";
+import { registerConfig } from "./cli/commands/config.js";
 
 /**
  * `canopy` for operators and the hub. Exit codes scripts can trust: 0 ok, 1 runtime failure,
@@ -39,6 +40,7 @@ Examples:
   registerDevice(program);
   registerUpstream(program);
   registerDev(program);
+  registerConfig(program);
   registerPartStubs(program);
   return program;
 }

@@ -24,12 +24,17 @@ export class PresenceReporter {
   private wake: (() => void) | undefined;
   private readonly backoff = new Backoff({ initialMs: 1_000, maxMs: 15_000 });
   private reachable: boolean | undefined;
+  /** A contributor may set `heartbeatMs` (remote config `heartbeat.interval`): it then paces the loop. */
+  private intervalMs: number;
+  private again = false;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly opts: ReporterOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.intervalMs = opts.intervalMs;
+  }
 
   get hubReachable(): boolean {
     return this.reachable === true;
@@ -37,7 +42,9 @@ export class PresenceReporter {
 
   /** Report now instead of at the next heartbeat (after applying config, an MCU came online, ...). */
   reportNow(): void {
-    this.wake?.();
+    // Asked while a report is in flight: that report may predate the change, so go again at once.
+    if (this.wake) this.wake();
+    else this.again = true;
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -47,7 +54,7 @@ export class PresenceReporter {
         if (this.reachable !== true) this.log.info("hub reachable: presence reported");
         this.reachable = true;
         this.backoff.reset();
-        await this.idle(this.opts.intervalMs, signal);
+        await this.idle(this.intervalMs, signal);
       } catch (err) {
         if (signal.aborted) break;
         this.reachable = false;
@@ -67,17 +74,23 @@ export class PresenceReporter {
   private async report(state: DeviceStatus["state"]): Promise<void> {
     this.kv ??= await new Kvm(jetstream(this.nc, { domain: HUB_DOMAIN, timeout: 4_000 })).open(Assets.kvStatus);
     const parts = await Promise.all(this.opts.contributors.map(async (c) => c()));
+    const merged = Object.assign({}, ...parts) as Partial<DeviceStatus>;
+    this.intervalMs = merged.heartbeatMs !== undefined && merged.heartbeatMs > 0 ? merged.heartbeatMs : this.opts.intervalMs;
     const status: DeviceStatus = {
       ...this.opts.base(),
-      ...Object.assign({}, ...parts),
+      ...merged,
       at: Date.now(),
-      heartbeatMs: this.opts.intervalMs,
+      heartbeatMs: this.intervalMs,
       state,
     };
     await this.kv.put(this.opts.device, JSON.stringify(status));
   }
 
   private async idle(ms: number, signal: AbortSignal): Promise<void> {
+    if (this.again) {
+      this.again = false;
+      return;
+    }
     const woken = new Promise<void>((resolve) => (this.wake = resolve));
     await Promise.race([sleep(ms, signal), woken]);
     this.wake = undefined;

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Id, Timestamp } from "./common.js";
+import { ConfigKeyState } from "./config.js";
 
 /** KV `devices`: the registry, one key per device id. */
 export const DeviceRecord = z.object({
@@ -79,7 +80,10 @@ export const DeviceStatus = z.object({
   natsServer: z.object({ version: z.string() }).partial().default({}),
   facts: Facts.optional(),
   up: UpBacklog.optional(),
-  config: z.object({ revision: z.number(), appliedAt: Timestamp.optional() }).partial().optional(),
+  config: z
+    .object({ revision: z.number(), appliedAt: Timestamp.optional(), keys: z.record(z.string(), ConfigKeyState).optional() })
+    .partial()
+    .optional(),
   mcus: z.array(McuSummary).optional(),
 });
 export type DeviceStatus = z.infer<typeof DeviceStatus>;
