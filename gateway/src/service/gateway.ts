@@ -6,6 +6,7 @@ import { provisionHub } from "../hub/provision.js";
 import { Shards } from "../registry/shards.js";
 import type { Logger } from "../logging.js";
 import { Lease } from "./lease.js";
+import { commandResultsTask } from "../commands/ingest.js";
 
 export interface GatewayTask {
   /** Lease name; one instance in the fleet runs the task at a time. */
@@ -72,5 +73,5 @@ export const shardRepair: GatewayTask = {
 };
 
 export function defaultTasks(): GatewayTask[] {
-  return [shardRepair];
+  return [shardRepair, commandResultsTask()];
 }
