@@ -19,6 +19,9 @@ import { CommandJournal } from "./journal.js";
 import type { HandlerContext, HandlerRegistry } from "./registry.js";
 import { runHandler, type AbortReason } from "./outcome.js";
 
+/** A command that took longer than this to reach the device arrived in a catch-up burst. */
+const LATE_MS = 1_000;
+
 interface Held {
   id: string;
   /** Every delivery of this command we hold (a redelivery may arrive while it waits); all get acked. */
@@ -55,6 +58,7 @@ export class Executor {
   private readonly backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
   private wake: (() => void) | undefined;
   private restartRequested = false;
+  private readonly startedAt = Date.now();
   executed = 0;
 
   constructor(private readonly d: ExecutorDeps) {
@@ -160,8 +164,12 @@ export class Executor {
     if (h.invalid || !h.req) return end("rejected", ErrorCode.InvalidInput, h.invalid ?? "malformed command");
     const req = h.req;
     if (Date.now() > req.createdAt + req.ttlMs) return end("expired", ErrorCode.Expired, `not run: older than its TTL of ${req.ttlMs} ms when it reached the device`);
-    await this.mirrorCaughtUp(signal);
-    if (await this.cancelled(req.id)) return end("cancelled", ErrorCode.Cancelled, "cancelled by the operator before it ran");
+    // The live cancel watcher sees every cancel stored after it started. Only a command that reached
+    // us late (offline catch-up, restart) or around our start can have a cancel it missed or that is
+    // still in transit behind it: for those, let the mirror catch up and look the cancel up directly.
+    const late = h.deliveredAt - req.createdAt > LATE_MS || req.createdAt < this.startedAt + LATE_MS;
+    if (late) await this.mirrorCaughtUp(signal);
+    if (await this.cancelled(req.id, late)) return end("cancelled", ErrorCode.Cancelled, "cancelled by the operator before it ran");
     let resolved;
     try {
       resolved = this.d.registry.resolve(req.name, req.args);
@@ -218,12 +226,13 @@ export class Executor {
     while (Date.now() < deadline && !signal.aborted) {
       const info = await this.d.jsm.streams.info(Assets.cmdStream);
       if (!((info.mirror?.lag ?? 0) > 0)) return;
-      await sleep(50, signal);
+      await sleep(20, signal);
     }
   }
 
-  private async cancelled(id: string): Promise<boolean> {
+  private async cancelled(id: string, lookup: boolean): Promise<boolean> {
     if (this.cancelRequested.has(id)) return true;
+    if (!lookup) return false;
     const m = await this.d.jsm.streams.getMessage(Assets.cmdStream, { last_by_subj: CommandSubjects.cancel(this.d.device, id) });
     return m !== null;
   }

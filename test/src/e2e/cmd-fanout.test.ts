@@ -117,3 +117,16 @@ test("handlers whose service is missing fail with a clear reason: config.reload,
   assert.ok(wifi.state === "failed" || wifi.state === "succeeded", JSON.stringify(wifi));
   if (wifi.state === "failed") assert.match(wifi.error?.message ?? "", /nmcli|Wi-Fi/);
 });
+
+test("agent.restart: the result is stored, the agent exits for its service manager, and the command is not re-run after", async () => {
+  const id = await cmd.send(["--device", "g2", "agent.restart"]);
+  const agent = fleet.agent("g2");
+  const code = await agent.proc.exited;
+  assert.equal(code, 0);
+  await fleet.startAgent("g2", { groups: ["lab"], env: TEST_HANDLERS, enroll: false });
+  const rec = await cmd.terminal(id);
+  assert.equal(rec.state, "succeeded", JSON.stringify(rec));
+  const ping = await cmd.send(["--device", "g2", "ping"]);
+  assert.equal((await cmd.terminal(ping)).state, "succeeded");
+  assert.ok(fleet.agent("g2").proc.running, "the restarted agent did not restart again");
+});
