@@ -1,6 +1,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { writeFile } from "node:fs/promises";
 import type { CommandRecord } from "@canopy/protocol";
 import { CommandSender, waitForCommands } from "@canopy/gateway/commands/index";
 import { Fleet, json } from "../harness/index.js";
@@ -129,4 +130,21 @@ test("agent.restart: the result is stored, the agent exits for its service manag
   const ping = await cmd.send(["--device", "g2", "ping"]);
   assert.equal((await cmd.terminal(ping)).state, "succeeded");
   assert.ok(fleet.agent("g2").proc.running, "the restarted agent did not restart again");
+});
+
+test("exec runs only allowlisted scripts (--allow-exec; config exec.allow is unit-tested)", async () => {
+  const dir = fleet.dir.path;
+  const script = join(dir, "hello.sh");
+  const other = join(dir, "other.sh");
+  await writeFile(script, '#!/bin/sh\necho "hello $1"\n', { mode: 0o755 });
+  await writeFile(other, "#!/bin/sh\necho nope\n", { mode: 0o755 });
+  await fleet.startAgent("x1", { env: TEST_HANDLERS, args: ["--allow-exec", script] });
+  const ok = await fleet.cli(["cmd", "send", "--device", "x1", "exec", "--args", JSON.stringify({ path: script, args: ["fleet"] }), "--wait", "--timeout", "60s", "--json"]);
+  assert.equal(ok.code, 0, ok.stderr);
+  const [r] = json<CommandRecord[]>(ok);
+  assert.equal((r?.result as { stdout?: string }).stdout, "hello fleet\n");
+  const denied = await fleet.cli(["cmd", "send", "--device", "x1", "exec", "--arg", `path=${other}`, "--wait", "--timeout", "60s", "--json"]);
+  const [d] = json<CommandRecord[]>(denied);
+  assert.equal(d?.state, "rejected");
+  assert.match(d?.error?.message ?? "", /not in this device's exec allowlist.*allowed: .*hello\.sh/);
 });

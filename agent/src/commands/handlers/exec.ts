@@ -10,7 +10,8 @@ const OUTPUT_CAP = 64 * 1024;
 export function execAllowlist(ctx: Pick<HandlerContext, "state" | "options">): string[] {
   const effective = ctx.state.config.get("effective") as Record<string, unknown> | undefined;
   const fromConfig = effective?.["exec.allow"];
-  const list = Array.isArray(fromConfig) ? fromConfig.filter((p): p is string => typeof p === "string" && isAbsolute(p)) : [];
+  const raw: unknown[] = Array.isArray(fromConfig) ? fromConfig : typeof fromConfig === "string" ? [fromConfig] : [];
+  const list = raw.filter((p): p is string => typeof p === "string" && isAbsolute(p));
   return [...new Set([...list, ...(ctx.options.allowExec ?? [])])];
 }
 
