@@ -5,11 +5,12 @@ import { Shards } from "../registry/shards.js";
 import type { GatewayTask } from "../service/gateway.js";
 import type { Logger } from "../logging.js";
 import { CommandStore, type Stored } from "./store.js";
-import { applyEvent, recordFromEvent } from "./state.js";
+import { applyEvent, inferExpiry, recordFromEvent } from "./state.js";
 
 /** Each run reads for this long, then returns so the lease (TTL ≥ 15 s) is renewed between slices. */
 const SLICE_MS = 8_000;
 const SAVE_EVERY = 200;
+const SWEEP_EVERY_MS = 30_000;
 
 /**
  * Feeds KV `commands` from the command events that reach the hub's `FLEET_UP_<n>` shards: one
@@ -17,11 +18,16 @@ const SAVE_EVERY = 200;
  * (`ingest.pos.<shard>`). Re-reading after a crash is harmless: `applyEvent` is idempotent.
  */
 export function commandResultsTask(log?: Logger): GatewayTask {
+  let lastSweep = 0;
   return {
     name: "command-results",
     intervalMs: 100,
     async run(nc, signal) {
       const store = await CommandStore.open(nc);
+      if (Date.now() - lastSweep > SWEEP_EVERY_MS) {
+        lastSweep = Date.now();
+        await sweepExpired(store);
+      }
       const shards = (await (await Shards.open(nc)).list()).map((s) => s.name);
       await Promise.all(shards.map((s) => ingestShard(nc, store, s, signal, log)));
     },
@@ -92,4 +98,15 @@ async function ingestOne(store: CommandStore, cache: Map<string, Stored>, m: JsM
     cache.delete(key); // someone else wrote (e.g. a cancel request): re-read
   }
   log?.warn({ key }, "gave up applying a command event after repeated conflicts");
+}
+
+/** Marks commands still `queued` past their TTL as expired (see `inferExpiry`). */
+export async function sweepExpired(store: CommandStore, now = Date.now()): Promise<number> {
+  let n = 0;
+  for (const rec of await store.list()) {
+    if (!inferExpiry(rec, now)) continue;
+    await store.modify(rec.device, rec.id, (r) => inferExpiry(r, Date.now()));
+    n++;
+  }
+  return n;
 }

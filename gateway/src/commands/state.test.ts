@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { isValidId, type CommandEvent, type CommandRecord } from "@canopy/protocol";
-import { applyEvent, recordFromEvent } from "./state.js";
+import { applyEvent, inferExpiry, recordFromEvent } from "./state.js";
 import { newCommandId } from "./store.js";
 
 const rec: CommandRecord = {
@@ -50,4 +50,17 @@ test("command ids are valid ids and sort by creation time", () => {
   assert.ok(isValidId(a) && isValidId(b));
   assert.ok(a < b);
   assert.notEqual(newCommandId(5), newCommandId(5));
+});
+
+test("queued past its TTL → the gateway concludes expired; a later device report still wins", () => {
+  assert.equal(inferExpiry(rec, 60_000), undefined);
+  const expired = inferExpiry(rec, 61_001)!;
+  assert.equal(expired.state, "expired");
+  assert.equal(expired.inferred, true);
+  assert.equal(inferExpiry({ ...rec, state: "delivered" }, 99_999), undefined);
+  const ran = applyEvent(expired, ev({ state: "succeeded", at: 62_000, result: "ok" }))!;
+  assert.equal(ran.state, "succeeded");
+  assert.equal(ran.inferred, undefined);
+  assert.equal(ran.error, undefined);
+  assert.equal(ran.times.expired, undefined);
 });

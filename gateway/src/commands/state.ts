@@ -5,7 +5,9 @@ import { isTerminal, stateRank, type CommandEvent, type CommandRecord } from "@c
  * replayed result, a shard re-read after a gateway restart): the state only moves forward, the first
  * terminal outcome stands, and each state's timestamp is kept once. Returns undefined if nothing changed.
  */
-export function applyEvent(rec: CommandRecord, ev: CommandEvent, now = Date.now()): CommandRecord | undefined {
+export function applyEvent(current: CommandRecord, ev: CommandEvent, now = Date.now()): CommandRecord | undefined {
+  // The device's word beats the gateway's own conclusion (a TTL that passed while it was offline).
+  const rec: CommandRecord = current.inferred ? withoutInference(current) : current;
   const times = { ...rec.times };
   const stamp = (state: string, at: number | undefined): void => {
     if (at !== undefined && times[state] === undefined) times[state] = at;
@@ -22,8 +24,31 @@ export function applyEvent(rec: CommandRecord, ev: CommandEvent, now = Date.now(
       if (ev.error !== undefined) next.error = ev.error;
     }
   }
-  const changed = next.state !== rec.state || Object.keys(times).length !== Object.keys(rec.times).length;
+  const changed = current.inferred || next.state !== rec.state || Object.keys(times).length !== Object.keys(rec.times).length;
   return changed ? { ...next, updatedAt: now } : undefined;
+}
+
+/**
+ * The gateway's own verdict on a command still `queued` after its TTL: the device can no longer run
+ * it (it checks the TTL on arrival), so the index says `expired` instead of `queued` forever.
+ */
+export function inferExpiry(rec: CommandRecord, now = Date.now()): CommandRecord | undefined {
+  if (rec.state !== "queued" || now <= rec.createdAt + rec.ttlMs) return undefined;
+  return {
+    ...rec,
+    state: "expired",
+    inferred: true,
+    times: { ...rec.times, expired: now },
+    error: { code: "EXPIRED", message: "the device did not receive it within its TTL (concluded by the gateway)" },
+    updatedAt: now,
+  };
+}
+
+function withoutInference(r: CommandRecord): CommandRecord {
+  const { inferred: _i, error: _e, ...rest } = r;
+  const times = { ...r.times };
+  delete times[r.state];
+  return { ...rest, state: "queued", times };
 }
 
 /** A record for an event whose command the index does not know (its entry expired or was lost). */

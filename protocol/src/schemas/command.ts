@@ -94,6 +94,8 @@ export const CommandRecord = z.object({
   result: z.unknown().optional(),
   error: CommandError.optional(),
   by: z.string().optional(),
+  /** Set when the gateway concluded `expired` itself (TTL passed, never delivered); a later device report wins. */
+  inferred: z.boolean().optional(),
 });
 export type CommandRecord = z.infer<typeof CommandRecord>;
 
