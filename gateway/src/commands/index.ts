@@ -1,4 +1,4 @@
-export { resolveTargets, type TargetSelector } from "./targets.js";
+export { checkSelector, resolveTargets, type TargetSelector } from "./targets.js";
 export { CommandSender, type SendOptions } from "./send.js";
 export { CommandStore, newCommandId } from "./store.js";
 export { commandResultsTask, ingestShard } from "./ingest.js";

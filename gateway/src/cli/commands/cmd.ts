@@ -12,7 +12,7 @@ import {
   parseDuration,
   type CommandRecord,
 } from "@canopy/protocol";
-import { CommandSender, CommandStore, resolveTargets, waitForCommands } from "../../commands/index.js";
+import { CommandSender, CommandStore, checkSelector, resolveTargets, waitForCommands } from "../../commands/index.js";
 import { collect, shutdownSignal, withHub } from "../context.js";
 import { age, printJson, table } from "../output.js";
 
@@ -29,7 +29,21 @@ interface SendOpts {
 }
 
 export function registerCmd(program: Command): void {
-  const cmd = program.command("cmd").description("remote commands: queued for offline devices, run once, with TTL, cancel and results");
+  const cmd = program
+    .command("cmd")
+    .description("remote commands: queued for offline devices, run once, with TTL, cancel and results")
+    .addHelpText(
+      "after",
+      `
+States: queued → delivered → running → succeeded | failed | rejected | expired | cancelled
+
+Examples:
+  canopy cmd send --device pi-01 ping --wait
+  canopy cmd send --group lab sysinfo --ttl 1h
+  canopy cmd list --device pi-01
+  canopy cmd status <id> --json
+  canopy cmd cancel <id>`,
+    );
   cmd
     .command("send <name>")
     .description("send a command to a device, a group, or devices matching a query; prints the command id(s)")
@@ -62,8 +76,7 @@ Examples:
     .action(async (name: string, o: SendOpts, command: Command) => {
       // Everything is validated before the hub is contacted.
       check(CommandName, name);
-      if (o.device !== undefined) checkId(o.device, "device id");
-      if (o.group !== undefined) checkId(o.group, "group id");
+      checkSelector({ device: o.device, group: o.group, where: o.where });
       const args = parseArgs(o.args, o.arg);
       const ttlMs = parseDuration(o.ttl, "--ttl");
       if (ttlMs <= 0 || ttlMs > MAX_COMMAND_TTL_MS) throw new CanopyError(ErrorCode.InvalidInput, "--ttl must be more than 0 and at most 30d");
