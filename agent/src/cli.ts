@@ -21,6 +21,7 @@ export function buildProgram(): Command {
     .option("--heartbeat <duration>", "presence heartbeat interval", undefined)
     .option("--config <file>", "JSON config file (same fields as the flags, plus up.* and bridge.*)")
     .option("--log-level <level>", "trace|debug|info|warn|error")
+    .option("--allow-exec <path>", "absolute path of a script the 'exec' command may run (repeatable; adds to config exec.allow)", collect)
     .addHelpText(
       "after",
       "\nExamples:\n  canopy agent --device pi-01 --hub nats-leaf://hub.example.net:7422 --data /var/lib/canopy\n  canopy agent --config /etc/canopy/agent.json",
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
           port: f.port === undefined ? undefined : Number(f.port),
           httpPort: f.httpPort === undefined ? undefined : Number(f.httpPort),
           heartbeat: f.heartbeat as string | undefined,
+          allowExec: f.allowExec as string[] | undefined,
         },
         f.config as string | undefined,
       );

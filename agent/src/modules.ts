@@ -1,8 +1,9 @@
 import type { AgentModule } from "./context.js";
 import type { AgentOptions } from "./options.js";
 import { ConfigModule } from "./config/module.js";
+import { CommandsModule } from "./commands/index.js";
 
 /** The agent's feature modules, in start order. */
 export function agentModules(_o: AgentOptions): AgentModule[] {
-  return [new ConfigModule()];
+  return [new ConfigModule(), new CommandsModule()];
 }

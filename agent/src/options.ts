@@ -1,4 +1,4 @@
-import { resolve } from "node:path";
+import { isAbsolute, resolve } from "node:path";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { CanopyError, ErrorCode, Id, describeIssues, parseBytes, parseDuration } from "@canopy/protocol";
@@ -48,6 +48,8 @@ export const AgentOptionsSchema = z.object({
     })
     .optional(),
   credentials: z.string().optional(),
+  /** Scripts the `exec` command may run, in addition to the applied config's `exec.allow`. */
+  allowExec: z.array(z.string().refine(isAbsolute, "must be an absolute path")).default([]),
 });
 export type AgentOptions = z.output<typeof AgentOptionsSchema>;
 export type AgentOptionsInput = z.input<typeof AgentOptionsSchema>;

@@ -7,6 +7,7 @@ import { registerDev } from "./cli/commands/dev.js";
 import { registerUpstream } from "./cli/commands/upstream.js";
 import { registerPartStubs } from "./cli/commands/parts.js";
 import { registerConfig } from "./cli/commands/config.js";
+import { registerCmd } from "./cli/commands/cmd.js";
 
 /**
  * `canopy` for operators and the hub. Exit codes scripts can trust: 0 ok, 1 runtime failure,
@@ -42,6 +43,7 @@ Examples:
   registerDev(program);
   registerConfig(program);
   registerPartStubs(program);
+  registerCmd(program);
   return program;
 }
 

@@ -10,3 +10,4 @@ export * from "./runtime/server-config.js";
 export * from "./duration.js";
 export * from "./runtime/supervisor.js";
 export * from "./schemas/mcu.js";
+export * from "./schemas/command.js";

@@ -7,6 +7,7 @@ import { Shards } from "../registry/shards.js";
 import type { Logger } from "../logging.js";
 import { Lease } from "./lease.js";
 import { configTasks } from "../config/tasks.js";
+import { commandResultsTask } from "../commands/ingest.js";
 
 export interface GatewayTask {
   /** Lease name; one instance in the fleet runs the task at a time. */
@@ -73,5 +74,5 @@ export const shardRepair: GatewayTask = {
 };
 
 export function defaultTasks(): GatewayTask[] {
-  return [shardRepair, ...configTasks()];
+  return [shardRepair, ...configTasks(), commandResultsTask()];
 }

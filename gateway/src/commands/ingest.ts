@@ -1,0 +1,112 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstream, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
+import { CommandEvent, CommandSubjects, commandKey, decode, errorMessage } from "@canopy/protocol";
+import { Shards } from "../registry/shards.js";
+import type { GatewayTask } from "../service/gateway.js";
+import type { Logger } from "../logging.js";
+import { CommandStore, type Stored } from "./store.js";
+import { applyEvent, inferExpiry, recordFromEvent } from "./state.js";
+
+/** Each run reads for this long, then returns so the lease (TTL ≥ 15 s) is renewed between slices. */
+const SLICE_MS = 8_000;
+const SAVE_EVERY = 200;
+const SWEEP_EVERY_MS = 30_000;
+
+/**
+ * Feeds KV `commands` from the command events that reach the hub's `FLEET_UP_<n>` shards: one
+ * ordered consumer per shard filtered to `up.*.evt.cmd.*`, starting after the position stored in KV
+ * (`ingest.pos.<shard>`). Re-reading after a crash is harmless: `applyEvent` is idempotent.
+ */
+export function commandResultsTask(log?: Logger): GatewayTask {
+  let lastSweep = 0;
+  return {
+    name: "command-results",
+    intervalMs: 100,
+    async run(nc, signal) {
+      const store = await CommandStore.open(nc);
+      if (Date.now() - lastSweep > SWEEP_EVERY_MS) {
+        lastSweep = Date.now();
+        await sweepExpired(store);
+      }
+      const shards = (await (await Shards.open(nc)).list()).map((s) => s.name);
+      await Promise.all(shards.map((s) => ingestShard(nc, store, s, signal, log)));
+    },
+  };
+}
+
+export async function ingestShard(nc: NatsConnection, store: CommandStore, shard: string, signal: AbortSignal, log?: Logger): Promise<void> {
+  const posKey = `ingest.pos.${shard}`;
+  const posEntry = await store.kv.get(posKey);
+  const pos = posEntry && posEntry.operation === "PUT" ? Number(posEntry.string()) || 0 : 0;
+  const consumer = await jetstream(nc).consumers.get(shard, {
+    filter_subjects: CommandSubjects.allEvents,
+    ...(pos > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: pos + 1 } : { deliver_policy: DeliverPolicy.All }),
+  });
+  const messages = await consumer.consume();
+  const stop = (): void => void messages.stop();
+  const timer = setTimeout(stop, SLICE_MS);
+  signal.addEventListener("abort", stop, { once: true });
+  // Records touched in this slice, with their revision: one KV write per event in the common case.
+  const cache = new Map<string, Stored>();
+  let last = pos;
+  let unsaved = 0;
+  try {
+    for await (const m of messages) {
+      await ingestOne(store, cache, m, log);
+      last = m.seq;
+      if (++unsaved >= SAVE_EVERY || m.info.pending === 0) {
+        await store.kv.put(posKey, String(last));
+        unsaved = 0;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    signal.removeEventListener("abort", stop);
+    if (unsaved > 0) await store.kv.put(posKey, String(last)).catch(() => {});
+  }
+}
+
+async function ingestOne(store: CommandStore, cache: Map<string, Stored>, m: JsMsg, log?: Logger): Promise<void> {
+  let ev: CommandEvent;
+  try {
+    ev = decode(CommandEvent, m.data);
+    if (m.subject !== `up.${ev.device}.evt.cmd.${ev.id}`) throw new Error(`subject ${m.subject} does not match the event`);
+  } catch (err) {
+    log?.warn({ subject: m.subject, seq: m.seq, err: errorMessage(err) }, "ignoring a malformed command event");
+    return;
+  }
+  const key = commandKey(ev.device, ev.id);
+  for (let attempt = 0; attempt < 16; attempt++) {
+    const cur = cache.get(key) ?? (await store.get(ev.device, ev.id));
+    if (!cur) {
+      const rec = recordFromEvent(ev);
+      try {
+        cache.set(key, { record: rec, revision: await store.create(rec) });
+        return;
+      } catch {
+        cache.delete(key);
+        continue; // created meanwhile: apply to that one
+      }
+    }
+    const next = applyEvent(cur.record, ev);
+    if (!next) return;
+    const revision = await store.update(next, cur.revision);
+    if (revision !== undefined) {
+      cache.set(key, { record: next, revision });
+      return;
+    }
+    cache.delete(key); // someone else wrote (e.g. a cancel request): re-read
+  }
+  log?.warn({ key }, "gave up applying a command event after repeated conflicts");
+}
+
+/** Marks commands still `queued` past their TTL as expired (see `inferExpiry`). */
+export async function sweepExpired(store: CommandStore, now = Date.now()): Promise<number> {
+  let n = 0;
+  for (const rec of await store.list()) {
+    if (!inferExpiry(rec, now)) continue;
+    await store.modify(rec.device, rec.id, (r) => inferExpiry(r, Date.now()));
+    n++;
+  }
+  return n;
+}

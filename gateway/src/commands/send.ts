@@ -1,0 +1,93 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import {
+  CanopyError,
+  CommandName,
+  CommandSubjects,
+  DEFAULT_COMMAND_TTL_MS,
+  ErrorCode,
+  MAX_COMMAND_TTL_MS,
+  Subjects,
+  check,
+  checkId,
+  encode,
+  errorMessage,
+  isTerminal,
+  isValidId,
+  type CommandCancel,
+  type CommandRecord,
+  type CommandRequest,
+} from "@canopy/protocol";
+import { CommandStore, newCommandId } from "./store.js";
+
+export interface SendOptions {
+  device: string;
+  name: string;
+  args?: Record<string, unknown>;
+  ttlMs?: number;
+  by?: string;
+}
+
+/**
+ * Queues commands in the hub's `CMD` stream. The KV record (`queued`) is written first, then the
+ * request is published with `Nats-Msg-Id` = command id (the stream's 1 h duplicate window drops a
+ * retried publish); a publish that fails marks the record failed.
+ */
+export class CommandSender {
+  private constructor(
+    readonly store: CommandStore,
+    private readonly js: JetStreamClient,
+  ) {}
+
+  static async open(nc: NatsConnection): Promise<CommandSender> {
+    return new CommandSender(await CommandStore.open(nc), jetstream(nc));
+  }
+
+  async send(o: SendOptions): Promise<CommandRecord> {
+    const device = checkId(o.device, "device id");
+    const name = check(CommandName, o.name);
+    const ttlMs = o.ttlMs ?? DEFAULT_COMMAND_TTL_MS;
+    if (!(ttlMs > 0 && ttlMs <= MAX_COMMAND_TTL_MS)) {
+      throw new CanopyError(ErrorCode.InvalidInput, `ttl must be between 1 ms and 30 days (the CMD stream keeps commands 30 days)`);
+    }
+    const now = Date.now();
+    const id = newCommandId(now);
+    const args = o.args ?? {};
+    const req: CommandRequest = { id, device, name, args, createdAt: now, ttlMs, ...(o.by ? { by: o.by } : {}) };
+    const rec: CommandRecord = { ...req, state: "queued", times: { queued: now }, updatedAt: now };
+    await this.store.create(rec);
+    try {
+      await this.js.publish(requestSubject(device, name, args), encode(req), { msgID: id, timeout: 10_000 });
+    } catch (err) {
+      const error = { code: ErrorCode.Unavailable, message: `could not queue the command in CMD: ${errorMessage(err)}` };
+      await this.store.modify(device, id, (r) => ({ ...r, state: "failed", error, updatedAt: Date.now(), times: { ...r.times, failed: Date.now() } }));
+      throw new CanopyError(ErrorCode.Unavailable, error.message, { cause: err });
+    }
+    return rec;
+  }
+
+  /**
+   * Queues a cancel behind the command in CMD (it reaches an offline device the same way). The device
+   * decides: `cancelled` if it had not started, its handler's AbortSignal fires if it is running.
+   */
+  async cancel(id: string): Promise<CommandRecord> {
+    const { record } = await this.store.require(id);
+    if (isTerminal(record.state)) {
+      throw new CanopyError(ErrorCode.Conflict, `command ${id} already ended: ${record.state}`);
+    }
+    const at = Date.now();
+    const body: CommandCancel = { id, device: record.device, at };
+    await this.js.publish(CommandSubjects.cancel(record.device, id), encode(body), { msgID: `${id}-cancel`, timeout: 10_000 });
+    const updated = await this.store.modify(record.device, id, (r) =>
+      r.cancelRequestedAt !== undefined || isTerminal(r.state) ? undefined : { ...r, cancelRequestedAt: at, updatedAt: at },
+    );
+    return updated ?? record;
+  }
+}
+
+/** `cmd.<dev>.<name>`; MCU commands with a valid `mcu` arg use DESIGN's `cmd.<dev>.mcu.<mcu>.<name>`. */
+function requestSubject(device: string, name: string, args: Record<string, unknown>): string {
+  const mcuName = name.startsWith("mcu.") ? name.slice(4) : undefined;
+  if (mcuName && isValidId(mcuName) && isValidId(args.mcu)) return Subjects.mcuCommand(device, args.mcu, mcuName);
+  return CommandSubjects.request(device, name);
+}

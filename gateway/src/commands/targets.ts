@@ -1,0 +1,34 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { CanopyError, ErrorCode, checkId } from "@canopy/protocol";
+import { Registry } from "../registry/devices.js";
+
+export interface TargetSelector {
+  device?: string | undefined;
+  group?: string | undefined;
+  /** CEL over live facts: wired by the live-query work; not available on this branch yet. */
+  where?: string | undefined;
+}
+
+/** The device ids a command goes to: exactly one of `--device`, `--group`, `--where`. Ids are validated first. */
+export async function resolveTargets(nc: NatsConnection, sel: TargetSelector): Promise<string[]> {
+  checkSelector(sel);
+  if (sel.device !== undefined) {
+    const id = checkId(sel.device, "device id");
+    const reg = await Registry.open(nc);
+    if (!(await reg.get(id))) throw new CanopyError(ErrorCode.NotFound, `device ${id} is not enrolled (see 'canopy devices')`);
+    return [id];
+  }
+  const group = checkId(sel.group, "group id");
+  const members = (await (await Registry.open(nc)).list()).filter((d) => d.groups.includes(group)).map((d) => d.id);
+  if (members.length === 0) throw new CanopyError(ErrorCode.NotFound, `no enrolled device is in group ${group}`);
+  return members;
+}
+
+/** The usage checks of `resolveTargets`, for callers that validate before connecting. */
+export function checkSelector(sel: TargetSelector): void {
+  const given = [sel.device, sel.group, sel.where].filter((v) => v !== undefined);
+  if (given.length !== 1) throw new CanopyError(ErrorCode.InvalidInput, "give exactly one of --device, --group or --where");
+  if (sel.where !== undefined) throw new CanopyError(ErrorCode.InvalidInput, "--where is not available yet");
+  if (sel.device !== undefined) checkId(sel.device, "device id");
+  if (sel.group !== undefined) checkId(sel.group, "group id");
+}
