@@ -1,7 +1,8 @@
 import type { AgentModule } from "./context.js";
 import type { AgentOptions } from "./options.js";
+import { QueryModule } from "./query/module.js";
 
 /** The agent's feature modules, in start order. */
 export function agentModules(_o: AgentOptions): AgentModule[] {
-  return [];
+  return [new QueryModule()];
 }

@@ -6,6 +6,7 @@ import { registerDevice } from "./cli/commands/device.js";
 import { registerDev } from "./cli/commands/dev.js";
 import { registerUpstream } from "./cli/commands/upstream.js";
 import { registerPartStubs } from "./cli/commands/parts.js";
+import { registerQuery } from "./cli/commands/query.js";
 
 /**
  * `canopy` for operators and the hub. Exit codes scripts can trust: 0 ok, 1 runtime failure,
@@ -40,6 +41,7 @@ Examples:
   registerUpstream(program);
   registerDev(program);
   registerPartStubs(program);
+  registerQuery(program);
   return program;
 }
 

@@ -8,3 +8,4 @@ export * from "./runtime/nats-server.js";
 export * from "./runtime/server-config.js";
 export * from "./duration.js";
 export * from "./runtime/supervisor.js";
+export * from "./schemas/query.js";
