@@ -43,3 +43,15 @@ test("targets and fields are validated before anything is sent", () => {
   assert.throws(() => prepareQuery({ fields: ["secret.x"], timeoutMs: 1000 }), /must start with one of/);
   assert.throws(() => prepareQuery({ timeoutMs: 0 }), /timeout/);
 });
+
+test("replies are checked: malformed or mistyped ones are not answers", async () => {
+  const { parseReply } = await import("./collect.js");
+  const enc = (v: unknown): Uint8Array => new TextEncoder().encode(typeof v === "string" ? v : JSON.stringify(v));
+  assert.deepEqual(parseReply(enc({ id: "q", device: "d1", matched: true, values: { a: 1 }, error: "x", at: 5 })), {
+    id: "q", device: "d1", matched: true, values: { a: 1 }, at: 5,
+  });
+  assert.equal(parseReply(enc({ id: "q", device: "bad.id", matched: true })), undefined);
+  assert.equal(parseReply(enc({ id: "q", device: "d1", matched: "yes" })), undefined);
+  assert.equal(parseReply(enc("not json")), undefined);
+  assert.equal(parseReply(enc([1, 2])), undefined);
+});

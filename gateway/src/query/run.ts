@@ -87,18 +87,18 @@ export async function runQuery(nc: NatsConnection, o: QueryOptions): Promise<Que
   const s = scatter(nc, subject, request, { timeoutMs: o.timeoutMs, signal: o.signal });
   try {
     const known = await targetDevices(nc, { group: o.group, device: o.device });
-    const expected = new Set(known.filter((k) => k.online).map((k) => k.record.id));
+    const expected = new Set(known.filter((k) => k.online).map((k) => k.id));
     const { timedOut } = await s.until(expected);
     const now = Date.now();
     const answers = [...s.answers.values()].sort((a, b) => a.device.localeCompare(b.device));
     const silent: SilentDevice[] = known
-      .filter((k) => !s.answers.has(k.record.id))
+      .filter((k) => !s.answers.has(k.id))
       .map((k) => ({
-        device: k.record.id,
-        groups: k.record.groups,
+        device: k.id,
+        groups: k.groups,
         expected: k.online,
         factsAgeMs: k.seenAt === undefined ? undefined : Math.max(0, now - k.seenAt),
-        facts: k.status?.facts,
+        facts: k.lastFacts(),
       }));
     return {
       id: request.id,
