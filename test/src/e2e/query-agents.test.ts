@@ -173,6 +173,36 @@ test("a changed registry record re-subscribes the agent's groups", async () => {
   });
 });
 
+test("groups are cached in LMDB: restarted without its hub link, an agent still answers its group queries", async () => {
+  const status = json<{ id: string; status: { groups?: string[] } | null }[]>(await fleet.cli(["devices", "--json"]));
+  assert.deepEqual(status.find((d) => d.id === "d2")?.status?.groups, ["field", "lab"], "the query module reports groups in status");
+
+  const d1 = fleet.agent("d1");
+  d1.link.cut();
+  d1.proc.killGroup("SIGKILL");
+  await d1.proc.exited;
+  await fleet.startAgent("d1", { enroll: false });
+  // Asked on the device's own leaf (the hub is unreachable): the registry cannot be read, the cache answers.
+  const leaf = await fleet.leafConnection("d1");
+  const reply = await waitFor(
+    async () => {
+      const m = await leaf.request("q.group.lab", JSON.stringify({ id: "local", expr: '"lab" in labels', fields: ["labels"] }), { timeout: 2_000 });
+      return m.json<{ device: string; matched: boolean; values?: { labels?: string[] } }>();
+    },
+    { timeoutMs: 20_000, intervalMs: 500, what: "d1 answering q.group.lab on its leaf" },
+  );
+  assert.equal(reply.device, "d1");
+  assert.equal(reply.matched, true);
+  assert.deepEqual(reply.values?.labels, ["lab"]);
+
+  fleet.agent("d1").link.restore();
+  await waitFor(async () => (await matching(["--group", "lab"])).includes("d1"), {
+    timeoutMs: 45_000,
+    intervalMs: 500,
+    what: "d1 answering through the hub again",
+  });
+});
+
 test("a stopped device: the query returns within the timeout and lists it as silent with the age of its facts", async () => {
   fleet.agent("d3").proc.killGroup("SIGKILL");
   await fleet.agent("d3").proc.exited;
