@@ -75,21 +75,27 @@ export async function readAll(kv: KV, key?: string): Promise<KvEntry[]> {
   }
   const st = await kv.status();
   if (st.values === 0) return [];
-  const out: KvEntry[] = [];
-  // Deletes are delivered too (and skipped here) so the last initial entry is always seen; the
-  // deadline only bounds a server that stops delivering.
+  // When to stop is the subtle part. Heartbeats land while we read, and with history 1 a rewritten
+  // key's older message vanishes and its new one comes later. Measured on 2.9.10: the watcher's own
+  // "initial values done" count, the stream's last sequence taken before the read, and even the
+  // first message reporting 0 pending can all end the read a key short. So: on the first 0 pending,
+  // take the stream's last sequence L and read on until a revision >= L; every rewrite that happened
+  // before that point is then in hand.
+  const latest = new Map<string, KvEntry>();
   const iter = await kv.watch();
   const guard = setTimeout(() => iter.stop(), 10_000);
+  let until = Number.POSITIVE_INFINITY;
   try {
     for await (const e of iter) {
-      if (e.operation === "PUT") out.push(e);
-      if (e.delta === 0 || e.isUpdate) break;
+      latest.set(e.key, e);
+      if (e.delta === 0 && until === Number.POSITIVE_INFINITY) until = (await kv.status()).streamInfo.state.last_seq;
+      if (e.revision >= until) break;
     }
   } finally {
     clearTimeout(guard);
     iter.stop();
   }
-  return out;
+  return [...latest.values()].filter((e) => e.operation === "PUT");
 }
 
 function safeJson(e: KvEntry): Record<string, unknown> | undefined {
