@@ -76,9 +76,9 @@ export async function readAll(kv: KV, key?: string): Promise<KvEntry[]> {
   const st = await kv.status();
   if (st.values === 0) return [];
   // When to stop is the subtle part. Heartbeats land while we read, and with history 1 a rewritten
-  // key's older message vanishes and its new one comes later. Measured on 2.9.10: the watcher's own
-  // "initial values done" count, the stream's last sequence taken before the read, and even the
-  // first message reporting 0 pending can all end the read a key short. So: on the first 0 pending,
+  // key's older message vanishes and its new one comes later. Seen on 2.9.10 (test query-readall):
+  // stopping at the stream's last sequence taken before the read, or at the first message reporting
+  // 0 pending, each lost a key now and then. So: on the first 0 pending,
   // take the stream's last sequence L and read on until a revision >= L; every rewrite that happened
   // before that point is then in hand.
   const latest = new Map<string, KvEntry>();
