@@ -3,6 +3,7 @@ import { CanopyError, errorMessage } from "@canopy/protocol";
 import { loadAgentOptions } from "./options.js";
 import { runAgent } from "./main.js";
 import { createLogger } from "./logging.js";
+import { registerSim } from "./sim/cli.js";
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -51,6 +52,7 @@ export function buildProgram(): Command {
         process.stdout.write(JSON.stringify({ event: "agent-ready", device: options.device, leaf: leafUrl, pid: process.pid }) + "\n");
       });
     });
+  registerSim(program);
   return program;
 }
 

@@ -8,6 +8,7 @@ import { registerUpstream } from "./cli/commands/upstream.js";
 import { registerPartStubs } from "./cli/commands/parts.js";
 import { registerConfig } from "./cli/commands/config.js";
 import { registerCmd } from "./cli/commands/cmd.js";
+import { registerQuery } from "./cli/commands/query.js";
 
 /**
  * `canopy` for operators and the hub. Exit codes scripts can trust: 0 ok, 1 runtime failure,
@@ -44,6 +45,7 @@ Examples:
   registerConfig(program);
   registerPartStubs(program);
   registerCmd(program);
+  registerQuery(program);
   return program;
 }
 

@@ -11,3 +11,4 @@ export * from "./duration.js";
 export * from "./runtime/supervisor.js";
 export * from "./schemas/mcu.js";
 export * from "./schemas/command.js";
+export * from "./schemas/query.js";

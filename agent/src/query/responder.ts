@@ -1,0 +1,60 @@
+import { QueryRequest, decode, encode, errorMessage, factAt, type QueryFacts, type QueryReply } from "@canopy/protocol";
+import { toCelContext, type QueryCompiler } from "./cel.js";
+
+export type FactsProvider = () => Promise<QueryFacts> | QueryFacts;
+
+/** Requests are small (an expression and some field names); anything larger is not a query. */
+const MAX_REQUEST_BYTES = 16 * 1024;
+
+/**
+ * Answers one query for one device: decode, compile (cached), evaluate on the device's facts, reply.
+ * Shared by the real agent and the fleet simulator so both evaluate the same way. Never throws: a bad
+ * request or an expression that fails here becomes a reply, so a daemon never crashes on input.
+ */
+export class QueryResponder {
+  constructor(
+    private readonly device: string,
+    private readonly facts: FactsProvider,
+    private readonly compiler: QueryCompiler,
+  ) {}
+
+  async answer(data: Uint8Array): Promise<Uint8Array> {
+    return encode(await this.reply(data));
+  }
+
+  async reply(data: Uint8Array): Promise<QueryReply> {
+    let req: QueryRequest;
+    try {
+      req = decode(QueryRequest, data, MAX_REQUEST_BYTES);
+    } catch (err) {
+      return { id: "", device: this.device, matched: false, error: { code: "INVALID_INPUT", message: errorMessage(err) } };
+    }
+    let facts: QueryFacts;
+    try {
+      facts = await this.facts();
+    } catch (err) {
+      return { id: req.id, device: this.device, matched: false, error: { code: "FACTS_UNAVAILABLE", message: errorMessage(err) } };
+    }
+    let matched = false;
+    let error: QueryReply["error"];
+    try {
+      const compiled = this.compiler.compile(req.expr.trim() === "" ? "true" : req.expr);
+      matched = compiled(toCelContext(facts)) === true;
+    } catch (err) {
+      error = celError(err);
+    }
+    if (!matched && !req.explain) return { id: req.id, device: this.device, matched: false };
+    const reply: QueryReply = { id: req.id, device: this.device, matched, at: Date.now() };
+    if (error) reply.error = error;
+    if (req.fields.length) reply.values = Object.fromEntries(req.fields.map((f) => [f, factAt(facts, f) ?? null]));
+    if (req.facts) reply.facts = facts as unknown as Record<string, unknown>;
+    return reply;
+  }
+}
+
+/** The CEL library's errors carry a code and a one-line summary; the message adds a source excerpt. */
+function celError(err: unknown): { code: string; message: string } {
+  const e = err as { code?: unknown; summary?: unknown; message?: unknown };
+  const message = typeof e.summary === "string" && e.summary ? e.summary : errorMessage(err).split("\n")[0] ?? "error";
+  return { code: typeof e.code === "string" ? e.code : "EVAL_ERROR", message };
+}

@@ -1,0 +1,106 @@
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { KV } from "@nats-io/kv";
+import { Subjects, type DeviceRecord, type DeviceStatus } from "@canopy/protocol";
+import { QueryResponder } from "../query/responder.js";
+import type { QueryCompiler } from "../query/cel.js";
+import type { SimProfile } from "./facts.js";
+
+export interface SimShared {
+  nc: NatsConnection;
+  devices: KV;
+  status: KV;
+  compiler: QueryCompiler;
+  version: string;
+  heartbeatMs: number;
+}
+
+/**
+ * One simulated agent: no leaf server, no LMDB; a registry record, presence in KV `status` like a
+ * real agent's, and query subscriptions answered by the real agent's `QueryResponder`.
+ */
+export class SimDevice {
+  private readonly subs: Subscription[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
+  private readonly responder: QueryResponder;
+
+  constructor(
+    readonly id: string,
+    readonly groups: string[],
+    private readonly profile: SimProfile,
+    private readonly shared: SimShared,
+    private readonly onError: (err: unknown) => void,
+  ) {
+    this.responder = new QueryResponder(id, () => this.facts(), shared.compiler);
+  }
+
+  /** Enrolls, subscribes, reports presence once; then heartbeats with a random phase. */
+  async start(): Promise<void> {
+    await this.enroll();
+    const subjects = [Subjects.queryAll, Subjects.queryDevice(this.id), ...this.groups.map((g) => Subjects.queryGroup(g))];
+    for (const subject of subjects) {
+      this.subs.push(
+        this.shared.nc.subscribe(subject, {
+          callback: (err, msg) => {
+            if (err || !msg.reply) return;
+            this.responder.answer(msg.data).then((r) => msg.respond(r), this.onError);
+          },
+        }),
+      );
+    }
+    await this.report("online");
+    const hb = this.shared.heartbeatMs;
+    this.timer = setTimeout(() => {
+      this.beat();
+      this.timer = setInterval(() => this.beat(), hb);
+      this.timer.unref();
+    }, Math.floor(Math.random() * hb));
+    this.timer.unref();
+  }
+
+  async stop(signOff: boolean): Promise<void> {
+    clearTimeout(this.timer);
+    clearInterval(this.timer);
+    for (const s of this.subs) s.unsubscribe();
+    if (signOff) await this.report("stopping").catch(() => {});
+  }
+
+  private facts(): SimProfile["facts"] {
+    const f = this.profile.facts;
+    return { ...f, agent: { ...f.agent, uptime: Math.round((Date.now() - this.startedAt) / 1000) } };
+  }
+
+  private async enroll(): Promise<void> {
+    const existing = await this.shared.devices.get(this.id);
+    let created = Date.now();
+    if (existing && existing.operation === "PUT") {
+      const prev = existing.json<Partial<DeviceRecord>>();
+      if (typeof prev.created === "number") created = prev.created;
+    }
+    const record: DeviceRecord = { id: this.id, groups: this.groups, created, labels: { simulated: "true" } };
+    await this.shared.devices.put(this.id, JSON.stringify(record));
+  }
+
+  private beat(): void {
+    this.report("online").catch(this.onError);
+  }
+
+  private async report(state: DeviceStatus["state"]): Promise<void> {
+    const f = this.profile.facts;
+    const now = Date.now();
+    const status: DeviceStatus = {
+      id: this.id,
+      at: now,
+      heartbeatMs: this.shared.heartbeatMs,
+      startedAt: this.startedAt,
+      state,
+      groups: this.groups,
+      agent: { version: this.shared.version },
+      natsServer: {},
+      facts: this.profile.statusFacts,
+      up: { messages: f.up.messages ?? 0, bytes: f.up.bytes ?? 0, firstSeq: 1, lastSeq: f.up.messages ?? 0, pending: 0, discarded: 0 },
+      mcus: this.profile.mcus.map((m) => ({ ...m, lastSeen: now })),
+    };
+    await this.shared.status.put(this.id, JSON.stringify(status));
+  }
+}

@@ -1,0 +1,103 @@
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
+import { Assets, CanopyError, ErrorCode, checkId, errorMessage } from "@canopy/protocol";
+import type { Logger } from "../logging.js";
+import { QueryCompiler } from "../query/cel.js";
+import { AGENT_VERSION } from "../version.js";
+import { SimDevice } from "./device.js";
+import { simGroups, simProfile } from "./facts.js";
+
+export interface SimFleetOptions {
+  devices: number;
+  server: string;
+  seed: number;
+  groups: string[];
+  /** Device ids are `<prefix>-<index>`; several simulator processes use disjoint `first` indexes. */
+  prefix: string;
+  first: number;
+  heartbeatMs: number;
+  /** Simulated devices sharing one NATS connection (1 = a connection each, like real agents). */
+  perConnection: number;
+}
+
+export interface RunningSimFleet {
+  devices: SimDevice[];
+  stop(signOff?: boolean): Promise<void>;
+}
+
+/** Runs `tasks` with at most `limit` in flight. */
+async function pool<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await task(items[next++] as T);
+    }),
+  );
+}
+
+/**
+ * N simulated agents in one process, straight to the hub (no leaf servers): each enrolls itself in
+ * KV `devices`, writes presence to KV `status` every heartbeat, and answers `q.*` with the agent's
+ * own query code. Registry and presence writes share one control connection; queries arrive on the
+ * devices' own connections.
+ */
+export async function startSimFleet(o: SimFleetOptions, log: Logger): Promise<RunningSimFleet> {
+  checkId(`${o.prefix}-0`, "device id");
+  for (const g of o.groups) checkId(g, "group id");
+  const control = await connectTo(o.server, `canopy-sim-control-${o.prefix}`);
+  const kvm = new Kvm(control);
+  let devicesKv, statusKv;
+  try {
+    devicesKv = await kvm.open(Assets.kvDevices);
+    statusKv = await kvm.open(Assets.kvStatus);
+  } catch (err) {
+    await control.close();
+    throw new CanopyError(ErrorCode.Unavailable, `hub at ${o.server} has no registry buckets (${errorMessage(err)}): start it with 'canopy hub start'`);
+  }
+  const conns: NatsConnection[] = [control];
+  const compiler = new QueryCompiler();
+  let errors = 0;
+  const onError = (err: unknown): void => {
+    if (++errors <= 5 || errors % 1000 === 0) log.warn({ err: errorMessage(err), errors }, "simulated device error");
+  };
+  const width = String(o.first + o.devices - 1).length;
+  const devices: SimDevice[] = [];
+  try {
+    const ncs: NatsConnection[] = new Array<NatsConnection>(Math.ceil(o.devices / o.perConnection));
+    try {
+      await pool([...ncs.keys()], 32, async (c) => {
+        ncs[c] = await connectTo(o.server, `canopy-sim-${o.prefix}-${o.first + c * o.perConnection}`);
+      });
+    } finally {
+      conns.push(...ncs.filter(Boolean));
+    }
+    for (let i = 0; i < o.devices; i++) {
+      const index = o.first + i;
+      const id = `${o.prefix}-${String(index).padStart(Math.max(4, width), "0")}`;
+      const groups = simGroups(index, o.seed, o.groups);
+      const profile = simProfile(id, index, o.seed, groups, AGENT_VERSION);
+      const nc = ncs[Math.floor(i / o.perConnection)] as NatsConnection;
+      devices.push(new SimDevice(id, groups, profile, { nc, devices: devicesKv, status: statusKv, compiler, version: AGENT_VERSION, heartbeatMs: o.heartbeatMs }, onError));
+    }
+    await pool(devices, 64, (d) => d.start());
+  } catch (err) {
+    await Promise.allSettled(conns.map((nc) => nc.close()));
+    throw err;
+  }
+  log.info({ devices: devices.length, connections: conns.length, server: o.server }, "simulated fleet running");
+  return {
+    devices,
+    async stop(signOff = true) {
+      await pool(devices, 64, (d) => d.stop(signOff));
+      await Promise.allSettled(conns.map((nc) => nc.drain().catch(() => nc.close())));
+    },
+  };
+}
+
+async function connectTo(server: string, name: string): Promise<NatsConnection> {
+  try {
+    return await connect({ servers: server, name, maxReconnectAttempts: -1, reconnectTimeWait: 1_000, reconnectJitter: 2_000, timeout: 10_000 });
+  } catch (err) {
+    throw new CanopyError(ErrorCode.Unavailable, `cannot reach the hub at ${server}: ${errorMessage(err)}`, { cause: err });
+  }
+}

@@ -1,0 +1,143 @@
+#!/usr/bin/env node
+// Live-query benchmark (issue 7). Run after `npx tsc -b`:
+//   node bench/query.mjs [--devices 5000] [--procs 4] [--runs 20] [--timeout-ms 10000]
+// Starts a real hub (`canopy hub start`), N simulated agents across several `canopy sim fleet`
+// processes, and — as the baseline, in the same run — N bare core-NATS responders across as many
+// processes (a connection each, like the simulated agents). Then, interleaved, measures:
+//   full      canopy collector (runQuery), expression `true`: all N devices answer
+//   selective canopy collector, `cpu.load < 10.0`: ~10 % match, the rest answer bare
+//   baseline  nc.requestMany(count = N) to the bare responders
+// and prints p50/p99 per series and the ratio to the baseline. With 20 runs, p99 is the maximum.
+import { spawn } from "node:child_process";
+import { connect } from "@nats-io/transport-node";
+import { Fleet, CanopyProcess } from "@canopy/test/harness/index";
+import { runQuery } from "@canopy/gateway/query/index";
+
+const args = process.argv.slice(2);
+const flag = (name, dflt) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] !== undefined ? args[i + 1] : dflt;
+};
+
+if (flag("role") === "responders") await responders();
+else await main();
+
+/** Child role: `count` bare responders, a NATS connection each, replying with a small fixed payload. */
+async function responders() {
+  const count = Number(flag("count"));
+  const first = Number(flag("first", "0"));
+  const server = flag("server");
+  const conns = [];
+  for (let i = 0; i < count; i += 32) {
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(32, count - i) }, (_, j) => connect({ servers: server, name: `bare-${first + i + j}` })),
+    );
+    batch.forEach((nc, j) => {
+      const device = `bare-${first + i + j}`;
+      const reply = JSON.stringify({ id: "bench", device, matched: true, values: { "os.platform": "linux" } });
+      nc.subscribe("bench.bare", { callback: (_e, m) => m.respond(reply) });
+      conns.push(nc);
+    });
+  }
+  await Promise.all(conns.map((nc) => nc.flush()));
+  process.stdout.write(JSON.stringify({ event: "responders-ready", count }) + "\n");
+  await new Promise((resolve) => process.once("SIGTERM", resolve));
+  await Promise.allSettled(conns.map((nc) => nc.close()));
+  process.exit(0);
+}
+
+function percentile(values, p) {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+function waitLine(child, re, timeoutMs) {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => reject(new Error(`timed out waiting for ${re}`)), timeoutMs);
+    child.stdout.on("data", (d) => {
+      buf += d.toString();
+      if (re.test(buf)) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`responder process exited (${code})`)));
+  });
+}
+
+async function main() {
+  const devices = Number(flag("devices", "5000"));
+  const procs = Number(flag("procs", "4"));
+  const runs = Number(flag("runs", "20"));
+  const timeoutMs = Number(flag("timeout-ms", "10000"));
+  const per = Math.ceil(devices / procs);
+  console.log(`query bench: ${devices} simulated devices in ${procs} processes, ${runs} runs, timeout ${timeoutMs} ms`);
+
+  const fleet = await Fleet.start();
+  const sims = [];
+  const bare = [];
+  try {
+    let t0 = Date.now();
+    for (let p = 0; p < procs; p++) {
+      const n = Math.min(per, devices - p * per);
+      sims.push(new CanopyProcess(["sim", "fleet", "--devices", String(n), "--first", String(p * per), "--server", fleet.hub.client, "--heartbeat", "60s", "--log-level", "warn"]));
+      const child = spawn(process.execPath, [new URL(import.meta.url).pathname, "--role", "responders", "--count", String(n), "--first", String(p * per), "--server", fleet.hub.client], { stdio: ["ignore", "pipe", "inherit"] });
+      bare.push({ child, ready: waitLine(child, /responders-ready/, 180_000) });
+    }
+    await Promise.all([...sims.map((s) => s.waitForOutput(/"event":"sim-ready"/, 300_000)), ...bare.map((b) => b.ready)]);
+    console.log(`fleet up in ${Date.now() - t0} ms (${devices} simulated agents + ${devices} bare responders)`);
+
+    const nc = await fleet.hubConnection();
+    const series = { full: [], selective: [], baseline: [] };
+    const counts = { full: [], selective: [], baseline: [] };
+    const measure = {
+      full: async () => {
+        const r = await runQuery(nc, { expr: "true", timeoutMs, fields: ["os.platform"] });
+        return { ms: r.summary.elapsedMs, n: r.summary.matched, ok: r.summary.answered === devices && !r.summary.timedOut };
+      },
+      selective: async () => {
+        const r = await runQuery(nc, { expr: "cpu.load < 10.0", timeoutMs, fields: ["os.platform"] });
+        return { ms: r.summary.elapsedMs, n: r.summary.matched, ok: r.summary.answered === devices && !r.summary.timedOut };
+      },
+      baseline: async () => {
+        const start = performance.now();
+        let n = 0;
+        for await (const _m of await nc.requestMany("bench.bare", "{}", { strategy: "count", maxMessages: devices, maxWait: timeoutMs })) n++;
+        return { ms: Math.round(performance.now() - start), n, ok: n === devices };
+      },
+    };
+    const order = ["baseline", "full", "selective"];
+    for (let i = -2; i < runs; i++) {
+      for (const k of i % 2 === 0 ? order : [...order].reverse()) {
+        const r = await measure[k]();
+        if (!r.ok) console.log(`  run ${i} ${k}: incomplete (${r.n} answers in ${r.ms} ms)`);
+        if (i >= 0) {
+          series[k].push(r.ms);
+          counts[k].push(r.n);
+        }
+      }
+    }
+    const base50 = percentile(series.baseline, 50);
+    const base99 = percentile(series.baseline, 99);
+    console.log("\nseries      p50 ms  p99 ms  min ms  matched  ratio p50  ratio p99");
+    for (const k of ["full", "selective", "baseline"]) {
+      const p50 = percentile(series[k], 50);
+      const p99 = percentile(series[k], 99);
+      const matched = percentile(counts[k], 50);
+      console.log(
+        `${k.padEnd(10)}  ${String(p50).padStart(6)}  ${String(p99).padStart(6)}  ${String(Math.min(...series[k])).padStart(6)}  ${String(matched).padStart(7)}  ${(p50 / base50).toFixed(2).padStart(9)}  ${(p99 / base99).toFixed(2).padStart(9)}`,
+      );
+    }
+    console.log(`\ntarget: full-fleet p50 < 500 ms → ${percentile(series.full, 50) < 500 ? "met" : "NOT met"}`);
+
+    t0 = Date.now();
+    const cli = await fleet.cli(["query", "--timeout", `${timeoutMs}ms`, "--json", "--fields", "os.platform"], 60_000);
+    const summary = JSON.parse(cli.stdout).summary;
+    console.log(`one 'canopy query' CLI run (process start + connect + query): ${Date.now() - t0} ms wall, collector ${summary.elapsedMs} ms, ${summary.answered} answered`);
+  } finally {
+    for (const b of bare) b.child.kill("SIGTERM");
+    await Promise.allSettled(sims.map((s) => s.stop()));
+    await fleet.stop();
+  }
+}
