@@ -1,11 +1,12 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { CanopyError, ErrorCode, checkId } from "@canopy/protocol";
 import { Registry } from "../registry/devices.js";
+import { compileQuery, queryDevices } from "../query/index.js";
 
 export interface TargetSelector {
   device?: string | undefined;
   group?: string | undefined;
-  /** CEL over live facts: wired by the live-query work; not available on this branch yet. */
+  /** CEL over live facts: a live query picks the devices that match now. */
   where?: string | undefined;
 }
 
@@ -18,6 +19,11 @@ export async function resolveTargets(nc: NatsConnection, sel: TargetSelector): P
     if (!(await reg.get(id))) throw new CanopyError(ErrorCode.NotFound, `device ${id} is not enrolled (see 'canopy devices')`);
     return [id];
   }
+  if (sel.where !== undefined) {
+    const matched = await queryDevices(nc, { expr: sel.where, timeoutMs: 3_000 });
+    if (matched.length === 0) throw new CanopyError(ErrorCode.NotFound, `no live device matches ${JSON.stringify(sel.where)}`);
+    return matched;
+  }
   const group = checkId(sel.group, "group id");
   const members = (await (await Registry.open(nc)).list()).filter((d) => d.groups.includes(group)).map((d) => d.id);
   if (members.length === 0) throw new CanopyError(ErrorCode.NotFound, `no enrolled device is in group ${group}`);
@@ -28,7 +34,8 @@ export async function resolveTargets(nc: NatsConnection, sel: TargetSelector): P
 export function checkSelector(sel: TargetSelector): void {
   const given = [sel.device, sel.group, sel.where].filter((v) => v !== undefined);
   if (given.length !== 1) throw new CanopyError(ErrorCode.InvalidInput, "give exactly one of --device, --group or --where");
-  if (sel.where !== undefined) throw new CanopyError(ErrorCode.InvalidInput, "--where is not available yet");
+  // A syntax or type error exits 2 with the position before anything is sent.
+  if (sel.where !== undefined) compileQuery(sel.where);
   if (sel.device !== undefined) checkId(sel.device, "device id");
   if (sel.group !== undefined) checkId(sel.group, "group id");
 }

@@ -2,7 +2,7 @@ import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { CanopyProcess, runCanopy, type RunResult } from "./canopy.js";
 import { LinkProxy } from "./proxy.js";
-import { tempDir, type TempDir } from "./ports.js";
+import { freePort, tempDir, type TempDir } from "./ports.js";
 
 export interface HubHandle {
   proc: CanopyProcess;
@@ -31,6 +31,8 @@ export class Fleet {
   readonly agents = new Map<string, AgentHandle>();
   hub!: HubHandle;
   private hubArgs: string[] = [];
+  /** The hub's real leafnode port (what it advertises is a dead address, see start()). */
+  private realLeafPort: number | undefined;
   private readonly opened: NatsConnection[] = [];
 
   private constructor(readonly dir: TempDir) {}
@@ -38,6 +40,13 @@ export class Fleet {
   static async start(opts: { hubArgs?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<Fleet> {
     const f = new Fleet(await tempDir("canopy-fleet-"));
     f.hubArgs = opts.hubArgs ?? [];
+    if (!f.hubArgs.includes("--leaf-port")) {
+      // A hub tells its leaves the leafnode URLs it knows: its own listen address unless it
+      // advertises another. A leaf whose proxied link is cut would then reconnect straight to the
+      // hub, around the LinkProxy. So the hub listens on a fixed port and advertises a dead one.
+      f.realLeafPort = await freePort();
+      f.hubArgs = [...f.hubArgs, "--leaf-port", String(f.realLeafPort), "--advertise", `127.0.0.1:${await freePort()}`];
+    }
     await f.startHub(opts.env);
     return f;
   }
@@ -56,7 +65,7 @@ export class Fleet {
     );
     const line = await proc.waitForOutput(/"event":"hub-ready"/, 30_000);
     const ready = JSON.parse(line) as { client: string; leaf: string; http: string };
-    this.hub = { proc, ...ready, leafPort: Number(/:(\d+)$/.exec(ready.leaf)?.[1]) };
+    this.hub = { proc, ...ready, leafPort: this.realLeafPort ?? Number(/:(\d+)$/.exec(ready.leaf)?.[1]) };
     return this.hub;
   }
 

@@ -78,7 +78,13 @@ export const configReload = defineHandler({
   timeoutMs: 30_000,
   async run(args, signal, ctx) {
     try {
-      return await localRequest(ctx.nc, "local.config.reload", args, 25_000, signal, "the config service");
+      const reply = await localRequest(ctx.nc, "local.config.reload", args, 25_000, signal, "the config service");
+      // The config module answers {revision, keys, failed[]}: a reload with failed keys is a failure.
+      const failed = (reply as { failed?: unknown[] } | null)?.failed;
+      if (Array.isArray(failed) && failed.length > 0) {
+        throw new CanopyError(ErrorCode.Rejected, `config.reload: ${failed.length} key(s) failed: ${JSON.stringify(failed).slice(0, 500)}`);
+      }
+      return reply;
     } catch (err) {
       if (err instanceof CanopyError) throw err;
       throw new CanopyError(ErrorCode.Internal, `config.reload: ${errorMessage(err)}`);

@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+// Store-and-forward throughput, Canopy vs plain nats.js, measured in the same run.
+// (a) drain after an outage: N messages wait in a leaf stream, then the hub starts sourcing it; time
+//     until all N are in the hub. Canopy: the agent's UP + `device add` (shard source). Baseline: a
+//     hand-made leaf stream + hub stream with one external source, plain nats.js.
+// (b) publish rate: the agent's UpPublisher (LMDB outbox + msg id) vs a plain JetStream publish loop
+//     with a 1k window, on the same kind of leaf.
+import { join } from "node:path";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { Fleet, TestServer, tempDir, publishSeries, waitForCount } from "@canopy/test/harness/index";
+import { Registry } from "@canopy/gateway/registry/devices";
+import { UpPublisher } from "@canopy/agent/up/publisher";
+import { AgentState } from "@canopy/agent/state/store";
+import { createLogger } from "@canopy/agent/logging";
+
+const N = Number(process.env.CANOPY_BENCH_MSGS ?? 100_000);
+const PUB_N = Number(process.env.CANOPY_BENCH_PUB_MSGS ?? 20_000);
+const rate = (n, ms) => Math.round((n / ms) * 1000);
+
+async function canopyDrain() {
+  const fleet = await Fleet.start();
+  try {
+    await fleet.startAgent("bench1", { enroll: false, heartbeat: "5s" });
+    const leaf = await fleet.leafConnection("bench1");
+    await publishSeries(leaf, { device: "bench1", subject: "up.bench1.tlm.x", count: N, window: 1000 });
+    const hub = await fleet.hubConnection();
+    const t0 = Date.now();
+    await (await Registry.open(hub)).enroll("bench1", []);
+    await waitForCount(hub, "FLEET_UP_0", "up.bench1.tlm.x", N, 300_000);
+    return Date.now() - t0;
+  } finally {
+    await fleet.stop();
+  }
+}
+
+async function plainDrain() {
+  const dir = await tempDir();
+  const hub = await TestServer.hub(join(dir.path, "hub"));
+  const leaf = await TestServer.leaf(join(dir.path, "leaf"), "plain1", hub.ports.leaf);
+  try {
+    await hub.waitForLeaves(1);
+    const lnc = await connect({ servers: leaf.url });
+    await (await jetstreamManager(lnc)).streams.add({ name: "UP", subjects: ["up.plain1.>"], duplicate_window: 120e9 });
+    await publishSeries(lnc, { device: "plain1", subject: "up.plain1.tlm.x", count: N, window: 1000 });
+    const hnc = await connect({ servers: hub.url });
+    const t0 = Date.now();
+    await (await jetstreamManager(hnc)).streams.add({ name: "FLEET", sources: [{ name: "UP", external: { api: "$JS.plain1.API", deliver: "" } }] });
+    await waitForCount(hnc, "FLEET", "up.plain1.tlm.x", N, 300_000);
+    const ms = Date.now() - t0;
+    await lnc.close();
+    await hnc.close();
+    return ms;
+  } finally {
+    await leaf.stop();
+    await hub.stop();
+    await dir.remove();
+  }
+}
+
+async function publishRates() {
+  const dir = await tempDir();
+  const hub = await TestServer.hub(join(dir.path, "hub"));
+  const leaf = await TestServer.leaf(join(dir.path, "leaf"), "pub1", hub.ports.leaf);
+  const nc = await connect({ servers: leaf.url });
+  try {
+    await (await jetstreamManager(nc)).streams.add({ name: "UP", subjects: ["up.pub1.>"], duplicate_window: 120e9 });
+    const js = jetstream(nc);
+    let t0 = Date.now();
+    await publishSeries(nc, { device: "pub1", subject: "up.pub1.tlm.plain", count: PUB_N, window: 1000 });
+    const plainMs = Date.now() - t0;
+    const state = AgentState.open(join(dir.path, "agent"));
+    const ac = new AbortController();
+    const pub = new UpPublisher("pub1", nc, state, createLogger("error"), ac.signal);
+    t0 = Date.now();
+    let next = 0;
+    const worker = async () => {
+      while (next < PUB_N) {
+        next++;
+        await pub.publish("up.pub1.tlm.canopy", "x".repeat(8));
+      }
+    };
+    await Promise.all(Array.from({ length: 1000 }, worker));
+    const canopyMs = Date.now() - t0;
+    ac.abort();
+    await state.close();
+    void js;
+    return { plainMs, canopyMs };
+  } finally {
+    await nc.close();
+    await leaf.stop();
+    await hub.stop();
+    await dir.remove();
+  }
+}
+
+const plain = await plainDrain();
+const canopy = await canopyDrain();
+console.log(`(a) drain of ${N} after an outage: canopy ${rate(N, canopy)} msg/s (${canopy} ms), plain nats.js ${rate(N, plain)} msg/s (${plain} ms), ratio canopy/plain = ${(plain / canopy).toFixed(2)}`);
+const p = await publishRates();
+console.log(`(b) publish ${PUB_N}, window 1000: canopy UpPublisher ${rate(PUB_N, p.canopyMs)} msg/s, plain JetStream ${rate(PUB_N, p.plainMs)} msg/s, ratio canopy/plain = ${(p.plainMs / p.canopyMs).toFixed(2)}`);
