@@ -22,6 +22,8 @@ export function buildProgram(): Command {
     .option("--heartbeat <duration>", "presence heartbeat interval", undefined)
     .option("--config <file>", "JSON config file (same fields as the flags, plus up.* and bridge.*)")
     .option("--log-level <level>", "trace|debug|info|warn|error")
+    .option("--bridge-serial <path[:baud]>", "run the firmware bridge on this serial port or glob (repeatable)", collect)
+    .option("--bridge-mqtt <host:port>", "run the firmware bridge with an MQTT listener here")
     .option("--allow-exec <path>", "absolute path of a script the 'exec' command may run (repeatable; adds to config exec.allow)", collect)
     .addHelpText(
       "after",
@@ -37,6 +39,10 @@ export function buildProgram(): Command {
           httpPort: f.httpPort === undefined ? undefined : Number(f.httpPort),
           heartbeat: f.heartbeat as string | undefined,
           allowExec: f.allowExec as string[] | undefined,
+          bridge:
+            f.bridgeSerial || f.bridgeMqtt
+              ? { serial: (f.bridgeSerial as string[] | undefined) ?? [], ...(f.bridgeMqtt ? { mqtt: f.bridgeMqtt as string } : {}) }
+              : undefined,
         },
         f.config as string | undefined,
       );

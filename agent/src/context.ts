@@ -11,6 +11,8 @@ import type { AgentOptions } from "./options.js";
 export interface AgentContext {
   device: string;
   options: AgentOptions;
+  /** nats://127.0.0.1:PORT of the device's leaf server, for processes the agent starts. */
+  leafUrl: string;
   /** Connection to the device's own leaf server (always local; survives hub outages). */
   nc: NatsConnection;
   /** JetStream manager of the leaf's own domain. */

@@ -14,11 +14,6 @@ import type { AgentContext, AgentModule } from "./context.js";
 import type { AgentOptions } from "./options.js";
 import type { Logger } from "./logging.js";
 
-export interface RunningAgent {
-  leafUrl: string;
-  stopped: Promise<void>;
-}
-
 /**
  * Wires the device daemon: local state → leaf server → local connection → UP stream → presence →
  * feature modules. Runs until `signal` aborts, then stops everything in reverse order.
@@ -75,6 +70,7 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
 
   const ctx: AgentContext = {
     device: o.device,
+    leafUrl,
     options: o,
     nc,
     jsm,

@@ -8,6 +8,7 @@ import { registerUpstream } from "./cli/commands/upstream.js";
 import { registerPartStubs } from "./cli/commands/parts.js";
 import { registerConfig } from "./cli/commands/config.js";
 import { registerCmd } from "./cli/commands/cmd.js";
+import { registerMcu } from "./cli/commands/mcu.js";
 import { registerQuery } from "./cli/commands/query.js";
 
 /**
@@ -45,6 +46,7 @@ Examples:
   registerConfig(program);
   registerPartStubs(program);
   registerCmd(program);
+  registerMcu(program);
   registerQuery(program);
   return program;
 }

@@ -1,0 +1,44 @@
+import type { Command } from "commander";
+import { checkId } from "@canopy/protocol";
+import { Registry } from "../../registry/devices.js";
+import { withHub } from "../context.js";
+import { age, printJson, table } from "../output.js";
+
+export function registerMcu(program: Command): void {
+  const mcu = program.command("mcu").description("microcontrollers attached to devices");
+  mcu
+    .command("list")
+    .description("every MCU of the fleet, as the devices last reported them (bridge registry)")
+    .option("-d, --device <id>", "only this device's MCUs")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", "\nExamples:\n  canopy mcu list\n  canopy mcu list --device pi-01 --json")
+    .action(async (o: { device?: string; json?: boolean }, cmd: Command) => {
+      if (o.device) checkId(o.device, "device id");
+      await withHub(cmd, async (nc) => {
+        const now = Date.now();
+        const rows = (await (await Registry.open(nc)).view(now))
+          .filter((v) => !o.device || v.record.id === o.device)
+          .flatMap((v) =>
+            (v.status?.mcus ?? []).map((m) => ({
+              device: v.record.id,
+              deviceOnline: v.online,
+              ...m,
+              // An MCU is known online only while its device reports.
+              online: m.online && v.online,
+              reportAgeMs: v.lastSeenMs ?? null,
+            })),
+          );
+        if (o.json) {
+          printJson(rows);
+          return;
+        }
+        process.stdout.write(
+          table(
+            ["DEVICE", "MCU", "BOARD", "FIRMWARE", "LINK", "STATE", "LAST SEEN"],
+            rows.map((r) => [r.device, r.id, r.board, r.firmware, r.link, r.online ? "online" : "offline", age(now - r.lastSeen)]),
+          ),
+        );
+        process.stdout.write(`${rows.filter((r) => r.online).length}/${rows.length} online\n`);
+      });
+    });
+}
