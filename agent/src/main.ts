@@ -1,6 +1,6 @@
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { Subjects, errorMessage, natsServerVersion } from "@canopy/protocol";
+import { Subjects, drainOrClose, errorMessage, natsServerVersion } from "@canopy/protocol";
 import { AgentState } from "./state/store.js";
 import { startLeaf } from "./leaf/leaf.js";
 import { ensureUpStream } from "./up/stream.js";
@@ -103,7 +103,7 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
   loops.abort();
   facts.stop();
   await Promise.allSettled(running);
-  await nc.drain().catch(() => {});
+  await drainOrClose(nc);
   await leaf.supervisor.stop();
   await state.close();
 }

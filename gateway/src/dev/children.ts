@@ -24,6 +24,18 @@ export class Children {
     return child;
   }
 
+  /** A non-canopy helper process (socat); undefined when the program is missing. */
+  spawnRaw(cmd: string, args: string[]): ChildProcess | undefined {
+    try {
+      const child = spawn(cmd, args, { stdio: "ignore" });
+      child.on("error", () => {});
+      this.procs.push(child);
+      return child;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Resolves with the first line matching `re` from that child, or rejects when it exits first. */
   waitForLine(child: ChildProcess, re: RegExp, timeoutMs = 30_000): Promise<string> {
     return new Promise((resolve, reject) => {

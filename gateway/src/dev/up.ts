@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { createServer } from "node:net";
-import { natsServerVersion } from "@canopy/protocol";
+import { drainOrClose, natsServerVersion } from "@canopy/protocol";
 import { connectHub } from "../nats.js";
 import { startHubServer } from "../hub/server.js";
 import { Gateway } from "../service/gateway.js";
@@ -17,10 +17,13 @@ export interface DevUpOptions {
   log: Logger;
   /** Print child process log lines (default: only warnings and errors). */
   verbose: boolean;
+  /** Any free ports instead of the usual 4222/7422/8222 (tests, several demos side by side). */
+  freePorts: boolean;
 }
 
 /** The preferred port if it is free on loopback, else any free one. */
-async function portOr(preferred: number): Promise<number> {
+async function portOr(preferred: number, free = false): Promise<number> {
+  if (free) return -1;
   return new Promise((resolvePort) => {
     const srv = createServer();
     srv.once("error", () => resolvePort(-1));
@@ -38,7 +41,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
   await natsServerVersion();
   await mkdir(data, { recursive: true });
   const hub = await startHubServer(
-    { data: join(data, "hub"), host: "127.0.0.1", port: await portOr(4222), leafPort: await portOr(7422), httpPort: await portOr(8222), maxFileStore: 4 * 1024 ** 3 },
+    { data: join(data, "hub"), host: "127.0.0.1", port: await portOr(4222, o.freePorts), leafPort: await portOr(7422, o.freePorts), httpPort: await portOr(8222, o.freePorts), maxFileStore: 4 * 1024 ** 3 },
     o.log.child({ component: "hub" }),
   );
   const nc = await connectHub(hub.clientUrl, { name: "canopy-dev", daemon: true });
@@ -50,16 +53,25 @@ export async function devUp(o: DevUpOptions): Promise<void> {
   try {
     const registry = await Registry.open(nc);
     const ids = Array.from({ length: o.devices }, (_, i) => `dev-${i + 1}`);
+    // Demo MCUs on dev-1: one over a socat pty pair (binary protocol), one over MQTT.
+    const mcu = await demoMcuLinks(data, children);
     const agents = await Promise.all(
       ids.map(async (id, i) => {
         await registry.enroll(id, i % 2 === 0 ? ["lab"] : ["field"]);
+        const bridgeArgs = i === 0 && mcu ? ["--bridge-serial", mcu.bridgeTty, "--bridge-mqtt", `127.0.0.1:${mcu.mqttPort}`] : [];
         const child = children.start(id, [
           "agent", "--device", id, "--hub", hub.leafUrl, "--data", join(data, "devices", id), "--port", "-1", "--heartbeat", "2s",
+          ...bridgeArgs,
         ]);
         const ready = JSON.parse(await children.waitForLine(child, /"event":"agent-ready"/)) as { leaf: string };
         return { id, leaf: ready.leaf, group: i % 2 === 0 ? "lab" : "field" };
       }),
     );
+    if (mcu) {
+      children.start("mcu-serial", ["sim", "mcu", "--id", "mcu-serial", "--serial", mcu.simTty, "--binary", "--rate", "1"]);
+      // The bridge's MQTT listener starts with the agent; the simulator retries until it is up.
+      children.start("mcu-mqtt", ["sim", "mcu", "--id", "mcu-wifi", "--mqtt", `127.0.0.1:${mcu.mqttPort}`, "--rate", "1"]);
+    }
     const env = `export CANOPY_SERVER=${hub.clientUrl}`;
     process.stdout.write(
       [
@@ -75,6 +87,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
         "  npx canopy devices",
         `  nats --server ${agents[0]?.leaf ?? ""} pub up.dev-1.tlm.temp 21.5   # or any NATS client: a device app publishing`,
         "  npx canopy tail --follow",
+        ...(mcu ? ["  npx canopy mcu list                      # dev-1 has a serial MCU (socat pty) and an MQTT MCU"] : []),
         "  npx canopy backlog",
         "",
       ].join("\n") + "\n",
@@ -85,7 +98,31 @@ export async function devUp(o: DevUpOptions): Promise<void> {
   } finally {
     await children.stopAll();
     await gateway.stop();
-    await nc.drain().catch(() => {});
+    await drainOrClose(nc);
     await hub.supervisor.stop();
   }
+}
+
+/** A socat pty pair for the demo's serial MCU and a free port for the bridge's MQTT listener. */
+async function demoMcuLinks(data: string, children: Children): Promise<{ bridgeTty: string; simTty: string; mqttPort: number } | undefined> {
+  const bridgeTty = join(data, "tty-bridge");
+  const simTty = join(data, "tty-mcu");
+  const socat = children.spawnRaw("socat", ["pty,raw,echo=0,link=" + bridgeTty, "pty,raw,echo=0,link=" + simTty]);
+  if (!socat) return undefined;
+  const { existsSync } = await import("node:fs");
+  for (let i = 0; i < 50 && !(existsSync(bridgeTty) && existsSync(simTty)); i++) await new Promise((r) => setTimeout(r, 100));
+  if (!existsSync(simTty)) return undefined;
+  const mqttPort = await freeLoopbackPort();
+  return { bridgeTty, simTty, mqttPort };
+}
+
+function freeLoopbackPort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const a = srv.address();
+      srv.close(() => resolvePort(typeof a === "object" && a ? a.port : 0));
+    });
+  });
 }

@@ -41,9 +41,15 @@ export class Gateway {
     this.log.info({ gateway: this.id, tasks: this.tasks.map((t) => t.name) }, "gateway running");
   }
 
-  async stop(): Promise<void> {
+  /** Stops the task loops; a task stuck in a slow request (hub already gone) gets `graceMs`. */
+  async stop(graceMs = 3_000): Promise<void> {
     this.abort.abort();
-    await Promise.allSettled(this.loops);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled(this.loops),
+      new Promise((r) => (timer = setTimeout(r, graceMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   private async runTask(task: GatewayTask, lease: Lease): Promise<void> {

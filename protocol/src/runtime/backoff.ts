@@ -99,3 +99,12 @@ export async function waitFor<T>(
     await delay(opts.intervalMs ?? 50, opts.signal);
   }
 }
+
+/**
+ * Drains a NATS connection, but gives up after `ms` and closes it: on Ctrl-C the local server gets the
+ * signal too, and a drain that waits for a reconnect would hang the shutdown.
+ */
+export async function drainOrClose(nc: { drain(): Promise<void>; close(): Promise<void> }, ms = 2_000): Promise<void> {
+  await Promise.race([nc.drain().catch(() => {}), sleep(ms)]);
+  await nc.close().catch(() => {});
+}

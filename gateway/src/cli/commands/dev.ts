@@ -12,8 +12,9 @@ export function registerDev(program: Command): void {
     .option("-n, --devices <n>", "number of demo devices", "3")
     .option("-d, --data <dir>", "data directory", "./.canopy")
     .option("-v, --verbose", "print every child log line")
+    .option("--free-ports", "use any free ports instead of 4222/7422/8222")
     .addHelpText("after", "\nExamples:\n  canopy dev up\n  canopy dev up --devices 5 --data /tmp/canopy-demo")
-    .action(async (o: { devices: string; data: string; verbose?: boolean }) => {
+    .action(async (o: { devices: string; data: string; verbose?: boolean; freePorts?: boolean }) => {
       const n = Number(o.devices);
       if (!Number.isInteger(n) || n < 1 || n > 50) {
         throw new CanopyError(ErrorCode.InvalidInput, `--devices must be an integer from 1 to 50, got ${o.devices}`);
@@ -26,6 +27,7 @@ export function registerDev(program: Command): void {
         signal,
         log: createLogger(process.env.CANOPY_LOG_LEVEL ?? "warn", "dev"),
         verbose: o.verbose === true,
+        freePorts: o.freePorts === true,
       });
     });
 }

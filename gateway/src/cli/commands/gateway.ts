@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { drainOrClose } from "@canopy/protocol";
 import { connectHub } from "../../nats.js";
 import { createLogger } from "../../logging.js";
 import { Gateway } from "../../service/gateway.js";
@@ -19,6 +20,6 @@ export function registerGateway(program: Command): void {
       const sig = await done;
       log.info({ signal: sig }, "stopping gateway");
       await gw.stop();
-      await nc.drain().catch(() => {});
+      await drainOrClose(nc);
     });
 }

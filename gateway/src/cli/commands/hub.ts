@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { parseBytes } from "@canopy/protocol";
+import { drainOrClose, parseBytes } from "@canopy/protocol";
 import { connectHub } from "../../nats.js";
 import { createLogger } from "../../logging.js";
 import { startHubServer } from "../../hub/server.js";
@@ -65,7 +65,7 @@ export function registerHub(program: Command): void {
       server.supervisor.stopRestarting();
       log.info({ signal: sig }, "stopping hub");
       await gateway?.stop();
-      await nc.drain().catch(() => {});
+      await drainOrClose(nc);
       await server.supervisor.stop();
     });
 }
