@@ -12,3 +12,4 @@ export * from "./runtime/supervisor.js";
 export * from "./schemas/mcu.js";
 export * from "./schemas/command.js";
 export * from "./schemas/query.js";
+export * from "./query-env.js";

@@ -1,16 +1,7 @@
 import { Environment, type ParseResult } from "@marcbachmann/cel-js";
-import { QUERY_TYPES, QUERY_VARIABLES, type QueryFacts, type QueryFieldType } from "@canopy/protocol";
+import { QUERY_TYPES, QUERY_VARIABLES, queryEnvironment, type QueryFacts, type QueryFieldType } from "@canopy/protocol";
 
-/** The CEL environment every agent (and simulated agent) evaluates queries in. */
-export function queryEnvironment(): Environment {
-  const env = new Environment({ limits: { maxAstNodes: 2_000, maxDepth: 64 } });
-  for (const [name, fields] of Object.entries(QUERY_TYPES)) env.registerType(name, { fields: { ...fields } });
-  for (const [name, decl] of Object.entries(QUERY_VARIABLES)) {
-    if (typeof decl === "string") env.registerVariable(name, decl);
-    else env.registerVariable({ name, schema: decl as Record<string, string> });
-  }
-  return env;
-}
+export { queryEnvironment };
 
 export type CompiledQuery = ParseResult;
 

@@ -1,16 +1,7 @@
 import { Environment } from "@marcbachmann/cel-js";
-import { CanopyError, ErrorCode, MAX_QUERY_EXPR, QUERY_TYPES, QUERY_VARIABLES } from "@canopy/protocol";
+import { CanopyError, ErrorCode, MAX_QUERY_EXPR, queryEnvironment } from "@canopy/protocol";
 
-/** The same CEL environment the agents evaluate in, built from the protocol's declarations. */
-export function queryEnvironment(): Environment {
-  const env = new Environment({ limits: { maxAstNodes: 2_000, maxDepth: 64 } });
-  for (const [name, fields] of Object.entries(QUERY_TYPES)) env.registerType(name, { fields: { ...fields } });
-  for (const [name, decl] of Object.entries(QUERY_VARIABLES)) {
-    if (typeof decl === "string") env.registerVariable(name, decl);
-    else env.registerVariable({ name, schema: decl as Record<string, string> });
-  }
-  return env;
-}
+export { queryEnvironment };
 
 export class QueryExpressionError extends CanopyError {
   override readonly name = "QueryExpressionError";
