@@ -4,26 +4,23 @@ import { z } from "zod";
 import { CanopyError, ErrorCode, Id, describeIssues, parseBytes, parseDuration } from "@canopy/protocol";
 import { DEFAULT_UP_LIMITS } from "./up/stream.js";
 
-const Duration = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
-  try {
-    return typeof v === "number" ? v : parseDuration(v);
-  } catch (err) {
-    ctx.addIssue({ code: "custom", message: (err as Error).message });
-    return z.NEVER;
-  }
-});
-const Bytes = z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
-  try {
-    return typeof v === "number" ? v : parseBytes(v);
-  } catch (err) {
-    ctx.addIssue({ code: "custom", message: (err as Error).message });
-    return z.NEVER;
-  }
-});
+/** A positive number, or text that `parse` turns into one ("5s", "256MiB"); its error names the field. */
+function unitValue(parse: (text: string) => number) {
+  return z.union([z.number().int().positive(), z.string()]).transform((v, ctx) => {
+    try {
+      return typeof v === "number" ? v : parse(v);
+    } catch (err) {
+      ctx.addIssue({ code: "custom", message: (err as Error).message });
+      return z.NEVER;
+    }
+  });
+}
+const Duration = unitValue((t) => parseDuration(t));
+const Bytes = unitValue((t) => parseBytes(t));
 
 /**
  * One schema for the agent's settings: CLI flags, an optional JSON config file, and env overrides
- * (CANOPY_AGENT_*) all land here; errors name the bad field.
+ * (CANOPY_DEVICE, CANOPY_HUB, CANOPY_DATA, CANOPY_AGENT_HEARTBEAT) all land here; errors name the bad field.
  */
 export const AgentOptionsSchema = z.object({
   device: Id,

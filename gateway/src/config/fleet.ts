@@ -10,7 +10,7 @@ import {
   type DeviceRecord as DeviceRecordT,
 } from "@canopy/protocol";
 import { z } from "zod";
-import { mapLimit, readAll } from "./kvread.js";
+import { mapLimit, readAll } from "../kv/read.js";
 
 /** The part of a device's status record config rollouts and `config show` need. */
 export interface DeviceConfigState {

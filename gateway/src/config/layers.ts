@@ -12,7 +12,7 @@ import {
   type ConfigLayer,
   type ConfigValue as ConfigValueT,
 } from "@canopy/protocol";
-import { readAll } from "./kvread.js";
+import { readAll } from "../kv/read.js";
 
 export interface LayerValue {
   value: ConfigValueT;

@@ -16,7 +16,7 @@ import { ConfigLayers } from "./layers.js";
 import { FleetView } from "./fleet.js";
 import { Renderer, type RenderResult } from "./render.js";
 import { RolloutStore } from "./rollouts.js";
-import { readAll } from "./kvread.js";
+import { readAll } from "../kv/read.js";
 
 /** Builds the layer from `--fleet | --group G | --device D`; exactly one must be given. */
 export function layerFromFlags(o: { fleet?: boolean; group?: string; device?: string }): ConfigLayer {

@@ -14,7 +14,7 @@ import { ConfigLayers, type LayerSnapshot } from "./layers.js";
 import { FleetView } from "./fleet.js";
 import { RolloutStore } from "./rollouts.js";
 import { releasedDevices, type Rollout } from "./rollout-model.js";
-import { isCasConflict, mapLimit, stableJson } from "./kvread.js";
+import { isCasConflict, mapLimit, stableJson } from "../kv/read.js";
 
 /** A live rollout's value stands in for its group layer on the devices of its released waves. */
 export interface Overlay {

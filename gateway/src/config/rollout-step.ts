@@ -1,5 +1,5 @@
 import type { KV } from "@nats-io/kv";
-import { stableJson } from "./kvread.js";
+import { stableJson } from "../kv/read.js";
 import type { ConfigLayers } from "./layers.js";
 import type { FleetView } from "./fleet.js";
 import type { Renderer } from "./render.js";

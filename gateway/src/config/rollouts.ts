@@ -3,7 +3,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
 import { Assets, CanopyError, ErrorCode, checkConfigKey, checkId, type ConfigValue } from "@canopy/protocol";
 import { Rollout, planWaves, ACTIVE_STATES, type Rollout as RolloutT } from "./rollout-model.js";
-import { mapLimit } from "./kvread.js";
+import { mapLimit } from "../kv/read.js";
 
 export interface StoredRollout {
   rollout: RolloutT;

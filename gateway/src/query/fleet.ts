@@ -1,5 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
+import { readBucket } from "../kv/read.js";
 import { Assets, CanopyError, ErrorCode, Facts, errorMessage, isOnline, isValidId, type Facts as FactsT } from "@canopy/protocol";
 
 export interface KnownDevice {
@@ -28,8 +29,8 @@ export async function targetDevices(nc: NatsConnection, target: Target, now = Da
   // allSettled: if one read fails the other must still finish (and stop its watcher) before the
   // caller drains the connection.
   const [d, st] = await Promise.allSettled([
-    kvm.open(Assets.kvDevices).then((kv) => readAll(kv, target.device)),
-    kvm.open(Assets.kvStatus).then((kv) => readAll(kv, target.device)),
+    kvm.open(Assets.kvDevices).then((kv) => readBucket(kv, target.device)),
+    kvm.open(Assets.kvStatus).then((kv) => readBucket(kv, target.device)),
   ]);
   if (d.status === "rejected") throw hubError(d.reason);
   if (st.status === "rejected") throw hubError(st.reason);
@@ -62,40 +63,6 @@ export async function targetDevices(nc: NatsConnection, target: Target, now = Da
     });
   }
   return out.sort((a, b) => a.id.localeCompare(b.id));
-}
-
-/**
- * Last value of every key (or one key) in a bucket, in one pass of an ordered consumer rather than a
- * get per key: a query of 5,000 devices reads two buckets, not 10,000 round trips.
- */
-export async function readAll(kv: KV, key?: string): Promise<KvEntry[]> {
-  if (key !== undefined) {
-    const e = await kv.get(key);
-    return e && e.operation === "PUT" ? [e] : [];
-  }
-  const st = await kv.status();
-  if (st.values === 0) return [];
-  // When to stop is the subtle part. Heartbeats land while we read, and with history 1 a rewritten
-  // key's older message vanishes and its new one comes later. Seen on 2.9.10 (test query-readall):
-  // stopping at the stream's last sequence taken before the read, or at the first message reporting
-  // 0 pending, each lost a key now and then. So: on the first 0 pending,
-  // take the stream's last sequence L and read on until a revision >= L; every rewrite that happened
-  // before that point is then in hand.
-  const latest = new Map<string, KvEntry>();
-  const iter = await kv.watch();
-  const guard = setTimeout(() => iter.stop(), 10_000);
-  let until = Number.POSITIVE_INFINITY;
-  try {
-    for await (const e of iter) {
-      latest.set(e.key, e);
-      if (e.delta === 0 && until === Number.POSITIVE_INFINITY) until = (await kv.status()).streamInfo.state.last_seq;
-      if (e.revision >= until) break;
-    }
-  } finally {
-    clearTimeout(guard);
-    iter.stop();
-  }
-  return [...latest.values()].filter((e) => e.operation === "PUT");
 }
 
 function safeJson(e: KvEntry): Record<string, unknown> | undefined {

@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Kvm, type KV } from "@nats-io/kv";
+import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import {
   Assets,
   CanopyError,
@@ -12,6 +12,7 @@ import {
   type DeviceStatus as DeviceStatusT,
 } from "@canopy/protocol";
 import { Shards } from "./shards.js";
+import { readBucket } from "../kv/read.js";
 
 export interface EnrollResult {
   record: DeviceRecordT;
@@ -76,11 +77,12 @@ export class Registry {
     return DeviceRecord.parse(e.json());
   }
 
+  /** Every enrolled device, read in one pass (not a get per key). */
   async list(): Promise<DeviceRecordT[]> {
     const out: DeviceRecordT[] = [];
-    for await (const k of await this.devices.keys()) {
-      const r = await this.get(k).catch(() => undefined);
-      if (r) out.push(r);
+    for (const e of await readBucket(this.devices)) {
+      const r = DeviceRecord.safeParse(safeJson(e));
+      if (r.success) out.push(r.data);
     }
     return out.sort((a, b) => a.id.localeCompare(b.id));
   }
@@ -88,22 +90,36 @@ export class Registry {
   /** Last-known status, with the hub's receive time (not the device clock) as "last seen". */
   async status(id: string): Promise<DeviceView["status"] | undefined> {
     const e = await this.statusKv.get(checkId(id, "device id"));
-    if (!e || e.operation !== "PUT") return undefined;
-    const parsed = DeviceStatus.safeParse(e.json());
-    if (!parsed.success) return undefined;
-    return { ...parsed.data, seenAt: e.created.getTime() };
+    return e && e.operation === "PUT" ? parseStatus(e) : undefined;
   }
 
+  /**
+   * Registry joined with presence: two whole-bucket reads however large the fleet. Status keys are
+   * rewritten on every heartbeat, which is why this uses `readBucket` and not keys() + gets.
+   */
   async view(now = Date.now()): Promise<DeviceView[]> {
-    const records = await this.list();
-    return Promise.all(
-      records.map(async (record) => {
-        const status = await this.status(record.id);
-        const online = status ? isOnline({ ...status, at: status.seenAt }, now) : false;
-        return { record, status, online, lastSeenMs: status ? now - status.seenAt : undefined };
-      }),
-    );
+    const [records, statuses] = await Promise.all([this.list(), readBucket(this.statusKv)]);
+    const byId = new Map(statuses.map((e) => [e.key, e]));
+    return records.map((record) => {
+      const e = byId.get(record.id);
+      const status = e ? parseStatus(e) : undefined;
+      const online = status ? isOnline({ ...status, at: status.seenAt }, now) : false;
+      return { record, status, online, lastSeenMs: status ? now - status.seenAt : undefined };
+    });
   }
+}
+
+function safeJson(e: KvEntry): unknown {
+  try {
+    return e.json();
+  } catch {
+    return undefined;
+  }
+}
+
+function parseStatus(e: KvEntry): DeviceView["status"] | undefined {
+  const parsed = DeviceStatus.safeParse(safeJson(e));
+  return parsed.success ? { ...parsed.data, seenAt: e.created.getTime() } : undefined;
 }
 
 export interface DeviceView {

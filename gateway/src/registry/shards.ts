@@ -2,6 +2,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type StreamConfig, type StreamSource } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { Assets, CanopyError, ErrorCode, Subjects, checkId } from "@canopy/protocol";
+import { isCasConflict } from "../kv/read.js";
 
 /**
  * Hub shards `FLEET_UP_<n>` each source at most `shardSize` devices' UP streams. Membership lives in
@@ -158,8 +159,4 @@ function sameSources(a: StreamSource[], b: StreamSource[]): boolean {
 
 export function shardIndex(name: string): number {
   return Number(name.slice(Assets.fleetUpShardPrefix.length));
-}
-
-function isCasConflict(err: unknown): boolean {
-  return /wrong last sequence|key exists|10071/i.test((err as Error).message ?? "");
 }

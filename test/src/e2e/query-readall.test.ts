@@ -3,12 +3,12 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
-import { readAll } from "@canopy/gateway/query/fleet";
+import { readBucket } from "@canopy/gateway/kv/read";
 import { TestServer, tempDir } from "../harness/index.js";
 
 // The collector reads a whole bucket in one ordered-consumer pass while 1000s of devices keep
 // rewriting their status (history 1). No key may be lost to a concurrent rewrite.
-test("readAll returns every key's latest value while keys are rewritten during the read", async () => {
+test("readBucket returns every key's latest value while keys are rewritten during the read", async () => {
   const dir = await tempDir("canopy-readall-");
   const server = await TestServer.hub(join(dir.path, "hub"));
   const nc = await connect({ servers: server.url });
@@ -28,7 +28,7 @@ test("readAll returns every key's latest value while keys are rewritten during t
           if (i !== 7) await kv.put(`d${i}`, JSON.stringify({ v: round }));
         }
       })();
-      const entries = await readAll(kv);
+      const entries = await readBucket(kv);
       stop = true;
       await writer;
       const keys = new Set(entries.map((e) => e.key));
