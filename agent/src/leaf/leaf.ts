@@ -12,6 +12,8 @@ export interface LeafOptions {
   maxFileStore: number;
   credentialsFile?: string;
   tls?: TlsFilesConfig;
+  syncInterval?: string;
+  compression?: string;
 }
 
 /** Writes the device's leaf nats-server config and keeps that server running. */
@@ -27,6 +29,8 @@ export async function startLeaf(o: LeafOptions, log: Logger): Promise<{ supervis
       port,
       hubUrls: o.hubUrls,
       maxFileStore,
+      ...(o.syncInterval ? { syncInterval: o.syncInterval } : {}),
+      ...(o.compression ? { compression: o.compression } : {}),
       ...(httpPort === undefined ? {} : { httpPort }),
       ...(o.credentialsFile ? { credentialsFile: o.credentialsFile } : {}),
       ...(o.tls ? { tls: o.tls } : {}),

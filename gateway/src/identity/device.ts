@@ -29,7 +29,7 @@ export function devicePermissions(device: string): Permissions {
         // presence: its own key in KV status (a JetStream publish), its own registry record (direct get)
         Subjects.statusPut(d),
         Subjects.registryGet(d),
-        // answers to live queries: only on its own reply subject
+        // answers to live queries and gateway probes: only on its own reply subject
         `${Subjects.queryReplyPrefix}.${d}.>`,
       ],
     },
@@ -41,6 +41,8 @@ export function devicePermissions(device: string): Permissions {
         Subjects.queryDevice(d),
         `${devApi}.CONSUMER.CREATE.${Assets.upStream}`,
         `${devApi}.CONSUMER.CREATE.${Assets.upStream}.>`,
+        // the gateway's probe before it revives a stalled source (answered on qr.<dev>.…)
+        `${devApi}.STREAM.INFO.${Assets.upStream}`,
         `$JS.FC.${Assets.upStream}.>`,
         `${Subjects.mirrorDeliver(d)}.>`,
         "$JSC.R.>",
