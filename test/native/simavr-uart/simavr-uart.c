@@ -15,6 +15,9 @@
  *    watchdog expires and it jumps to an empty application before avrdude has synced;
  *  - the harness keeps its own fd on the pty slave open, so the master never sees a hangup between two
  *    host programs (avrdude closing, the flasher opening) and the app's banner waits in the tty buffer;
+ *  - the pty is pumped from the simulation thread itself. simavr's own uart_pty part (Debian 1.6) reads
+ *    its fifo from two threads without a lock; a burst of a few hundred bytes into a running app
+ *    stalled the link for good. avrdude's request/response traffic never filled that fifo, a raw write did;
  *  - the core is throttled to real time, so timeouts behave as on hardware and the simulator does not
  *    burn a whole host core.
  */
@@ -25,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pty.h>
 #include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <termios.h>
@@ -33,13 +37,18 @@
 
 #include <sim_avr.h>
 #include <avr_uart.h>
-#include <uart_pty.h>
 
 #define MCUSR_ADDR 0x54 /* I/O 0x34 */
 #define EXTRF 0x02
 #define FLASH_TAIL 256
 
-static uart_pty_t uart;
+static int master = -1;
+static avr_irq_t *uart_rx; /* into the MCU's UART */
+static int xon;            /* the UART has room for another byte */
+static uint8_t rxq[512];   /* host -> MCU, read from the pty, not yet taken by the UART */
+static size_t rx_len, rx_off;
+static uint8_t txq[8192];  /* MCU -> host, not yet written to the pty (bounded: dropped when full) */
+static size_t tx_len;
 static volatile sig_atomic_t stop;
 static uint32_t boot_base;
 static avr_t *avr;
@@ -48,19 +57,46 @@ static int opens = -1; /* inotify fd: the host opening the pty */
 
 static void on_mcu_byte(struct avr_irq_t *irq, uint32_t value, void *param) {
   (void)irq; (void)param;
-  fprintf(stderr, "< %02x pc=%x\n", value, avr->pc);
+  if (trace) fprintf(stderr, "< %02x pc=%x\n", value, avr->pc);
+  if (tx_len < sizeof txq) txq[tx_len++] = (uint8_t)value;
 }
+
+static void on_xon(struct avr_irq_t *irq, uint32_t value, void *param) { (void)irq; (void)value; (void)param; xon = 1; }
+static void on_xoff(struct avr_irq_t *irq, uint32_t value, void *param) { (void)irq; (void)value; (void)param; xon = 0; }
 
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
-/* Every byte the host sends to the MCU (traced with SIMAVR_UART_TRACE=1). */
-static void on_host_byte(struct avr_irq_t *irq, uint32_t value, void *param) {
-  (void)irq; (void)param;
-  fprintf(stderr, "> %02x pc=%x\n", value, avr->pc);
+/* Moves bytes between the pty and the UART; called between slices of simulation, same thread. */
+static void pump(void) {
+  if (rx_off == rx_len) {
+    ssize_t r = read(master, rxq, sizeof rxq);
+    rx_off = 0;
+    rx_len = r > 0 ? (size_t)r : 0;
+  }
+  /* The UART raises XOFF (synchronously, inside the raise) when its input fifo is full. */
+  while (xon && rx_off < rx_len) {
+    uint8_t b = rxq[rx_off++];
+    if (trace) fprintf(stderr, "> %02x pc=%x\n", b, avr->pc);
+    avr_raise_irq(uart_rx, b);
+  }
+  if (tx_len > 0) {
+    ssize_t w = write(master, txq, tx_len);
+    if (w > 0) {
+      memmove(txq, txq + w, tx_len - (size_t)w);
+      tx_len -= (size_t)w;
+    }
+  }
 }
 
-/* Bytes arrive into uart_pty's fifo before the core takes them; the first one releases the hold. */
-static int host_waiting(void) { return uart.pty.out.read != uart.pty.out.write; }
+/* Something from the host is waiting: the first byte releases the hold. */
+static int host_waiting(void) {
+  if (rx_off < rx_len) return 1;
+  ssize_t r = read(master, rxq, sizeof rxq);
+  if (r <= 0) return 0;
+  rx_off = 0;
+  rx_len = (size_t)r;
+  return 1;
+}
 
 /* An Uno resets when a host opens its port (DTR pulls RESET low through a capacitor). A pty has no
  * DTR, so an open of the slave seen by inotify stands in for it. */
@@ -179,41 +215,46 @@ int main(int argc, char **argv) {
   avr->reset_pc = boot_base;
   avr->codeend = avr->flashend + FLASH_TAIL;
 
-  /* uart_pty prints its own chatter on stdout; keep stdout for our one line. */
-  int saved_stdout = dup(STDOUT_FILENO);
-  dup2(STDERR_FILENO, STDOUT_FILENO);
-  uart_pty_init(avr, &uart);
-  uart_pty_connect(&uart, '0');
-  fflush(stdout);
-  dup2(saved_stdout, STDOUT_FILENO);
-  close(saved_stdout);
-  if (!uart.pty.s) { fprintf(stderr, "simavr-uart: no pty\n"); return 1; }
-  trace = getenv("SIMAVR_UART_TRACE") && atoi(getenv("SIMAVR_UART_TRACE"));
-  if (trace) {
-    avr_irq_register_notify(uart.irq + IRQ_UART_PTY_BYTE_OUT, on_host_byte, NULL);
-    avr_irq_register_notify(uart.irq + IRQ_UART_PTY_BYTE_IN, on_mcu_byte, NULL);
+  char slavename[128];
+  int slave;
+  if (openpty(&master, &slave, slavename, NULL, NULL) < 0) {
+    fprintf(stderr, "simavr-uart: openpty: %s\n", strerror(errno));
+    return 1;
   }
+  close(slave);
+  fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
+  /* Off: the UART's echo of output lines to our stdout (the link is binary), and its usleep(1) on
+   * every idle poll of UCSR0A, which made the core fall seconds behind real time (we throttle instead). */
+  uint32_t f = 0;
+  avr_ioctl(avr, AVR_IOCTL_UART_GET_FLAGS('0'), &f);
+  f &= ~(uint32_t)(AVR_UART_FLAG_STDIO | AVR_UART_FLAG_POLL_SLEEP);
+  avr_ioctl(avr, AVR_IOCTL_UART_SET_FLAGS('0'), &f);
+  uart_rx = avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_INPUT);
+  avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUTPUT), on_mcu_byte, NULL);
+  avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XON), on_xon, NULL);
+  avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_UART_GETIRQ('0'), UART_IRQ_OUT_XOFF), on_xoff, NULL);
+  trace = getenv("SIMAVR_UART_TRACE") && atoi(getenv("SIMAVR_UART_TRACE"));
 
-  int keep = open(uart.pty.slavename, O_RDWR | O_NOCTTY);
-  if (keep < 0) { fprintf(stderr, "simavr-uart: open %s: %s\n", uart.pty.slavename, strerror(errno)); return 1; }
+  int keep = open(slavename, O_RDWR | O_NOCTTY);
+  if (keep < 0) { fprintf(stderr, "simavr-uart: open %s: %s\n", slavename, strerror(errno)); return 1; }
   struct termios tio;
   tcgetattr(keep, &tio);
   cfmakeraw(&tio);
   tcsetattr(keep, TCSANOW, &tio);
   if (link_path) {
     unlink(link_path);
-    if (symlink(uart.pty.slavename, link_path) != 0) {
+    if (symlink(slavename, link_path) != 0) {
       fprintf(stderr, "simavr-uart: symlink %s: %s\n", link_path, strerror(errno));
       return 1;
     }
   }
   /* After our own open, so only the host's opens count. */
   opens = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (opens < 0 || inotify_add_watch(opens, uart.pty.slavename, IN_OPEN) < 0) {
-    fprintf(stderr, "simavr-uart: inotify on %s: %s\n", uart.pty.slavename, strerror(errno));
+  if (opens < 0 || inotify_add_watch(opens, slavename, IN_OPEN) < 0) {
+    fprintf(stderr, "simavr-uart: inotify on %s: %s\n", slavename, strerror(errno));
     return 1;
   }
-  printf("pty %s\n", uart.pty.slavename);
+  printf("pty %s\n", slavename);
   fflush(stdout);
 
   reset_into_bootloader();
@@ -223,16 +264,20 @@ int main(int argc, char **argv) {
   uint64_t sim_ns = 0;
   avr_cycle_count_t last_cycle = avr->cycle;
   int in_app = 0;
+  uint64_t last_report = 0;
   while (!stop) {
     if (host_opened()) {
       reset_into_bootloader();
       last_cycle = avr->cycle;
     }
     if (avr->state == cpu_Crashed || avr->state == cpu_Done) {
+      tx_len = 0;
+      rx_off = rx_len;
       usleep(1000);
       continue;
     }
     for (int k = 0; k < 4096; k++) avr_run(avr);
+    pump();
     /* avr->cycle restarts at 0 on every reset (watchdog included). */
     avr_cycle_count_t cyc = avr->cycle;
     avr_cycle_count_t d = cyc >= last_cycle ? cyc - last_cycle : cyc;
@@ -240,6 +285,11 @@ int main(int argc, char **argv) {
     sim_ns += d * 1000000000ull / freq;
     uint64_t wall = now_ns() - wall0;
     if (sim_ns > wall + 2000000) usleep((useconds_t)((sim_ns - wall) / 1000));
+    if (trace && wall / 1000000000ull != last_report) {
+      last_report = wall / 1000000000ull;
+      fprintf(stderr, "status pc=%x state=%d cycle=%llu sim=%llums wall=%llums xon=%d\n", avr->pc, avr->state,
+              (unsigned long long)avr->cycle, (unsigned long long)(sim_ns / 1000000), (unsigned long long)(wall / 1000000), xon);
+    }
     int app = avr->pc < boot_base;
     if (app != in_app) {
       in_app = app;
@@ -249,7 +299,7 @@ int main(int argc, char **argv) {
   }
   if (link_path) unlink(link_path);
   close(keep);
-  uart_pty_stop(&uart);
+  close(master);
   avr_terminate(avr);
   return 0;
 }
