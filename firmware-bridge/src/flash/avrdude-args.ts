@@ -9,9 +9,13 @@ export interface AvrdudeSettings {
   programmer: string;
   /** Bootloader baud rate (`-b`): 115200 for an Uno's optiboot, 57600 for older Nanos. */
   baud: number;
+  /** The application's baud rate, for reading its banner after the flash. */
+  appBaud: number;
+  /** avrdude runs at most this often when the bootloader does not answer. */
+  attempts: number;
 }
 
-export const AVRDUDE_DEFAULTS: AvrdudeSettings = { part: "m328p", programmer: "arduino", baud: 115200 };
+export const AVRDUDE_DEFAULTS = { part: "m328p", programmer: "arduino", baud: 115200, attempts: 2 } as const;
 
 const NAME = /^[A-Za-z0-9_+-]{1,32}$/;
 
@@ -23,15 +27,22 @@ export function avrdudeSettings(options: Record<string, string> | undefined, bau
   const part = options?.["part"] ?? AVRDUDE_DEFAULTS.part;
   const programmer = options?.["programmer"] ?? AVRDUDE_DEFAULTS.programmer;
   const rate = baud ?? (options?.["baud"] !== undefined ? Number(options["baud"]) : AVRDUDE_DEFAULTS.baud);
+  const appBaud = options?.["appBaud"] !== undefined ? Number(options["appBaud"]) : rate;
+  const attempts = options?.["attempts"] !== undefined ? Number(options["attempts"]) : AVRDUDE_DEFAULTS.attempts;
   for (const [key, value] of [["part", part], ["programmer", programmer]] as const) {
     if (!NAME.test(value) || value.startsWith("-")) {
       throw new CanopyError(ErrorCode.InvalidInput, `avrdude ${key} ${JSON.stringify(value)}: expected a name like m328p / arduino`);
     }
   }
-  if (!Number.isInteger(rate) || rate < 300 || rate > 4_000_000) {
-    throw new CanopyError(ErrorCode.InvalidInput, `avrdude baud ${JSON.stringify(options?.["baud"] ?? baud)}: expected an integer from 300 to 4000000`);
+  for (const [key, value] of [["baud", rate], ["appBaud", appBaud]] as const) {
+    if (!Number.isInteger(value) || value < 300 || value > 4_000_000) {
+      throw new CanopyError(ErrorCode.InvalidInput, `avrdude ${key} ${JSON.stringify(options?.[key] ?? baud)}: expected an integer from 300 to 4000000`);
+    }
   }
-  return { part, programmer, baud: rate };
+  if (!Number.isInteger(attempts) || attempts < 1 || attempts > 5) {
+    throw new CanopyError(ErrorCode.InvalidInput, `avrdude attempts ${JSON.stringify(options?.["attempts"])}: expected 1 to 5`);
+  }
+  return { part, programmer, baud: rate, appBaud, attempts };
 }
 
 /** avrdude's file format letter for `-U flash:w:<file>:<fmt>`. */

@@ -75,8 +75,9 @@ test("avrdude settings and arguments: defaults, options, refusals", () => {
   assert.deepEqual(avrdudeArgs(s, "/dev/ttyUSB1", "/tmp/b/image.bin", avrdudeFileFormat("bin")), ["-c", "wiring", "-b", "57600", "-p", "m2560", "-P", "/dev/ttyUSB1", "-U", "flash:w:/tmp/b/image.bin:r"]);
   assert.equal(avrdudeSettings({ baud: "9600" }, 19200).baud, 19200, "the request's baud wins over the option");
   assert.equal(avrdudeFileFormat("avr-hex"), "i");
-  for (const bad of [{ part: "-Uflash:r:/etc/x:i" }, { part: "m328p;rm" }, { programmer: "" }, { baud: "fast" }, { baud: "12" }]) {
-    assert.throws(() => avrdudeSettings(bad, undefined), /avrdude (part|programmer|baud)/, JSON.stringify(bad));
+  assert.deepEqual(avrdudeSettings({ appBaud: "9600", attempts: "3" }, undefined), { part: "m328p", programmer: "arduino", baud: 115200, appBaud: 9600, attempts: 3 });
+  for (const bad of [{ part: "-Uflash:r:/etc/x:i" }, { part: "m328p;rm" }, { programmer: "" }, { baud: "fast" }, { baud: "12" }, { appBaud: "x" }, { attempts: "0" }, { attempts: "9" }]) {
+    assert.throws(() => avrdudeSettings(bad, undefined), /avrdude (part|programmer|baud|appBaud|attempts)/, JSON.stringify(bad));
   }
   assert.throws(() => avrdudeArgs(d, "ttyACM0", "/tmp/a/image.hex", "i"), /absolute device path/);
   assert.throws(() => avrdudeArgs(d, "/dev/ttyACM0", "/tmp/a:b/image.hex", "i"), /must not contain ':'/);

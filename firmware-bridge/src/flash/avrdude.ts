@@ -23,8 +23,10 @@ export interface AvrdudeFlasherOptions {
 /**
  * Arduino-class AVRs through their serial bootloader (optiboot speaks STK500v1: `-c arduino`):
  * avrdude writes and verifies, then the new application's version banner confirms which firmware
- * booted. Request options: `part` (m328p), `programmer` (arduino), `baud` (115200), `banner`
- * (`off` skips the banner watch), `mcu` (when set, the banner must name this MCU).
+ * booted. Request options: `part` (m328p), `programmer` (arduino), `baud` (115200, the bootloader's),
+ * `appBaud` (the application's, for its banner; default `baud`), `attempts` (2: avrdude runs again
+ * when the bootloader did not answer), `banner` (`off` skips the banner watch), `mcu` (when set, the
+ * banner must name this MCU).
  */
 export class AvrdudeFlasher implements Flasher {
   readonly name = "avrdude";
@@ -61,11 +63,22 @@ export class AvrdudeFlasher implements Flasher {
       await writeFile(file, req.image.data, { mode: 0o600 });
       const args = avrdudeArgs(settings, req.port, file, avrdudeFileFormat(req.image.format));
       req.onProgress({ phase: "preparing", bytes: 0, total: size, detail: `avrdude ${args.join(" ")}` });
-      const written = await this.run(args, size, req, stop.signal);
+      let written = 0;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          written = await this.run(args, size, req, stop.signal);
+          break;
+        } catch (err) {
+          // Only a bootloader that never answered is worth another go (an Uno's auto-reset timing
+          // misses now and then); avrdude opens the port again, which resets the board again.
+          if (!(err instanceof FlashError) || err.code !== "no_response" || attempt >= settings.attempts) throw err;
+          req.onProgress({ phase: "preparing", bytes: 0, total: size, detail: `attempt ${attempt} of ${settings.attempts}: ${err.message}` });
+        }
+      }
       if (req.options?.["banner"] === "off") return { confirmed: false, bytesSent: written };
       req.onProgress({ phase: "booting", bytes: size, total: size, detail: "waiting for the firmware's hello" });
-      const left = req.deadlineMs - (Date.now() - started);
-      const banner = await watchBanner({ io: this.io, port: req.port, baud: settings.baud, windowMs: Math.min(this.bannerWindowMs, Math.max(0, left)), signal: stop.signal }).catch((err: unknown) => {
+      const windowMs = Math.min(this.bannerWindowMs, Math.max(0, req.deadlineMs - (Date.now() - started)));
+      const banner = await watchBanner({ io: this.io, port: req.port, baud: settings.appBaud, windowMs, signal: stop.signal }).catch((err: unknown) => {
         if (stop.signal.aborted) throw stop.signal.reason;
         throw new FlashError("no_response", `reading the banner on ${req.port} failed: ${(err as Error).message}`, { cause: err });
       });
