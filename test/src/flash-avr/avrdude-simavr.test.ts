@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { AvrdudeFlasher } from "@canopy/firmware-bridge/flash/avrdude";
 import { checkIntelHex } from "@canopy/firmware-bridge/flash/avrdude-hex";
-import type { FlashProgress } from "@canopy/firmware-bridge/flash/flasher";
+import { FlashError, type FlashProgress } from "@canopy/firmware-bridge/flash/flasher";
 import { tempDir } from "../harness/index.js";
 import { buildAvrApp, SimAvr } from "./simavr.js";
 
@@ -44,4 +44,16 @@ test("avrdude + simavr + optiboot: flash, verify, banner seen, confirmed; then r
     assert.equal(events.filter((e) => e.phase === "verifying" && e.bytes === size && e.total === size).length, 1);
     assert.equal(events.at(-1)?.detail, `hello avr-1 uno ${version}`);
   }
+
+  // The real avrdude's refusal of a chip that is not the part asked for maps to tool_failed.
+  const data = await readFile(v1);
+  const wrongPart = flasher.flash({
+    port: sim.port,
+    image: { data, format: "avr-hex", sha256: "n/a", version: "1.2.3", board: "uno" },
+    signal: new AbortController().signal,
+    deadlineMs: 60_000,
+    onProgress: () => {},
+    options: { part: "m2560", attempts: "1" },
+  });
+  await assert.rejects(wrongPart, (e: unknown) => e instanceof FlashError && e.code === "tool_failed" && /not the part asked for/.test(e.message));
 });
