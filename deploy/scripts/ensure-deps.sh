@@ -11,6 +11,8 @@
 #   - socat (serial tests and demo MCUs over pty pairs); faketime for the fault tests (CANOPY_FOR_TESTS=0
 #     skips test-only packages, as the device installer does).
 #   - mosquitto, only for the MQTT benchmark: CANOPY_WITH_MOSQUITTO=1.
+#   - the AVR flashing test kit, CANOPY_WITH_AVR=1 (npm's pretest sets it): avrdude, simavr with its
+#     library and headers, gcc-avr + avr-libc, arduino-core-avr (optiboot), make and gcc.
 #   - extra packages named in CANOPY_EXTRA_PACKAGES (space separated; e.g. "chromium simavr").
 # A nats-server already on PATH that is new enough is used as it is.
 set -euo pipefail
@@ -41,7 +43,11 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 if [ "${CANOPY_WITH_MOSQUITTO:-0}" = 1 ] && ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   need+=(mosquitto)
 fi
-for p in ${CANOPY_EXTRA_PACKAGES:-}; do
+avr_packages=""
+if [ "${CANOPY_WITH_AVR:-0}" = 1 ]; then
+  avr_packages="avrdude simavr libsimavr-dev libsimavrparts1 gcc-avr avr-libc arduino-core-avr make gcc libc6-dev"
+fi
+for p in ${CANOPY_EXTRA_PACKAGES:-} $avr_packages; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
