@@ -100,7 +100,7 @@ try {
   const leafPort = await freePort();
   // The device's own leaf config (renderLeafConfig), so the bench runs at the production durability
   // default; its hub remote points at a closed port (no hub in this bench).
-  await natsServer("leaf", renderLeafConfig({ device: "d1", storeDir: join(dir.path, "leaf"), port: leafPort, hubUrls: [`nats-leaf://127.0.0.1:${await freePort()}`], maxFileStore: 4 * 2 ** 30 }));
+  const leafServer = await natsServer("leaf", renderLeafConfig({ device: "d1", storeDir: join(dir.path, "leaf"), port: leafPort, hubUrls: [`nats-leaf://127.0.0.1:${await freePort()}`], maxFileStore: 4 * 2 ** 30 }));
   const nc = await connect({ servers: `nats://127.0.0.1:${leafPort}` });
   cleanups.push(() => nc.close());
   const jsm = await jetstreamManager(nc);
@@ -114,7 +114,11 @@ try {
   cleanups.push(() => bridge.stop());
   await waitPort(bridgePort);
   log("(a) canopy bridge …");
+  const cpu0 = { bridge: cpuMs(bridge.pid), leaf: cpuMs(leafServer.pid) };
   const a = await load(bridgePort, (i) => `bench-${i}/tlm/env`);
+  // Where the CPU went during (a): the bridge (node) and the leaf (nats-server), per 1,000 messages.
+  const perK = (ms) => ms / ((CLIENTS * PER_CLIENT) / 1000);
+  const cpuA = { bridge: perK(cpuMs(bridge.pid) - cpu0.bridge), leaf: perK(cpuMs(leafServer.pid) - cpu0.leaf) };
   const stored = (await jsm.streams.info("UP", { subjects_filter: "up.d1.tlm.>" })).state.subjects;
   const inUp = Object.values(stored ?? {}).reduce((x, y) => x + y, 0);
   if (inUp !== CLIENTS * PER_CLIENT) throw new Error(`bridge stored ${inUp}, expected ${CLIENTS * PER_CLIENT}`);
@@ -160,13 +164,14 @@ try {
   console.log(`  (b) mosquitto, persistence on      : ${f(b)} msgs/s`);
   console.log(`  (c) nats-server MQTT (JetStream)   : ${f(c)} msgs/s`);
   console.log(`  a/b = ${(a / b).toFixed(2)}   a/c = ${(a / c).toFixed(2)}`);
+  console.log(`  CPU during (a) per 1,000 messages: bridge ${cpuA.bridge.toFixed(1)} ms, leaf nats-server ${cpuA.leaf.toFixed(1)} ms`);
   console.log(`Serial: ${SERIAL_FRAMES} binary frames offered at ${rate} frames/s (921,600 baud, ${FRAME_BYTES} B/frame); all stored and acked in ${serialSecs.toFixed(1)} s (${(SERIAL_FRAMES / serialSecs).toFixed(0)} frames/s achieved)`);
   console.log(`  bridge CPU: ${cpuPer1000.toFixed(1)} ms per 1,000 frames (${((cpuPer1000 * rate) / 1000 / 10).toFixed(1)} % of one core at that rate)`);
   emit("mqtt-ingest", [
     figure({ name: "MQTT QoS1 ingest vs mosquitto (persistence on)", value: a, unit: "msg/s", baseline: b, goal: 1.0, better: "higher" }),
     figure({ name: "MQTT QoS1 ingest vs nats-server MQTT", value: a, unit: "msg/s", baseline: c, goal: 1.0, better: "higher" }),
     figure({ name: "serial binary frames: bridge CPU per 1,000", value: cpuPer1000, unit: "ms", goal: 60, better: "lower" }),
-  ], { clients: CLIENTS, perClient: PER_CLIENT, window: WINDOW, serialFrames: SERIAL_FRAMES });
+  ], { clients: CLIENTS, perClient: PER_CLIENT, window: WINDOW, serialFrames: SERIAL_FRAMES, cpuPer1000: cpuA });
 } finally {
   await cleanup();
 }

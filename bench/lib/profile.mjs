@@ -10,7 +10,11 @@ export function startCanopy(args) {
   if (!profileDir) return new CanopyProcess(args);
   const child = spawn(process.execPath, ["--cpu-prof", `--cpu-prof-dir=${profileDir}`, CANOPY_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   const output = [];
-  const onData = (d) => output.push(...d.toString().split("\n").filter(Boolean));
+  const onData = (d) => {
+    output.push(...d.toString().split("\n").filter(Boolean));
+    if (output.length > 2000) output.splice(0, output.length - 2000);
+    if (process.env.CANOPY_BENCH_VERBOSE) process.stderr.write(d);
+  };
   child.stdout.on("data", onData);
   child.stderr.on("data", onData);
   const exited = new Promise((resolve) => child.once("exit", (code) => resolve(code)));

@@ -63,7 +63,9 @@ export class BatchSender {
       this.queue.push({ subject, data, msgID, resolve });
       if (!this.scheduled) {
         this.scheduled = true;
-        queueMicrotask(() => {
+        // Not a microtask: the messages of one socket read or one LMDB commit resolve in separate
+        // microtasks; setImmediate runs after all of them, so they leave as one batch.
+        setImmediate(() => {
           this.scheduled = false;
           this.pump();
         });
