@@ -10,6 +10,7 @@
 #     The package is unpacked, not installed, so it does not enable a system nats-server service.
 #   - socat (serial tests and demo MCUs over pty pairs).
 #   - mosquitto, only for the MQTT benchmark: CANOPY_WITH_MOSQUITTO=1.
+#   - chromium, only for the web console's browser tests and bench: CANOPY_WITH_CHROMIUM=1 (npm test sets it).
 #   - extra packages named in CANOPY_EXTRA_PACKAGES (space separated; e.g. "chromium simavr").
 # A nats-server already on PATH that is new enough is used as it is.
 set -euo pipefail
@@ -37,6 +38,9 @@ need=()
 command -v socat >/dev/null 2>&1 || need+=(socat)
 if [ "${CANOPY_WITH_MOSQUITTO:-0}" = 1 ] && ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   need+=(mosquitto)
+fi
+if [ "${CANOPY_WITH_CHROMIUM:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  need+=(chromium)
 fi
 for p in ${CANOPY_EXTRA_PACKAGES:-}; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")

@@ -6,6 +6,8 @@ import { startHubServer } from "../../hub/server.js";
 import { provisionHub } from "../../hub/provision.js";
 import { Gateway } from "../../service/gateway.js";
 import { shutdownSignal } from "../context.js";
+import { ConsoleServer, DEFAULT_CONSOLE_PORT } from "../../http/server.js";
+import { CanopyError, ErrorCode, errorMessage } from "@canopy/protocol";
 
 interface HubStartOptions {
   data: string;
@@ -16,6 +18,9 @@ interface HubStartOptions {
   advertise?: string;
   maxFileStore: string;
   gateway: boolean;
+  consolePort: string;
+  consoleListen: string;
+  console: boolean;
 }
 
 export function registerHub(program: Command): void {
@@ -30,12 +35,19 @@ export function registerHub(program: Command): void {
     .option("--http-port <port>", "monitoring port (-1 = any free port)", "8222")
     .option("--advertise <host:port>", "leafnode address to advertise to devices (behind a proxy or LB)")
     .option("--max-file-store <size>", "JetStream disk limit (capped below free disk)", "20GiB")
-    .option("--no-gateway", "do not run a gateway in this process")
+    .option("--no-gateway", "do not run a gateway in this process (and so no console)")
+    .option("--console-port <port>", "web console and /metrics port (0 or -1 = any free port)", String(DEFAULT_CONSOLE_PORT))
+    .option("--console-listen <addr>", "address the console listens on (loopback unless told otherwise)", "127.0.0.1")
+    .option("--no-console", "do not serve the web console and /metrics")
     .addHelpText(
       "after",
       "\nExamples:\n  canopy hub start --data /var/lib/canopy/hub\n  canopy hub start --data ./hub --port -1 --leaf-port -1 --http-port -1 --host 127.0.0.1",
     )
     .action(async (o: HubStartOptions) => {
+      const consolePort = Number(o.consolePort);
+      if (!Number.isInteger(consolePort) || consolePort < -1 || consolePort > 65535) {
+        throw new CanopyError(ErrorCode.InvalidInput, `--console-port must be a port number (0 or -1 = any free port), got ${JSON.stringify(o.consolePort)}`);
+      }
       const log = createLogger(undefined, "hub");
       const server = await startHubServer(
         {
@@ -52,18 +64,31 @@ export function registerHub(program: Command): void {
       const { done } = shutdownSignal();
       const nc = await connectHub(server.clientUrl, { name: "canopy-hub", daemon: true });
       let gateway: Gateway | undefined;
+      let consoleServer: ConsoleServer | undefined;
       if (o.gateway) {
         gateway = new Gateway(nc, log.child({ component: "gateway" }));
         await gateway.start();
+        if (o.console) {
+          // A console that cannot listen (port taken) must not take the hub down with it.
+          const clog = log.child({ component: "console" });
+          consoleServer = await ConsoleServer.start(nc, { data: o.data, host: o.consoleListen, port: Math.max(0, consolePort) }, clog).catch((err) => {
+            clog.error({ err: errorMessage(err), port: consolePort }, "console not started");
+            return undefined;
+          });
+        }
       } else {
         await provisionHub(nc);
       }
       process.stdout.write(
-        JSON.stringify({ event: "hub-ready", client: server.clientUrl, leaf: server.leafUrl, http: server.httpUrl, pid: server.supervisor.pid }) + "\n",
+        JSON.stringify({
+          event: "hub-ready", client: server.clientUrl, leaf: server.leafUrl, http: server.httpUrl, pid: server.supervisor.pid,
+          ...(consoleServer ? { console: consoleServer.url } : {}),
+        }) + "\n",
       );
       const sig = await done;
       server.supervisor.stopRestarting();
       log.info({ signal: sig }, "stopping hub");
+      await consoleServer?.stop();
       await gateway?.stop();
       await drainOrClose(nc);
       await server.supervisor.stop();

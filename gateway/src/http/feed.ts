@@ -1,0 +1,120 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { errorMessage, sleep } from "@canopy/protocol";
+import { Registry, type DeviceView } from "../registry/devices.js";
+import { backlog, type BacklogRow } from "../upstream/backlog.js";
+import type { Logger } from "../logging.js";
+import type { FleetChange, FleetRow } from "./types.js";
+
+export type { FleetChange, FleetRow };
+
+export function toRow(v: DeviceView, pending: number | null): FleetRow {
+  const s = v.status;
+  const os = [s?.facts?.os?.distro, s?.facts?.os?.release].filter(Boolean).join(" ");
+  const mcus = s?.mcus ?? [];
+  return {
+    id: v.record.id,
+    groups: v.record.groups,
+    online: v.online,
+    seenAt: s ? s.seenAt : null,
+    heartbeatMs: s ? s.heartbeatMs : null,
+    os: os || null,
+    agentVersion: s?.agent.version ?? null,
+    backlog: pending,
+    mcus: mcus.length,
+    mcusOnline: v.online ? mcus.filter((m) => m.online).length : 0,
+    configRevision: s?.config?.revision ?? null,
+  };
+}
+
+/** What must change for a row to be re-sent: everything but `seenAt`, which moves on every beat. */
+function signature(r: FleetRow): string {
+  return JSON.stringify([r.groups, r.online, r.os, r.agentVersion, r.backlog, r.mcus, r.mcusOnline, r.configRevision, Math.floor((r.seenAt ?? 0) / 10_000)]);
+}
+
+/**
+ * The fleet, re-read once per `intervalMs` (registry + status: two whole-bucket reads however large
+ * the fleet) and the backlog every `backlogEveryMs`; subscribers get a snapshot, then only the rows
+ * that changed. Presence is time-based (3 missed heartbeats), so polling is needed anyway to notice a
+ * device going silent; it runs only while someone listens.
+ */
+export class FleetFeed {
+  private rows = new Map<string, FleetRow>();
+  private sigs = new Map<string, string>();
+  private backlogs = new Map<string, BacklogRow>();
+  private backlogAt = 0;
+  private readonly listeners = new Set<(c: FleetChange) => void>();
+  private loop: AbortController | undefined;
+  private first: Promise<void> | undefined;
+  private registry: Promise<Registry> | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly log: Logger,
+    private readonly intervalMs = 1_000,
+    private readonly backlogEveryMs = 5_000,
+  ) {}
+
+  /** Current rows, read now when nobody keeps the feed running. */
+  async current(): Promise<FleetRow[]> {
+    if (!this.loop) await this.refresh();
+    else await this.first;
+    return [...this.rows.values()];
+  }
+
+  backlogOf(id: string): BacklogRow | undefined {
+    return this.backlogs.get(id);
+  }
+
+  subscribe(fn: (c: FleetChange) => void): () => void {
+    this.listeners.add(fn);
+    if (!this.loop) {
+      this.loop = new AbortController();
+      this.first = this.refresh();
+      void this.run(this.loop.signal);
+    }
+    void this.first?.then(() => fn({ kind: "snapshot", rows: [...this.rows.values()] }));
+    return () => {
+      this.listeners.delete(fn);
+      if (this.listeners.size === 0) this.stop();
+    };
+  }
+
+  stop(): void {
+    this.loop?.abort();
+    this.loop = undefined;
+  }
+
+  private async run(signal: AbortSignal): Promise<void> {
+    await this.first;
+    while (await sleep(this.intervalMs, signal)) {
+      await this.refresh().catch((err) => this.log.warn({ err: errorMessage(err) }, "fleet feed refresh failed"));
+    }
+  }
+
+  private async refresh(now = Date.now()): Promise<void> {
+    if (now - this.backlogAt >= this.backlogEveryMs) {
+      this.backlogAt = now;
+      const rows = await backlog(this.nc, now).catch(() => undefined);
+      if (rows) this.backlogs = new Map(rows.map((r) => [r.device, r]));
+    }
+    this.registry ??= Registry.open(this.nc);
+    const views = await (await this.registry.catch((err: unknown) => {
+      this.registry = undefined;
+      throw err;
+    })).view(now);
+    const next = new Map<string, FleetRow>();
+    const changed: FleetRow[] = [];
+    for (const v of views) {
+      const row = toRow(v, this.backlogs.get(v.record.id)?.pending ?? null);
+      const sig = signature(row);
+      next.set(row.id, row);
+      if (this.sigs.get(row.id) !== sig) changed.push(row);
+      this.sigs.set(row.id, sig);
+    }
+    const removed = [...this.rows.keys()].filter((id) => !next.has(id));
+    for (const id of removed) this.sigs.delete(id);
+    this.rows = next;
+    if (changed.length === 0 && removed.length === 0) return;
+    for (const fn of this.listeners) fn({ kind: "update", rows: changed, removed });
+  }
+}
