@@ -46,6 +46,8 @@ export class FleetFeed {
   private loop: AbortController | undefined;
   private first: Promise<void> | undefined;
   private registry: Promise<Registry> | undefined;
+  private inFlight: Promise<void> | undefined;
+  private refreshedAt = 0;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -54,10 +56,10 @@ export class FleetFeed {
     private readonly backlogEveryMs = 5_000,
   ) {}
 
-  /** Current rows, read now when nobody keeps the feed running. */
+  /** Current rows; read now (at most once per interval) when nobody keeps the feed running. */
   async current(): Promise<FleetRow[]> {
-    if (!this.loop) await this.refresh();
-    else await this.first;
+    if (this.loop) await this.first;
+    else if (Date.now() - this.refreshedAt >= this.intervalMs) await this.refresh();
     return [...this.rows.values()];
   }
 
@@ -91,7 +93,16 @@ export class FleetFeed {
     }
   }
 
-  private async refresh(now = Date.now()): Promise<void> {
+  /** One read at a time: concurrent callers (scrape + page) share the one in flight. */
+  private refresh(): Promise<void> {
+    this.inFlight ??= this.read(Date.now()).finally(() => {
+      this.inFlight = undefined;
+      this.refreshedAt = Date.now();
+    });
+    return this.inFlight;
+  }
+
+  private async read(now: number): Promise<void> {
     if (now - this.backlogAt >= this.backlogEveryMs) {
       this.backlogAt = now;
       const rows = await backlog(this.nc, now).catch(() => undefined);

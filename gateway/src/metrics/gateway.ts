@@ -18,7 +18,8 @@ const SEEN_LIMIT = 10_000;
  */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  private readonly commandSeconds: Histogram<"state">;
+  private readonly commandSeconds: Histogram;
+  private readonly commandsEnded: Counter<"state">;
   private readonly querySeconds: Histogram;
   private readonly seen = new Set<string>();
   private readonly shardSeq = new Map<string, number>();
@@ -81,10 +82,15 @@ export class GatewayMetrics {
         for (const state of RolloutState.options) this.set({ state }, all.filter((r) => r.state === state).length);
       },
     });
+    this.commandsEnded = new Counter({
+      name: "canopy_commands_ended_total",
+      help: "Commands that reached a terminal state, by that state",
+      labelNames: ["state"],
+      registers,
+    });
     this.commandSeconds = new Histogram({
       name: "canopy_command_duration_seconds",
-      help: "Time from sending a command to its terminal state, by that state",
-      labelNames: ["state"],
+      help: "Time from sending a command to its terminal state (any outcome; see canopy_commands_ended_total)",
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
       registers,
     });
@@ -112,7 +118,8 @@ export class GatewayMetrics {
         this.seen.add(r.data.id);
         if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value as string);
         const end = r.data.times[r.data.state] ?? r.data.updatedAt;
-        this.commandSeconds.observe({ state: r.data.state }, Math.max(0, end - r.data.createdAt) / 1000);
+        this.commandsEnded.inc({ state: r.data.state });
+        this.commandSeconds.observe(Math.max(0, end - r.data.createdAt) / 1000);
       }
     })().catch((err) => this.log.warn({ err: errorMessage(err) }, "command metrics watch ended"));
   }
