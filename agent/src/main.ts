@@ -33,6 +33,8 @@ export async function runAgent(
       hubUrls: o.hub,
       port: o.port,
       maxFileStore: o.maxFileStore,
+      syncInterval: o.leaf.syncInterval,
+      compression: o.leaf.compression,
       ...(o.httpPort === undefined ? {} : { httpPort: o.httpPort }),
       ...(o.credentials ? { credentialsFile: o.credentials } : {}),
     },
