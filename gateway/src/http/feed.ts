@@ -26,6 +26,9 @@ export function toRow(v: DeviceView, pending: number | null): FleetRow {
   };
 }
 
+/** How long the feed keeps polling after its last listener left. */
+const IDLE_STOP_MS = 15_000;
+
 /** What must change for a row to be re-sent: everything but `seenAt`, which moves on every beat. */
 function signature(r: FleetRow): string {
   return JSON.stringify([r.groups, r.online, r.os, r.agentVersion, r.backlog, r.mcus, r.mcusOnline, r.configRevision, Math.floor((r.seenAt ?? 0) / 10_000)]);
@@ -47,6 +50,8 @@ export class FleetFeed {
   private first: Promise<void> | undefined;
   private registry: Promise<Registry> | undefined;
   private inFlight: Promise<void> | undefined;
+  private backlogRun: Promise<void> | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
   private refreshedAt = 0;
 
   constructor(
@@ -69,19 +74,23 @@ export class FleetFeed {
 
   subscribe(fn: (c: FleetChange) => void): () => void {
     this.listeners.add(fn);
+    clearTimeout(this.idleTimer);
     if (!this.loop) {
       this.loop = new AbortController();
-      this.first = this.refresh();
+      // Rows read a moment ago are good enough for the first paint; the loop refreshes them next.
+      this.first = Date.now() - this.refreshedAt < 2 * this.intervalMs ? Promise.resolve() : this.refresh();
       void this.run(this.loop.signal);
     }
     void this.first?.then(() => fn({ kind: "snapshot", rows: [...this.rows.values()] }));
     return () => {
       this.listeners.delete(fn);
-      if (this.listeners.size === 0) this.stop();
+      // A page reload or a move between pages comes back within moments: keep reading a while.
+      if (this.listeners.size === 0) this.idleTimer = setTimeout(() => this.listeners.size === 0 && this.stop(), IDLE_STOP_MS);
     };
   }
 
   stop(): void {
+    clearTimeout(this.idleTimer);
     this.loop?.abort();
     this.loop = undefined;
   }
@@ -102,12 +111,26 @@ export class FleetFeed {
     return this.inFlight;
   }
 
+  /**
+   * The backlog needs a read per device (its newest message in the shard), so it runs beside the
+   * presence reads, not in front of them: rows carry the last backlog known, updated when it lands.
+   */
+  private startBacklog(now: number): void {
+    if (this.backlogRun || now - this.backlogAt < this.backlogEveryMs) return;
+    this.backlogAt = now;
+    this.backlogRun = backlog(this.nc, now)
+      .then((rows) => void (this.backlogs = new Map(rows.map((r) => [r.device, r]))))
+      .catch((err) => this.log.debug({ err: errorMessage(err) }, "backlog read failed"))
+      .finally(() => (this.backlogRun = undefined));
+  }
+
+  /** Resolves when the backlog read in flight (if any) is done: a scrape wants a backlog, not a gap. */
+  async backlogSettled(): Promise<void> {
+    await this.backlogRun;
+  }
+
   private async read(now: number): Promise<void> {
-    if (now - this.backlogAt >= this.backlogEveryMs) {
-      this.backlogAt = now;
-      const rows = await backlog(this.nc, now).catch(() => undefined);
-      if (rows) this.backlogs = new Map(rows.map((r) => [r.device, r]));
-    }
+    this.startBacklog(now);
     this.registry ??= Registry.open(this.nc);
     const views = await (await this.registry.catch((err: unknown) => {
       this.registry = undefined;

@@ -65,6 +65,11 @@ export class ConsoleServer {
     return s;
   }
 
+  /** A URL that logs a browser in once (what `canopy console open` prints). */
+  loginUrl(readOnly = false): string {
+    return `${this.url}/?token=${encodeURIComponent(this.tokens.mint({ readOnly }).token)}`;
+  }
+
   async stop(): Promise<void> {
     this.stopTokens?.();
     this.services.feed.stop();

@@ -49,8 +49,13 @@ export class GatewayMetrics {
       labelNames: ["device"],
       registers,
       async collect() {
+        const rows = await feed.current();
+        await feed.backlogSettled();
         this.reset();
-        for (const r of await feed.current()) if (r.backlog !== null) this.set({ device: r.id }, r.backlog);
+        for (const r of rows) {
+          const pending = feed.backlogOf(r.id)?.pending;
+          if (pending !== undefined && pending !== null) this.set({ device: r.id }, pending);
+        }
       },
     });
     const shardSeq = this.shardSeq;

@@ -35,7 +35,7 @@ export async function attachSimMcu(mqttPort: number, id: string, rate: number): 
       await p.stop();
       return undefined;
     },
-    { timeoutMs: 30_000, intervalMs: 500, what: `sim MCU ${id} connected to the bridge` },
+    { timeoutMs: 90_000, intervalMs: 500, what: `sim MCU ${id} connected to the bridge` },
   );
 }
 
