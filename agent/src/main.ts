@@ -11,6 +11,7 @@ import { PresenceReporter } from "./presence/reporter.js";
 import { agentModules } from "./modules.js";
 import { AGENT_VERSION } from "./version.js";
 import { AgentMetrics } from "./metrics/server.js";
+import { HubClock } from "./clock/hub-clock.js";
 import type { AgentContext, AgentModule } from "./context.js";
 import type { AgentOptions } from "./options.js";
 import type { Logger } from "./logging.js";
@@ -55,6 +56,7 @@ export async function runAgent(
   const serverVersion = await natsServerVersion().catch(() => "unknown");
   const modules: AgentModule[] = agentModules(o);
 
+  const clock = new HubClock();
   const reporter = new PresenceReporter(
     nc,
     {
@@ -71,7 +73,9 @@ export async function runAgent(
       contributors: [
         () => (monitor.backlog ? { up: monitor.backlog } : {}),
         ...modules.flatMap((m) => (m.status ? [m.status] : [])),
+        () => (clock.skewMs === undefined ? {} : { clock: { skewMs: clock.skewMs, rttMs: clock.lastRttMs ?? 0 } }),
       ],
+      clock,
     },
     log.child({ component: "presence" }),
   );
@@ -85,6 +89,7 @@ export async function runAgent(
     state,
     publisher,
     facts,
+    clock,
     log,
     signal: loops.signal,
     reportNow: () => reporter.reportNow(),
