@@ -95,7 +95,7 @@ export async function runBridge(options: BridgeOptions, signal: AbortSignal): Pr
 
     if (cfg.mqtt) {
       const { host, port } = parseHostPort(cfg.mqtt.listen);
-      listener = new MqttListener({ host, port, hub, counters, log: log.child({ component: "mqtt" }), limits: cfg.mqtt });
+      listener = new MqttListener({ host, port, hub, counters, log: log.child({ component: "mqtt" }), limits: cfg.mqtt, dedup: store.dedup });
       await listener.start();
     }
     const io = options.io ?? nodeSerialIo;

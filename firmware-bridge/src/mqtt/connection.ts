@@ -13,6 +13,9 @@ import { Reason, v4ConnackCode } from "./reason.js";
 import { generate, StrictParser } from "./strict-parser.js";
 import { commandFilterAllowed, filterMatches, routeTopic, type TopicRoute } from "./topics.js";
 import { OutgoingCommands } from "./outgoing.js";
+import { mqttDedupKey, UsedPacketIds } from "./packet-ids.js";
+import { markAcked, type DedupEntry } from "../registry/store.js";
+import type { Database } from "lmdb";
 
 export interface MqttLimits {
   maxPacketBytes: number;
@@ -27,6 +30,8 @@ export interface ConnectionContext {
   counters: Counters;
   log: Logger;
   limits: MqttLimits;
+  /** The bridge's dedup index: PUBACKs are recorded there (see UsedPacketIds). */
+  dedup: Database<DedupEntry, string>;
   /** Registers the client id; an older connection with the same id is closed (session takeover). */
   claim(conn: MqttConnection): void;
   release(conn: MqttConnection): void;
@@ -47,6 +52,7 @@ export class MqttConnection implements McuLink {
   private readonly parser = new StrictParser();
   private readonly inflight = new InflightQueue();
   private readonly subs = new Map<string, number>();
+  private readonly usedIds = new UsedPacketIds();
   private readonly outgoing: OutgoingCommands;
   private held: Buffer[] = [];
   private session: McuSession | undefined;
@@ -214,7 +220,8 @@ export class MqttConnection implements McuLink {
 
   private route(r: TopicRoute, payload: Buffer, p: IPublishPacket): Promise<unknown> {
     const s = this.session as McuSession;
-    const dedup = p.qos === 1 ? { key: `m:${this.clientId}/${p.messageId}`, boot: 0, retransmit: p.dup } : undefined;
+    const id = p.messageId ?? 0;
+    const dedup = p.qos === 1 ? { key: mqttDedupKey(this.clientId, id), boot: 0, retransmit: p.dup, maybeResend: this.usedIds.first(id) } : undefined;
     if (r.kind === "tlm") return s.telemetry(r.path, payload, dedup);
     if (r.kind === "evt") return s.event(r.path, payload, dedup);
     if (r.kind === "ack") {
@@ -232,6 +239,7 @@ export class MqttConnection implements McuLink {
     if (this.state !== "open") return;
     for (const a of acks) {
       this.write({ cmd: "puback", messageId: a.messageId, ...(this.version === 5 && a.reason ? { reasonCode: a.reason } : {}) });
+      if (!a.reason) markAcked(this.ctx.dedup, mqttDedupKey(this.clientId, a.messageId));
     }
     if (this.paused && this.inflight.bytes <= this.ctx.limits.maxInflightBytes / 2) {
       this.paused = false;

@@ -3,6 +3,8 @@ import { CanopyError, ErrorCode } from "@canopy/protocol";
 import type { Counters } from "../counters.js";
 import type { McuHub } from "../core/hub.js";
 import type { Logger } from "../log.js";
+import type { Database } from "lmdb";
+import type { DedupEntry } from "../registry/store.js";
 import { MqttConnection, type MqttLimits } from "./connection.js";
 
 export interface MqttListenerOptions {
@@ -12,6 +14,7 @@ export interface MqttListenerOptions {
   hub: McuHub;
   counters: Counters;
   log: Logger;
+  dedup: Database<DedupEntry, string>;
   maxConnections?: number;
 }
 
@@ -71,6 +74,7 @@ export class MqttListener {
       counters: this.o.counters,
       log,
       limits: this.o.limits,
+      dedup: this.o.dedup,
       claim: (c) => {
         const old = this.byClient.get(c.clientId);
         this.byClient.set(c.clientId, c);

@@ -11,6 +11,18 @@ export interface DedupEntry {
   h: number;
   /** Serial: the MCU's boot nonce; MQTT: 0. */
   b: number;
+  /** MQTT: set once the PUBACK was written; a later PUBLISH without DUP is then a new message. */
+  a?: 1;
+}
+
+/**
+ * Records that the PUBACK of `key` left. Not awaited by the caller: if the bridge dies before this
+ * commits, a DUP-less resend of the same bytes is still taken for a retransmission, which is what
+ * the client does when that PUBACK never reached it (the usual case after a crash).
+ */
+export function markAcked(db: Database<DedupEntry, string>, key: string): void {
+  const prev = db.get(key);
+  if (prev && !prev.a) void db.put(key, { ...prev, a: 1 }).catch(() => {});
 }
 
 /**
