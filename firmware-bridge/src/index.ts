@@ -3,7 +3,6 @@ export { main } from "./cli.js";
 export { Counters } from "./counters.js";
 export { FrameError, MqttProtocolError, LinkError } from "./errors.js";
 export { createLogger, silentLogger } from "./log.js";
-export { hashPassword, verifyPassword } from "./mqtt/auth.js";
 export { MqttListener } from "./mqtt/listener.js";
 export { routeTopic } from "./mqtt/topics.js";
 export { crc16 } from "./serial/crc16.js";

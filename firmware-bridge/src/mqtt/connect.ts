@@ -1,7 +1,7 @@
 import type { IConnackPacket, IConnectPacket } from "mqtt-packet";
 import { isValidId } from "@canopy/protocol";
 import { MqttProtocolError } from "../errors.js";
-import { verifyPassword } from "./auth.js";
+import { authenticate, type AuthPolicy } from "./auth.js";
 import { Reason } from "./reason.js";
 import { routeTopic, type TopicRoute } from "./topics.js";
 
@@ -22,10 +22,10 @@ function userProp(pkt: IConnectPacket, name: string): string | undefined {
 
 /**
  * Validates a CONNECT: protocol 3.1.1 or 5, client id = MCU id under the id rule, credentials when
- * users are configured, a Last Will that maps to the MCU's own topics at QoS ≤ 1. Throws
+ * the auth policy asks for them, a Last Will that maps to the MCU's own topics at QoS ≤ 1. Throws
  * `MqttProtocolError` whose `reasonCode` goes into the refusing CONNACK.
  */
-export async function acceptConnect(pkt: IConnectPacket, users: Record<string, string>): Promise<AcceptedConnect> {
+export async function acceptConnect(pkt: IConnectPacket, auth: AuthPolicy): Promise<AcceptedConnect> {
   const version = pkt.protocolVersion;
   if (version !== 4 && version !== 5) {
     throw new MqttProtocolError("bad_version", `protocol version ${version} (3.1.1 and 5.0 are supported)`, Reason.UnsupportedProtocolVersion);
@@ -38,10 +38,10 @@ export async function acceptConnect(pkt: IConnectPacket, users: Record<string, s
       Reason.ClientIdentifierNotValid,
     );
   }
-  if (Object.keys(users).length > 0) {
-    const stored = pkt.username !== undefined ? users[pkt.username] : undefined;
-    const ok = stored !== undefined && pkt.password !== undefined && (await verifyPassword(Buffer.from(pkt.password), stored));
-    if (!ok) throw new MqttProtocolError("auth_failed", `bad user name or password for ${clientId}`, Reason.BadUserNameOrPassword);
+  const password = pkt.password === undefined ? undefined : Buffer.from(pkt.password);
+  if ((await authenticate(auth, clientId, pkt.username, password)) !== "ok") {
+    // One answer for every failure (no such MCU, wrong password, anonymous): "not authorized".
+    throw new MqttProtocolError("not_authorized", `client ${clientId} is not authorized`, Reason.NotAuthorized);
   }
   let will: AcceptedConnect["will"];
   if (pkt.will) {

@@ -15,6 +15,8 @@ import { commandFilterAllowed, filterMatches, routeTopic, type TopicRoute } from
 import { OutgoingCommands } from "./outgoing.js";
 import { mqttDedupKey, UsedPacketIds } from "./packet-ids.js";
 import { markAcked, type DedupEntry } from "../registry/store.js";
+import type { AuthPolicy } from "./auth.js";
+import type { ByteBudget } from "./budget.js";
 import type { Database } from "lmdb";
 
 export interface MqttLimits {
@@ -22,7 +24,6 @@ export interface MqttLimits {
   maxInflightBytes: number;
   receiveMaximum: number;
   connectTimeoutMs: number;
-  users: Record<string, string>;
 }
 
 export interface ConnectionContext {
@@ -30,6 +31,9 @@ export interface ConnectionContext {
   counters: Counters;
   log: Logger;
   limits: MqttLimits;
+  auth: AuthPolicy;
+  /** Received-but-unstored bytes of every connection together. */
+  budget: ByteBudget;
   /** The bridge's dedup index: PUBACKs are recorded there (see UsedPacketIds). */
   dedup: Database<DedupEntry, string>;
   /** Registers the client id; an older connection with the same id is closed (session takeover). */
@@ -50,7 +54,7 @@ export class MqttConnection implements McuLink {
   private version: 4 | 5 = 4;
   private readonly framer: PacketFramer;
   private readonly parser = new StrictParser();
-  private readonly inflight = new InflightQueue();
+  private readonly inflight: InflightQueue;
   private readonly subs = new Map<string, number>();
   private readonly usedIds = new UsedPacketIds();
   private readonly outgoing: OutgoingCommands;
@@ -67,6 +71,7 @@ export class MqttConnection implements McuLink {
   constructor(private readonly socket: Socket, private readonly ctx: ConnectionContext) {
     this.name = `mqtt:${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
     this.framer = new PacketFramer(ctx.limits.maxPacketBytes);
+    this.inflight = new InflightQueue(ctx.budget);
     this.outgoing = new OutgoingCommands((p) => this.write(p));
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -112,7 +117,14 @@ export class MqttConnection implements McuLink {
       if (pkt.cmd !== "connect") throw new MqttProtocolError("not_connect_first", `first packet is ${pkt.cmd}`, Reason.ProtocolError);
       this.state = "connecting";
       this.socket.pause();
-      acceptConnect(pkt, this.ctx.limits.users).then(
+      acceptConnect(pkt, this.ctx.auth)
+        .then((a) => {
+          if (!this.ctx.hub.o.registry.admit(a.clientId)) {
+            throw new MqttProtocolError("mcu_cap", `no room for MCU ${a.clientId}: every remembered MCU is online`, Reason.QuotaExceeded);
+          }
+          return a;
+        })
+        .then(
         (a) => this.opened(a),
         (err: unknown) => this.refuse(err, pkt.protocolVersion === 5 ? 5 : 4),
       );
@@ -205,7 +217,7 @@ export class MqttConnection implements McuLink {
       }
       throw reserved ? new MqttProtocolError("topic_denied", errorMessage(err), Reason.NotAuthorized) : err;
     }
-    if (this.inflight.bytes > this.ctx.limits.maxInflightBytes && !this.paused) {
+    if ((this.inflight.bytes > this.ctx.limits.maxInflightBytes || this.ctx.budget.exhausted) && !this.paused) {
       this.paused = true;
       this.socket.pause();
     }
@@ -241,10 +253,22 @@ export class MqttConnection implements McuLink {
       this.write({ cmd: "puback", messageId: a.messageId, ...(this.version === 5 && a.reason ? { reasonCode: a.reason } : {}) });
       if (!a.reason) markAcked(this.ctx.dedup, mqttDedupKey(this.clientId, a.messageId));
     }
-    if (this.paused && this.inflight.bytes <= this.ctx.limits.maxInflightBytes / 2) {
-      this.paused = false;
-      this.socket.resume();
+    this.maybeResume();
+  }
+
+  private cancelBudgetWait: (() => void) | undefined;
+
+  private maybeResume(): void {
+    if (!this.paused || this.state !== "open" || this.inflight.bytes > this.ctx.limits.maxInflightBytes / 2) return;
+    if (this.ctx.budget.exhausted) {
+      this.cancelBudgetWait ??= this.ctx.budget.waitForRoom(() => {
+        this.cancelBudgetWait = undefined;
+        this.maybeResume();
+      });
+      return;
     }
+    this.paused = false;
+    this.socket.resume();
   }
 
   private onSubscribe(p: ISubscribePacket): void {
@@ -317,6 +341,7 @@ export class MqttConnection implements McuLink {
     const wasOpen = this.state === "open";
     this.state = "closed";
     clearTimeout(this.timer);
+    this.cancelBudgetWait?.();
     this.outgoing.failAll();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 500).unref();

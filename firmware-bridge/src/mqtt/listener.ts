@@ -5,6 +5,8 @@ import type { McuHub } from "../core/hub.js";
 import type { Logger } from "../log.js";
 import type { Database } from "lmdb";
 import type { DedupEntry } from "../registry/store.js";
+import type { AuthPolicy } from "./auth.js";
+import { ByteBudget } from "./budget.js";
 import { MqttConnection, type MqttLimits } from "./connection.js";
 
 export interface MqttListenerOptions {
@@ -15,7 +17,9 @@ export interface MqttListenerOptions {
   counters: Counters;
   log: Logger;
   dedup: Database<DedupEntry, string>;
-  maxConnections?: number;
+  auth: AuthPolicy;
+  maxConnections: number;
+  maxBufferedBytes: number;
 }
 
 /** `HOST:PORT` → parts; `:1883` means all interfaces. */
@@ -34,8 +38,11 @@ export class MqttListener {
   private readonly conns = new Set<MqttConnection>();
   private readonly byClient = new Map<string, MqttConnection>();
   port = 0;
+  readonly budget: ByteBudget;
 
-  constructor(private readonly o: MqttListenerOptions) {}
+  constructor(private readonly o: MqttListenerOptions) {
+    this.budget = new ByteBudget(o.maxBufferedBytes);
+  }
 
   get connections(): number {
     return this.conns.size;
@@ -51,7 +58,7 @@ export class MqttListener {
 
   async start(): Promise<number> {
     const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
-    server.maxConnections = this.o.maxConnections ?? 2000;
+    server.maxConnections = this.o.maxConnections;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -75,6 +82,8 @@ export class MqttListener {
       log,
       limits: this.o.limits,
       dedup: this.o.dedup,
+      auth: this.o.auth,
+      budget: this.budget,
       claim: (c) => {
         const old = this.byClient.get(c.clientId);
         this.byClient.set(c.clientId, c);

@@ -30,13 +30,15 @@ export function markAcked(db: Database<DedupEntry, string>, key: string): void {
  * - `mcus`: MCU registry, id → McuSummary;
  * - `meta`: `seqCeiling` (every bridge sequence below it may have been used: never reuse them);
  * - `dedup`: `s:<mcu>/<frameSeq>` and `m:<clientId>/<packetId>` → DedupEntry, bounded by the 16-bit
- *   key spaces (at most 65,536 entries per MCU).
+ *   key spaces (at most 65,536 entries per MCU) and dropped with the MCU when the registry prunes it;
+ * - `creds`: MQTT client id → scrypt hash of its password (`canopy mcu creds`), never the password.
  */
 export interface BridgeStore {
   readonly root: RootDatabase;
   readonly mcus: Database<McuSummary, string>;
   readonly meta: Database<number, string>;
   readonly dedup: Database<DedupEntry, string>;
+  readonly creds: Database<string, string>;
   close(): Promise<void>;
 }
 
@@ -48,9 +50,17 @@ export function openBridgeStore(dir: string): BridgeStore {
     mcus: root.openDB<McuSummary, string>({ name: "mcus" }),
     meta: root.openDB<number, string>({ name: "meta" }),
     dedup: root.openDB<DedupEntry, string>({ name: "dedup" }),
+    creds: root.openDB<string, string>({ name: "creds" }),
     async close() {
       await root.flushed;
       await root.close();
     },
   };
+}
+
+/** Drops every dedup entry of one MCU (it was pruned from the registry). */
+export function forgetDedup(db: Database<DedupEntry, string>, mcu: string): void {
+  for (const prefix of [`m:${mcu}/`, `s:${mcu}/`]) {
+    for (const key of db.getKeys({ start: prefix, end: `${prefix}\uffff` })) void db.remove(key);
+  }
 }

@@ -22,7 +22,7 @@ test(`${CLIENTS} mqtt npm clients publish QoS1 while the agent's bridge is SIGKI
     await fleet.stop();
   });
   const port = await freePort();
-  const agent = await fleet.startAgent("pk", { args: ["--bridge-mqtt", `127.0.0.1:${port}`] });
+  const agent = await fleet.startAgent("pk", { args: ["--bridge-mqtt", `127.0.0.1:${port}`, "--bridge-mqtt-anonymous"] });
   const dev = "pk";
 
   // The npm client resends its in-flight window after reconnecting with DUP=0 (the case under test).
