@@ -27,6 +27,8 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
       hubUrls: o.hub,
       port: o.port,
       maxFileStore: o.maxFileStore,
+      syncInterval: o.leaf.syncInterval,
+      compression: o.leaf.compression,
       ...(o.httpPort === undefined ? {} : { httpPort: o.httpPort }),
       ...(o.credentials ? { credentialsFile: o.credentials } : {}),
     },

@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { createServer } from "node:net";
-import { drainOrClose, natsServerVersion } from "@canopy/protocol";
+import { drainOrClose, requireNatsServer } from "@canopy/protocol";
 import { connectHub } from "../nats.js";
 import { startHubServer } from "../hub/server.js";
 import { Gateway } from "../service/gateway.js";
@@ -38,7 +38,7 @@ async function portOr(preferred: number, free = false): Promise<number> {
  */
 export async function devUp(o: DevUpOptions): Promise<void> {
   const data = resolve(o.data);
-  await natsServerVersion();
+  await requireNatsServer();
   await mkdir(data, { recursive: true });
   const hub = await startHubServer(
     { data: join(data, "hub"), host: "127.0.0.1", port: await portOr(4222, o.freePorts), leafPort: await portOr(7422, o.freePorts), httpPort: await portOr(8222, o.freePorts), maxFileStore: 4 * 1024 ** 3 },
