@@ -9,6 +9,7 @@
 #     /usr/local/lib/canopy/nats-server-<version>/ with /usr/local/bin/nats-server pointing at it.
 #     The package is unpacked, not installed, so it does not enable a system nats-server service.
 #   - socat (serial tests and demo MCUs over pty pairs).
+#   - mosquitto-clients and python3-paho-mqtt (MQTT profile fixtures replayed by real clients in tests).
 #   - mosquitto, only for the MQTT benchmark: CANOPY_WITH_MOSQUITTO=1.
 #   - extra packages named in CANOPY_EXTRA_PACKAGES (space separated; e.g. "chromium simavr").
 # A nats-server already on PATH that is new enough is used as it is.
@@ -35,6 +36,9 @@ need_root() {
 
 need=()
 command -v socat >/dev/null 2>&1 || need+=(socat)
+# MQTT test clients: the profile fixtures are replayed with mosquitto_pub and Python's paho-mqtt.
+command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
+python3 -c 'import paho.mqtt.client' >/dev/null 2>&1 || need+=(python3-paho-mqtt)
 if [ "${CANOPY_WITH_MOSQUITTO:-0}" = 1 ] && ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   need+=(mosquitto)
 fi

@@ -5,6 +5,7 @@ import { Counters } from "./counters.js";
 import { McuHub } from "./core/hub.js";
 import { silentLogger, type Logger } from "./log.js";
 import { MqttListener, parseHostPort } from "./mqtt/listener.js";
+import { ProfileRouter } from "./mqtt/profiles/router.js";
 import { connectLeaf } from "./nats/connect.js";
 import { UpPublisher } from "./nats/publisher.js";
 import { answerQueries } from "./nats/queries.js";
@@ -102,7 +103,8 @@ export async function runBridge(options: BridgeOptions, signal: AbortSignal): Pr
       const m = cfg.mqtt;
       if (m.anonymous) log.warn("MQTT ANONYMOUS ACCESS IS ON: any client that reaches this port may publish as an MCU (development only; give MCUs credentials with canopy mcu creds)");
       const auth = { creds: store.creds, users: m.users, anonymous: m.anonymous };
-      listener = new MqttListener({ host, port, hub, counters, log: log.child({ component: "mqtt" }), limits: m, dedup: store.dedup, auth, maxConnections: m.maxConnections, maxBufferedBytes: m.maxBufferedBytes });
+      const router = new ProfileRouter(m.profiles, m.custom);
+      listener = new MqttListener({ host, port, hub, counters, log: log.child({ component: "mqtt" }), limits: m, dedup: store.dedup, auth, router, maxConnections: m.maxConnections, maxBufferedBytes: m.maxBufferedBytes });
       await listener.start();
     }
     const io = options.io ?? nodeSerialIo;

@@ -1,6 +1,7 @@
 import { createInterface } from "node:readline";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { CanopyError, checkId, errorMessage, hashSecret } from "@canopy/protocol";
+import { CanopyError, MQTT_PROFILES, checkId, errorMessage, hashSecret } from "@canopy/protocol";
+import type { ProfileName } from "./mqtt/profiles/types.js";
 import { loadUsersFile } from "./mqtt/auth.js";
 import { parseHostPort } from "./mqtt/listener.js";
 import { mainBridge } from "./main.js";
@@ -42,6 +43,13 @@ function num(v: string): number {
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
+function profileList(v: string): ProfileName[] {
+  const names = v.split(",").map((s) => s.trim());
+  const bad = names.filter((n) => !(MQTT_PROFILES as readonly string[]).includes(n));
+  if (bad.length > 0 || names.length === 0) throw new InvalidArgumentError(`unknown profile ${bad.join(",")}; choose from ${MQTT_PROFILES.join(",")}`);
+  return names as ProfileName[];
+}
+
 function bridgeCommand(run: (code: Promise<number>) => void): Command {
   return new Command("bridge")
     .description("run the firmware bridge: MCUs on serial ports and MQTT into the device's UP stream")
@@ -52,6 +60,7 @@ function bridgeCommand(run: (code: Promise<number>) => void): Command {
     .option("--mqtt <host:port>", "listen for MQTT clients (3.1.1 and 5.0)")
     .option("--mqtt-users <file>", "user:scrypt-hash lines accepted for any client id (per-MCU creds: canopy mcu creds)")
     .option("--mqtt-anonymous", "let clients without credentials in (development only; logged as a warning)", false)
+    .option("--mqtt-profiles <list>", "topic profiles to accept, comma-separated (default all: canopy,tasmota,esphome,shelly,custom)", profileList)
     .option("--max-mcus <n>", "MCUs remembered; beyond it the one offline longest is forgotten", int("--max-mcus", 1, 4096), 128)
     .option("--max-packet-bytes <n>", "largest MQTT packet", int("--max-packet-bytes", 1024, 64 * 2 ** 20), 64 * 1024)
     .option("--max-frame-bytes <n>", "largest serial frame or line", int("--max-frame-bytes", 64, 65536), 1024)
@@ -83,6 +92,7 @@ function bridgeCommand(run: (code: Promise<number>) => void): Command {
                       listen: mqttListen,
                       users: usersFile ? loadUsersFile(usersFile) : {},
                       anonymous: o["mqttAnonymous"] === true,
+                      ...(o["mqttProfiles"] ? { profiles: o["mqttProfiles"] as ProfileName[] } : {}),
                       maxPacketBytes: o["maxPacketBytes"] as number,
                     },
                   }

@@ -4,7 +4,7 @@ export { Counters } from "./counters.js";
 export { FrameError, MqttProtocolError, LinkError } from "./errors.js";
 export { createLogger, silentLogger } from "./log.js";
 export { MqttListener } from "./mqtt/listener.js";
-export { routeTopic } from "./mqtt/topics.js";
+export { ProfileRouter } from "./mqtt/profiles/router.js";
 export { crc16 } from "./serial/crc16.js";
 export { cobsDecode, cobsEncode } from "./serial/cobs.js";
 export { SerialDecoder, type SerialMode } from "./serial/decoder.js";

@@ -15,3 +15,4 @@ export * from "./schemas/query.js";
 export * from "./query-env.js";
 export * from "./secrets/scrypt.js";
 export * from "./schemas/mcu-auth.js";
+export * from "./schemas/mcu-profiles.js";

@@ -7,6 +7,7 @@ import type { Database } from "lmdb";
 import type { DedupEntry } from "../registry/store.js";
 import type { AuthPolicy } from "./auth.js";
 import { ByteBudget } from "./budget.js";
+import type { ProfileRouter } from "./profiles/router.js";
 import { MqttConnection, type MqttLimits } from "./connection.js";
 
 export interface MqttListenerOptions {
@@ -18,6 +19,7 @@ export interface MqttListenerOptions {
   log: Logger;
   dedup: Database<DedupEntry, string>;
   auth: AuthPolicy;
+  router: ProfileRouter;
   maxConnections: number;
   maxBufferedBytes: number;
 }
@@ -83,6 +85,7 @@ export class MqttListener {
       limits: this.o.limits,
       dedup: this.o.dedup,
       auth: this.o.auth,
+      router: this.o.router,
       budget: this.budget,
       claim: (c) => {
         const old = this.byClient.get(c.clientId);

@@ -21,8 +21,13 @@ export interface DedupEntry {
  * the client does when that PUBACK never reached it (the usual case after a crash).
  */
 export function markAcked(db: Database<DedupEntry, string>, key: string): void {
-  const prev = db.get(key);
-  if (prev && !prev.a) void db.put(key, { ...prev, a: 1 }).catch(() => {});
+  // One PUBLISH may have been stored as several messages (`<key>`, `<key>#1`, …; see mqtt/apply.ts).
+  for (let i = 0; i < 256; i++) {
+    const k = i === 0 ? key : `${key}#${i}`;
+    const prev = db.get(k);
+    if (!prev) return;
+    if (!prev.a) void db.put(k, { ...prev, a: 1 }).catch(() => {});
+  }
 }
 
 /**

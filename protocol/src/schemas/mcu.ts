@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Id, Timestamp } from "./common.js";
+import { CustomTopicRule, MQTT_PROFILES, MqttProfileName } from "./mcu-profiles.js";
 
 /**
  * Microcontroller wire shapes shared by the firmware bridge (which writes them) and the agent /
@@ -67,6 +68,10 @@ export const BridgeConfig = z.object({
       listen: z.string().regex(/^[^:\s]*:\d{1,5}$/, "must be HOST:PORT"),
       /** username → scrypt hash (`canopy bridge hash-password`), for any client id. Per-MCU creds live on the device. */
       users: z.record(z.string(), z.string()).default({}),
+      /** Topic profiles accepted (all by default); remote config may narrow them. */
+      profiles: z.array(MqttProfileName).min(1).default([...MQTT_PROFILES]),
+      /** Rules of the `custom` profile. */
+      custom: z.array(CustomTopicRule).max(64).default([]),
       /** Accept clients without credentials. Development only: the bridge logs a warning while it is on. */
       anonymous: z.boolean().default(false),
       maxPacketBytes: z.number().int().min(1024).default(64 * 1024),
