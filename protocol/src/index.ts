@@ -16,3 +16,4 @@ export * from "./query-env.js";
 export * from "./secrets/scrypt.js";
 export * from "./schemas/mcu-auth.js";
 export * from "./schemas/mcu-profiles.js";
+export * from "./schemas/enroll.js";
