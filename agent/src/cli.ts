@@ -28,6 +28,8 @@ export function buildProgram(): Command {
     .option("--log-level <level>", "trace|debug|info|warn|error")
     .option("--bridge-serial <path[:baud]>", "run the firmware bridge on this serial port or glob (repeatable)", collect)
     .option("--bridge-mqtt <host:port>", "run the firmware bridge with an MQTT listener here")
+    .option("--mqtt-profiles <list>", "MQTT topic profiles to accept, comma-separated (default all: canopy,tasmota,esphome,shelly,custom)")
+    .option("--bridge-mqtt-anonymous", "let MQTT clients without credentials in (development only; logged as a warning)")
     .option("--allow-exec <path>", "absolute path of a script the 'exec' command may run (repeatable; adds to config exec.allow)", collect)
     .addHelpText(
       "after",
@@ -47,7 +49,18 @@ export function buildProgram(): Command {
           allowExec: f.allowExec as string[] | undefined,
           bridge:
             f.bridgeSerial || f.bridgeMqtt
-              ? { serial: (f.bridgeSerial as string[] | undefined) ?? [], ...(f.bridgeMqtt ? { mqtt: f.bridgeMqtt as string } : {}) }
+              ? {
+                  serial: (f.bridgeSerial as string[] | undefined) ?? [],
+                  ...(f.bridgeMqtt
+                    ? {
+                        mqtt: {
+                          listen: f.bridgeMqtt as string,
+                          anonymous: Boolean(f.bridgeMqttAnonymous),
+                          ...(f.mqttProfiles ? { profiles: String(f.mqttProfiles).split(",") as Array<"canopy"> } : {}),
+                        },
+                      }
+                    : {}),
+                }
               : undefined,
         },
         f.config as string | undefined,

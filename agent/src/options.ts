@@ -45,7 +45,17 @@ export const AgentOptionsSchema = z.object({
   bridge: z
     .object({
       serial: z.array(z.string()).default([]),
-      mqtt: z.string().optional(),
+      /** `HOST:PORT`, or the listener with options (`profiles` narrows the topic profiles; `anonymous` is for development). */
+      mqtt: z
+        .union([
+          z.string(),
+          z.object({
+            listen: z.string(),
+            profiles: z.array(z.enum(["canopy", "tasmota", "esphome", "shelly", "custom"])).min(1).optional(),
+            anonymous: z.boolean().default(false),
+          }).strict(),
+        ])
+        .optional(),
     })
     .optional(),
   /** The leaf nats-server's durability and link settings (see protocol renderLeafConfig). */

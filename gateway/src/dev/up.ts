@@ -75,7 +75,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
         const bundle = join(data, "devices", `${id}.bundle.json`);
         await mkdir(join(data, "devices"), { recursive: true });
         await writeSecret(bundle, JSON.stringify((await requestMint(nc, id)).bundle));
-        const bridgeArgs = i === 0 && mcu ? ["--bridge-serial", mcu.bridgeTty, "--bridge-mqtt", `127.0.0.1:${mcu.mqttPort}`] : [];
+        const bridgeArgs = i === 0 && mcu ? ["--bridge-serial", mcu.bridgeTty, "--bridge-mqtt", `127.0.0.1:${mcu.mqttPort}`, "--bridge-mqtt-anonymous"] : [];
         const child = children.start(id, [
           "agent", "--bundle", bundle, "--data", join(data, "devices", id), "--port", "-1", "--heartbeat", "2s",
           ...bridgeArgs,
@@ -106,6 +106,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
         `  nats --server ${agents[0]?.leaf ?? ""} pub up.dev-1.tlm.temp 21.5   # or any NATS client: a device app publishing`,
         "  npx canopy tail --follow",
         ...(mcu ? ["  npx canopy mcu list                      # dev-1 has a serial MCU (socat pty) and an MQTT MCU"] : []),
+        ...(mcu ? ["", "  WARNING: dev-1's MQTT listener lets anonymous MCUs in (demo only). Real devices give each MCU", "  its own credentials: npx canopy mcu creds --device dev-1 --mcu <id>"] : []),
         "  npx canopy backlog",
         "",
       ].join("\n") + "\n",
