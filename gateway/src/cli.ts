@@ -10,6 +10,7 @@ import { registerConfig } from "./cli/commands/config.js";
 import { registerCmd } from "./cli/commands/cmd.js";
 import { registerMcu } from "./cli/commands/mcu.js";
 import { registerQuery } from "./cli/commands/query.js";
+import { registerContext } from "./cli/commands/contexts.js";
 
 /**
  * `canopy` for operators and the hub. Exit codes scripts can trust: 0 ok, 1 runtime failure,
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   const program = new Command("canopy")
     .description("Canopy: fleet manager for Raspberry Pi-class devices and their microcontrollers, on NATS")
     .option("-s, --server <url>", "hub NATS URL (env CANOPY_SERVER)", undefined)
+    .option("--context <name>", "a stored hub target, see 'canopy context' (env CANOPY_CONTEXT)")
     .option("--log-level <level>", "trace|debug|info|warn|error (env CANOPY_LOG_LEVEL)")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
@@ -48,6 +50,7 @@ Examples:
   registerCmd(program);
   registerMcu(program);
   registerQuery(program);
+  registerContext(program);
   return program;
 }
 

@@ -1,11 +1,21 @@
 import type { Command } from "commander";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectHub, serverUrl } from "../nats.js";
+import { connectOperator } from "./connect-check.js";
+import { resolveTarget, type Target } from "./contexts/resolve.js";
 
-/** Runs `fn` with a hub connection made from the global --server option, and drains it after. */
+/** The hub this command targets: --server/--creds/--context, env, the selected context, the default. */
+export function targetOf(cmd: Command): Promise<Target> {
+  const o = cmd.optsWithGlobals<{ server?: string; creds?: string; context?: string }>();
+  return resolveTarget({
+    ...(o.server ? { server: o.server } : {}),
+    ...(o.creds ? { creds: o.creds } : {}),
+    ...(o.context ? { context: o.context } : {}),
+  });
+}
+
+/** Runs `fn` with a checked hub connection (see connect-check.ts), and drains it after. */
 export async function withHub<T>(cmd: Command, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const url = serverUrl(cmd.optsWithGlobals<{ server?: string }>().server);
-  const nc = await connectHub(url);
+  const nc = await connectOperator(await targetOf(cmd));
   try {
     return await fn(nc);
   } finally {
@@ -13,9 +23,9 @@ export async function withHub<T>(cmd: Command, fn: (nc: NatsConnection) => Promi
   }
 }
 
-export function globals(cmd: Command): { server: string; logLevel: string | undefined } {
-  const o = cmd.optsWithGlobals<{ server?: string; logLevel?: string }>();
-  return { server: serverUrl(o.server), logLevel: o.logLevel };
+export async function globals(cmd: Command): Promise<{ server: string; logLevel: string | undefined }> {
+  const o = cmd.optsWithGlobals<{ logLevel?: string }>();
+  return { server: (await targetOf(cmd)).server, logLevel: o.logLevel };
 }
 
 /** Collects repeatable options: `--group a --group b`. */

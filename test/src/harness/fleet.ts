@@ -87,8 +87,8 @@ export class Fleet {
   }
 
   /** `canopy <args>` against this fleet's hub. */
-  cli(args: string[], timeoutMs = 30_000): Promise<RunResult> {
-    return runCanopy(args, { env: this.env, timeoutMs });
+  cli(args: string[], timeoutMs = 30_000, input?: string): Promise<RunResult> {
+    return runCanopy(args, { env: this.env, timeoutMs, ...(input === undefined ? {} : { input }) });
   }
 
   async enroll(device: string, groups: string[] = []): Promise<void> {

@@ -12,7 +12,7 @@ export function registerGateway(program: Command): void {
     .addHelpText("after", "\nExamples:\n  canopy gateway --server nats://hub.internal:4222")
     .action(async (_o: unknown, cmd: Command) => {
       const log = createLogger(undefined, "gateway");
-      const { server } = globals(cmd);
+      const { server } = await globals(cmd);
       const { done } = shutdownSignal();
       const nc = await connectHub(server, { name: "canopy-gateway", daemon: true });
       const gw = new Gateway(nc, log);

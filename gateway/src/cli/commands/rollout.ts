@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { CanopyError, ErrorCode, checkConfigKey, checkId, errorMessage, parseConfigValue, parseDuration, sleep } from "@canopy/protocol";
+import { CanopyError, ErrorCode, checkConfigKey, checkId, checkSetting, errorMessage, parseConfigValue, parseDuration, sleep } from "@canopy/protocol";
 import { ConfigService } from "../../config/operations.js";
 import { parseWaves, type Rollout } from "../../config/rollout-model.js";
 import { RolloutStore } from "../../config/rollouts.js";
@@ -56,6 +56,7 @@ Examples:
         throw new CanopyError(ErrorCode.InvalidInput, `--max-failures must be a whole number ≥ 0, got ${JSON.stringify(o.maxFailures)}`);
       }
       const value = parseConfigValue(raw);
+      checkSetting(key, value);
       await withHub(cmd, async (nc) => {
         const svc = await ConfigService.open(nc);
         const members = (await svc.fleet.members(group)).map((r) => r.id);

@@ -1,0 +1,77 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { RequestError, TimeoutError } from "@nats-io/nats-core";
+import { Assets, CanopyError, ErrorCode } from "@canopy/protocol";
+import { connectHub } from "../nats.js";
+import type { Target } from "./contexts/resolve.js";
+
+/** Whatever the server at the other end does, an operator command knows within this time. */
+export const CONNECT_TIMEOUT_MS = 5_000;
+const HUB_DOMAIN = "hub";
+
+/**
+ * Connects an operator command to the hub and checks it is one: NATS that answers within 5 s (an HTTP
+ * port never sends the NATS INFO line), with JetStream in domain `hub` and Canopy's registry stream.
+ */
+export async function connectOperator(target: Target, name = "canopy-cli"): Promise<NatsConnection> {
+  // Credentials from a context reach connectHub (identity's) through its documented env var.
+  if (target.creds && !process.env.CANOPY_CREDS) process.env.CANOPY_CREDS = target.creds;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(notNats(target, undefined)), CONNECT_TIMEOUT_MS + 500);
+  });
+  const attempt = connectHub(target.server, { name });
+  let nc: NatsConnection;
+  try {
+    nc = await Promise.race([attempt, deadline]);
+  } catch (err) {
+    attempt.then((late) => late.close(), () => {});
+    if (err instanceof CanopyError && isTimeout(err.cause)) throw notNats(target, err);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+  try {
+    await checkCanopyHub(nc, target.server);
+  } catch (err) {
+    await nc.close().catch(() => {});
+    throw err;
+  }
+  return nc;
+}
+
+/** JetStream account info says which domain answers; the registry's KV stream marks a Canopy hub. */
+export async function checkCanopyHub(nc: NatsConnection, url: string): Promise<void> {
+  const not = (why: string): CanopyError =>
+    new CanopyError(ErrorCode.Unavailable, `${url} is a NATS server but not a Canopy hub (${why}); start one with 'canopy hub start'`);
+  const info = await apiRequest(nc, "$JS.API.INFO");
+  if (info === "no-responders") throw not("JetStream is not enabled");
+  const domain = typeof info === "object" && info !== null ? (info as { domain?: unknown }).domain : undefined;
+  if (domain !== HUB_DOMAIN) throw not(`no '${HUB_DOMAIN}' JetStream domain${typeof domain === "string" ? `; its domain is '${domain}'` : ""}`);
+  const stream = await apiRequest(nc, `$JS.API.STREAM.INFO.KV_${Assets.kvDevices}`);
+  const code = typeof stream === "object" && stream !== null ? (stream as { error?: { code?: number } }).error?.code : undefined;
+  if (stream === "no-responders" || code === 404) throw not("no Canopy streams: the gateway has not provisioned it");
+}
+
+async function apiRequest(nc: NatsConnection, subject: string): Promise<unknown> {
+  try {
+    const m = await nc.request(subject, "", { timeout: 3_000 });
+    return m.json<unknown>();
+  } catch (err) {
+    if (err instanceof RequestError && err.isNoResponders()) return "no-responders";
+    if (isTimeout(err)) throw new CanopyError(ErrorCode.Timeout, `${subject}: no answer within 3 s`, { cause: err });
+    throw err;
+  }
+}
+
+function isTimeout(err: unknown): boolean {
+  return err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError);
+}
+
+function notNats(target: Target, cause: unknown): CanopyError {
+  return new CanopyError(
+    ErrorCode.Unavailable,
+    `no NATS server answered at ${target.server} within ${CONNECT_TIMEOUT_MS / 1000} s (from ${target.from}${target.context ? ` '${target.context}'` : ""}); ` +
+      `is it an HTTP or monitoring port? Use the hub's client port (the 'client' URL 'canopy hub start' prints)`,
+    { cause },
+  );
+}

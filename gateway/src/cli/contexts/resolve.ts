@@ -1,0 +1,45 @@
+import { DEFAULT_SERVER } from "../../nats.js";
+import { ContextStore, configDir } from "./store.js";
+
+export interface TargetFlags {
+  server?: string;
+  creds?: string;
+  context?: string;
+}
+
+export interface Target {
+  server: string;
+  creds?: string;
+  ca?: string;
+  /** The context the target came from, when one was used. */
+  context?: string;
+  /** Where the server URL came from, for error messages and `doctor`. */
+  from: "flag" | "env" | "context" | "default";
+}
+
+/**
+ * The hub a command talks to. Precedence: flags > env (CANOPY_SERVER / CANOPY_CREDS / CANOPY_CONTEXT) >
+ * the selected context > the default. A context named by --context or CANOPY_CONTEXT must exist.
+ */
+export async function resolveTarget(flags: TargetFlags, env: NodeJS.ProcessEnv = process.env): Promise<Target> {
+  const store = new ContextStore(configDir(env));
+  const named = flags.context ?? env.CANOPY_CONTEXT;
+  const name = named ?? (await store.selected());
+  const ctx = name === undefined ? undefined : await store.get(name).catch((err: unknown) => {
+    if (named !== undefined) throw err;
+    return undefined; // a selected context that was removed by hand: fall through to the default
+  });
+  // --context is a flag: its values beat the environment's; a selected context does not.
+  const envServer = flags.context && ctx ? undefined : env.CANOPY_SERVER;
+  const envCreds = flags.context && ctx ? undefined : env.CANOPY_CREDS;
+  const server = flags.server ?? envServer ?? ctx?.server ?? DEFAULT_SERVER;
+  const from = flags.server ? "flag" : envServer ? "env" : ctx ? "context" : "default";
+  const creds = flags.creds ?? envCreds ?? ctx?.creds;
+  return {
+    server,
+    ...(creds ? { creds } : {}),
+    ...(ctx?.ca ? { ca: ctx.ca } : {}),
+    ...(ctx && name ? { context: name } : {}),
+    from,
+  };
+}
