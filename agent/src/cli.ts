@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { CanopyError, errorMessage } from "@canopy/protocol";
+import { CanopyError, canopyVersion, errorMessage } from "@canopy/protocol";
 import { loadAgentOptions } from "./options.js";
 import { runAgent } from "./main.js";
 import { createLogger } from "./logging.js";
@@ -17,7 +17,8 @@ export function buildProgram(): Command {
     .option("--device <id>", "this device's id (as enrolled with 'canopy device add')")
     .option("--hub <url>", "hub leafnode URL nats-leaf://HOST:PORT (repeatable for several hub nodes)", collect)
     .option("--data <dir>", "data directory (leaf store, agent state)")
-    .option("--port <port>", "local client port of the leaf server (-1 = any free port)", "4223")
+    .version(canopyVersion(), "-V, --version", "print the agent's version")
+    .option("--port <port>", "local client port of the leaf server (-1 = any free port; default 4223)")
     .option("--http-port <port>", "leaf monitoring port (off by default)")
     .option("--heartbeat <duration>", "presence heartbeat interval", undefined)
     .option("--config <file>", "JSON config file (same fields as the flags, plus up.* and bridge.*)")

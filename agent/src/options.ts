@@ -71,7 +71,16 @@ export function loadAgentOptions(
   if (e.CANOPY_DATA) env.data = e.CANOPY_DATA;
   if (e.CANOPY_AGENT_HEARTBEAT) env.heartbeat = e.CANOPY_AGENT_HEARTBEAT;
   const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
-  const r = AgentOptionsSchema.safeParse({ ...file, ...env, ...defined });
+  const merged: Record<string, unknown> = { ...file, ...env, ...defined };
+  const missing = (["device", "hub", "data"] as const).filter((k) => merged[k] === undefined).map((k) => `--${k}`);
+  if (missing.length > 0) {
+    throw new CanopyError(
+      ErrorCode.InvalidInput,
+      `missing ${missing.join(", ")}: an agent needs --device ID --hub nats-leaf://HOST:PORT --data DIR ` +
+        `(or a --config file with "device", "hub", "data"; or CANOPY_DEVICE, CANOPY_HUB, CANOPY_DATA). See 'canopy agent --help'`,
+    );
+  }
+  const r = AgentOptionsSchema.safeParse(merged);
   if (!r.success) throw new CanopyError(ErrorCode.InvalidInput, `agent options: ${describeIssues(r.error)}`);
   return r.data;
 }

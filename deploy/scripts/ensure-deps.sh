@@ -9,6 +9,7 @@
 #     /usr/local/lib/canopy/nats-server-<version>/ with /usr/local/bin/nats-server pointing at it.
 #     The package is unpacked, not installed, so it does not enable a system nats-server service.
 #   - socat (serial tests and demo MCUs over pty pairs).
+#   - faketime (tests: a device whose clock is 10 minutes off, for 'canopy doctor').
 #   - mosquitto, only for the MQTT benchmark: CANOPY_WITH_MOSQUITTO=1.
 #   - extra packages named in CANOPY_EXTRA_PACKAGES (space separated; e.g. "chromium simavr").
 # A nats-server already on PATH that is new enough is used as it is.
@@ -35,6 +36,7 @@ need_root() {
 
 need=()
 command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
 if [ "${CANOPY_WITH_MOSQUITTO:-0}" = 1 ] && ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   need+=(mosquitto)
 fi

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { CanopyError, errorMessage } from "@canopy/protocol";
+import { CanopyError, canopyVersion, errorMessage } from "@canopy/protocol";
 import { registerHub } from "./cli/commands/hub.js";
 import { registerGateway } from "./cli/commands/gateway.js";
 import { registerDevice } from "./cli/commands/device.js";
@@ -11,6 +11,9 @@ import { registerCmd } from "./cli/commands/cmd.js";
 import { registerMcu } from "./cli/commands/mcu.js";
 import { registerQuery } from "./cli/commands/query.js";
 import { registerContext } from "./cli/commands/contexts.js";
+import { registerCompletion } from "./cli/commands/completion.js";
+import { registerHubStatus } from "./cli/commands/hub-status.js";
+import { registerDoctor } from "./cli/commands/doctor.js";
 
 /**
  * `canopy` for operators and the hub. Exit codes scripts can trust: 0 ok, 1 runtime failure,
@@ -19,6 +22,7 @@ import { registerContext } from "./cli/commands/contexts.js";
 export function buildProgram(): Command {
   const program = new Command("canopy")
     .description("Canopy: fleet manager for Raspberry Pi-class devices and their microcontrollers, on NATS")
+    .version(canopyVersion(), "-V, --version", "print Canopy's version")
     .option("-s, --server <url>", "hub NATS URL (env CANOPY_SERVER)", undefined)
     .option("--context <name>", "a stored hub target, see 'canopy context' (env CANOPY_CONTEXT)")
     .option("--log-level <level>", "trace|debug|info|warn|error (env CANOPY_LOG_LEVEL)")
@@ -51,6 +55,9 @@ Examples:
   registerMcu(program);
   registerQuery(program);
   registerContext(program);
+  registerCompletion(program);
+  registerHubStatus(program);
+  registerDoctor(program);
   return program;
 }
 

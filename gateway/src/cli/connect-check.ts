@@ -1,3 +1,4 @@
+import { createConnection } from "node:net";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { RequestError, TimeoutError } from "@nats-io/nats-core";
 import { Assets, CanopyError, ErrorCode } from "@canopy/protocol";
@@ -12,14 +13,15 @@ const HUB_DOMAIN = "hub";
  * Connects an operator command to the hub and checks it is one: NATS that answers within 5 s (an HTTP
  * port never sends the NATS INFO line), with JetStream in domain `hub` and Canopy's registry stream.
  */
-export async function connectOperator(target: Target, name = "canopy-cli"): Promise<NatsConnection> {
+export async function connectOperator(target: Target, opts: { name?: string; reconnect?: boolean } = {}): Promise<NatsConnection> {
+  await probeNats(target);
   // Credentials from a context reach connectHub (identity's) through its documented env var.
   if (target.creds && !process.env.CANOPY_CREDS) process.env.CANOPY_CREDS = target.creds;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(notNats(target, undefined)), CONNECT_TIMEOUT_MS + 500);
   });
-  const attempt = connectHub(target.server, { name });
+  const attempt = connectHub(target.server, { name: opts.name ?? "canopy-cli", daemon: opts.reconnect === true });
   let nc: NatsConnection;
   try {
     nc = await Promise.race([attempt, deadline]);
@@ -37,6 +39,45 @@ export async function connectOperator(target: Target, name = "canopy-cli"): Prom
     throw err;
   }
   return nc;
+}
+
+/** A NATS server sends its INFO line as soon as a client connects; an HTTP server waits for a request. */
+const INFO_WAIT_MS = 3_000;
+
+/**
+ * Opens a plain TCP connection first and reads the first bytes, so a wrong port is named within
+ * ~3 s instead of after the client's full connect timeout. Refused connections are left to
+ * connectHub, which says how to start a hub.
+ */
+export async function probeNats(target: Target): Promise<void> {
+  let host: string;
+  let port: number;
+  try {
+    const u = new URL(target.server.replace(/^(nats|tls):/, "http:"));
+    host = u.hostname.replace(/^\[|\]$/g, "");
+    port = Number(u.port || 4222);
+  } catch {
+    throw new CanopyError(ErrorCode.InvalidInput, `--server ${JSON.stringify(target.server)} is not a URL like nats://HOST:PORT`);
+  }
+  const first = await new Promise<string | "refused">((resolve) => {
+    const sock = createConnection({ host, port });
+    const done = (v: string): void => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(""), INFO_WAIT_MS);
+    sock.once("data", (d: Buffer) => done(d.toString("latin1", 0, Math.min(d.length, 64))));
+    sock.once("error", () => done("refused"));
+    sock.once("end", () => done(""));
+  });
+  if (first === "refused" || first.startsWith("INFO")) return;
+  const said = first.trim().split(/\r?\n/)[0] ?? "";
+  throw new CanopyError(
+    ErrorCode.Unavailable,
+    `${target.server} is not a NATS server (${said ? `it answered ${JSON.stringify(said.slice(0, 40))}` : `no NATS greeting within ${INFO_WAIT_MS / 1000} s`}; from ${target.from}${target.context ? ` '${target.context}'` : ""}); ` +
+      `is it an HTTP or monitoring port? Use the hub's client port (the 'client' URL 'canopy hub start' prints)`,
+  );
 }
 
 /** JetStream account info says which domain answers; the registry's KV stream marks a Canopy hub. */

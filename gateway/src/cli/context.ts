@@ -14,8 +14,8 @@ export function targetOf(cmd: Command): Promise<Target> {
 }
 
 /** Runs `fn` with a checked hub connection (see connect-check.ts), and drains it after. */
-export async function withHub<T>(cmd: Command, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const nc = await connectOperator(await targetOf(cmd));
+export async function withHub<T>(cmd: Command, fn: (nc: NatsConnection) => Promise<T>, opts: { reconnect?: boolean } = {}): Promise<T> {
+  const nc = await connectOperator(await targetOf(cmd), opts);
   try {
     return await fn(nc);
   } finally {

@@ -23,15 +23,15 @@ export interface Target {
  */
 export async function resolveTarget(flags: TargetFlags, env: NodeJS.ProcessEnv = process.env): Promise<Target> {
   const store = new ContextStore(configDir(env));
-  const named = flags.context ?? env.CANOPY_CONTEXT;
+  const named = flags.context ?? (env.CANOPY_CONTEXT || undefined);
   const name = named ?? (await store.selected());
   const ctx = name === undefined ? undefined : await store.get(name).catch((err: unknown) => {
     if (named !== undefined) throw err;
     return undefined; // a selected context that was removed by hand: fall through to the default
   });
   // --context is a flag: its values beat the environment's; a selected context does not.
-  const envServer = flags.context && ctx ? undefined : env.CANOPY_SERVER;
-  const envCreds = flags.context && ctx ? undefined : env.CANOPY_CREDS;
+  const envServer = flags.context && ctx ? undefined : env.CANOPY_SERVER || undefined;
+  const envCreds = flags.context && ctx ? undefined : env.CANOPY_CREDS || undefined;
   const server = flags.server ?? envServer ?? ctx?.server ?? DEFAULT_SERVER;
   const from = flags.server ? "flag" : envServer ? "env" : ctx ? "context" : "default";
   const creds = flags.creds ?? envCreds ?? ctx?.creds;
