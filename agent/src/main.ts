@@ -58,6 +58,7 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
         groups: [],
         agent: { version: AGENT_VERSION, pid: process.pid },
         natsServer: { version: serverVersion },
+        leaf: { url: leafUrl },
         facts: facts.current,
       }),
       contributors: [

@@ -14,6 +14,7 @@ import { registerContext } from "./cli/commands/contexts.js";
 import { registerCompletion } from "./cli/commands/completion.js";
 import { registerHubStatus } from "./cli/commands/hub-status.js";
 import { registerDoctor } from "./cli/commands/doctor.js";
+import { registerPub } from "./cli/commands/pub.js";
 
 /**
  * `canopy` for operators and the hub. Exit codes scripts can trust: 0 ok, 1 runtime failure,
@@ -58,6 +59,7 @@ Examples:
   registerCompletion(program);
   registerHubStatus(program);
   registerDoctor(program);
+  registerPub(program);
   return program;
 }
 

@@ -14,6 +14,8 @@ export interface TailOptions {
   last?: number;
   follow?: boolean;
   signal?: AbortSignal;
+  /** Called once the window is printed and following begins. */
+  onFollow?: () => void;
   /** Called when a follow loop lost its consumer and starts again from the next sequence. */
   onResume?: (shard: string, fromSeq: number, why: string) => void;
 }
@@ -85,7 +87,10 @@ export async function* tail(nc: NatsConnection, o: TailOptions): AsyncGenerator<
     window.sort((a, b) => a.time.localeCompare(b.time));
     yield* window.slice(-(o.last ?? 0));
   }
-  if (o.follow) yield* follow(js, filter, next, o);
+  if (o.follow) {
+    o.onFollow?.();
+    yield* follow(nc, js, filter, next, o);
+  }
 }
 
 /** The shard's matching messages from `start` up to sequence `end` (inclusive). */
@@ -108,8 +113,14 @@ async function* readTo(js: JetStreamClient, shard: string, filter: string, start
 }
 
 /** Every shard followed from its next sequence, interleaved as messages arrive. */
-async function* follow(js: JetStreamClient, filter: string, next: Map<string, number>, o: TailOptions): AsyncGenerator<UpRecord> {
+async function* follow(nc: NatsConnection, js: JetStreamClient, filter: string, next: Map<string, number>, o: TailOptions): AsyncGenerator<UpRecord> {
   const queue: UpRecord[] = [];
+  // After a reconnect every consumer is recreated at once from its next sequence, rather than
+  // waiting for the client library to notice missed heartbeats (tens of seconds).
+  const kicks = new EventTarget();
+  void (async () => {
+    for await (const s of nc.status()) if (s.type === "reconnect") kicks.dispatchEvent(new Event("kick"));
+  })().catch(() => undefined);
   let wake: (() => void) | undefined;
   const stop = new AbortController();
   const onAbort = (): void => {
@@ -121,7 +132,7 @@ async function* follow(js: JetStreamClient, filter: string, next: Map<string, nu
     followShard(js, shard, filter, from, (r) => {
       queue.push(r);
       wake?.();
-    }, stop.signal, o.onResume),
+    }, stop.signal, kicks, o.onResume),
   );
   try {
     while (!stop.signal.aborted) {
@@ -143,6 +154,7 @@ async function followShard(
   from: number,
   push: (r: UpRecord) => void,
   signal: AbortSignal,
+  kicks: EventTarget,
   onResume?: TailOptions["onResume"],
 ): Promise<void> {
   let next = from;
@@ -154,6 +166,7 @@ async function followShard(
       const it = await c.consume();
       const stopIt = (): void => void it.stop();
       signal.addEventListener("abort", stopIt, { once: true });
+      kicks.addEventListener("kick", stopIt, { once: true });
       try {
         for await (const m of it) {
           failures = 0;
@@ -163,6 +176,7 @@ async function followShard(
         }
       } finally {
         signal.removeEventListener("abort", stopIt);
+        kicks.removeEventListener("kick", stopIt);
       }
     } catch (err) {
       why = errorMessage(err);

@@ -57,7 +57,7 @@ test("tail --follow across a hub SIGKILL + restart: every message exactly once, 
   });
   const more = await publishSeries(leaf, { device: "t1", subject: FILTER, from: 400, count: 100, window: 20, retryUntil: Date.now() + 30_000 });
   assert.equal(more.size, 100);
-  await waitFor(() => payloads(tail.output).includes(499), { timeoutMs: 150_000, intervalMs: 250, what: `tail to reach 499 (last: ${payloads(tail.output).at(-1)})` });
+  await waitFor(() => payloads(tail.output).includes(499), { timeoutMs: 180_000, intervalMs: 250, what: `tail to reach 499 (last: ${payloads(tail.output).at(-1)})` });
   await tail.stop();
   const got = payloads(tail.output);
   assert.deepEqual(got, Array.from({ length: 350 }, (_, i) => 150 + i), "150..499 each exactly once, in order");

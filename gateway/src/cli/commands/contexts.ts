@@ -1,11 +1,10 @@
 import type { Command } from "commander";
-import { checkId } from "@canopy/protocol";
+import { CanopyError, ErrorCode, checkId } from "@canopy/protocol";
 import { ContextStore } from "../contexts/store.js";
 import { resolveTarget } from "../contexts/resolve.js";
 import { printJson, table } from "../output.js";
 
 interface AddFlags {
-  server: string;
   creds?: string;
   ca?: string;
   description?: string;
@@ -21,7 +20,7 @@ export function registerContext(program: Command): void {
     .addHelpText(
       "after",
       `
-Precedence: --server/--creds > CANOPY_SERVER/CANOPY_CREDS > --context/CANOPY_CONTEXT > the selected context > nats://127.0.0.1:4222.
+Precedence: --server/--creds > --context > CANOPY_SERVER/CANOPY_CREDS > CANOPY_CONTEXT > the selected context > nats://127.0.0.1:4222.
 Stored in \${XDG_CONFIG_HOME:-~/.config}/canopy/contexts/<name>.json; the selected name in .../canopy/context.
 
 Examples:
@@ -34,19 +33,23 @@ Examples:
 
   ctx
     .command("add <name>")
-    .description("create or replace a context")
-    .requiredOption("--server <url>", "hub client URL, nats://HOST:PORT or tls://HOST:PORT")
+    .description("create or replace a context: --server URL (nats://HOST:PORT or tls://HOST:PORT) is required")
     .option("--creds <file>", "user credentials file (stored as an absolute path)")
     .option("--ca <file>", "CA certificate for TLS (stored as an absolute path)")
     .option("--description <text>", "a note shown by 'context ls'")
     .option("--select", "also make it the selected context")
     .option("--json", "print the stored context as JSON")
     .addHelpText("after", "\nExamples:\n  canopy context add lab --server nats://10.0.0.5:4222 --select")
-    .action(async (name: string, o: AddFlags) => {
+    .action(async (name: string, o: AddFlags, cmd: Command) => {
       checkId(name, "context name");
+      // --server is the program's global option (commander gives it to the program wherever it appears).
+      const g = cmd.optsWithGlobals<{ server?: string; creds?: string }>();
+      const server = g.server;
+      const creds = o.creds ?? g.creds;
+      if (!server) throw new CanopyError(ErrorCode.InvalidInput, "context add needs --server nats://HOST:PORT");
       const saved = await store().add(name, {
-        server: o.server,
-        ...(o.creds ? { creds: o.creds } : {}),
+        server,
+        ...(creds ? { creds } : {}),
         ...(o.ca ? { ca: o.ca } : {}),
         ...(o.description ? { description: o.description } : {}),
       });

@@ -51,7 +51,6 @@ export function registerUpstream(program: Command): void {
         cmd,
         async (nc) => {
           const dog = o.follow ? watchHub(nc, giveUpMs, ac) : undefined;
-          if (o.follow) process.stderr.write(`following ${tailFilter(o)} (Ctrl-C to stop)\n`);
           for await (const r of tail(nc, {
             ...(o.device ? { device: o.device } : {}),
             ...(o.subject ? { subject: o.subject } : {}),
@@ -59,6 +58,7 @@ export function registerUpstream(program: Command): void {
             ...(last === undefined ? {} : { last }),
             follow: o.follow === true,
             signal: ac.signal,
+            onFollow: () => process.stderr.write(`following ${tailFilter(o)} (Ctrl-C to stop)\n`),
           })) {
             const line = o.json
               ? JSON.stringify({ ...r, ageMs: Date.now() - Date.parse(r.time) })
