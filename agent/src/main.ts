@@ -10,6 +10,7 @@ import { FactsSampler } from "./presence/facts.js";
 import { PresenceReporter } from "./presence/reporter.js";
 import { agentModules } from "./modules.js";
 import { AGENT_VERSION } from "./version.js";
+import { HubClock } from "./clock/hub-clock.js";
 import type { AgentContext, AgentModule } from "./context.js";
 import type { AgentOptions } from "./options.js";
 import type { Logger } from "./logging.js";
@@ -27,13 +28,24 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
       hubUrls: o.hub,
       port: o.port,
       maxFileStore: o.maxFileStore,
+      syncInterval: o.leaf.syncInterval,
+      compression: o.leaf.compression,
       ...(o.httpPort === undefined ? {} : { httpPort: o.httpPort }),
       ...(o.credentials ? { credentialsFile: o.credentials } : {}),
+      ...(o.tls ? { tls: o.tls } : {}),
     },
     log,
   );
   const leafUrl = `nats://127.0.0.1:${leaf.ports.client}`;
-  const nc = await connect({ servers: leafUrl, name: `canopy-agent-${o.device}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  // Requests that cross to the hub get their replies on this device's own inbox prefix: its
+  // credentials let the hub deliver `_INBOX.<dev>.>` to it and nothing of other devices'.
+  const nc = await connect({
+    servers: leafUrl,
+    name: `canopy-agent-${o.device}`,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    inboxPrefix: Subjects.deviceInboxPrefix(o.device),
+  });
   const jsm = await jetstreamManager(nc);
   await ensureUpStream(jsm, o.device, { maxBytes: o.up.maxBytes, maxAgeMs: o.up.maxAge, duplicateWindowMs: o.up.duplicateWindow });
 
@@ -47,6 +59,7 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
   const serverVersion = await natsServerVersion().catch(() => "unknown");
   const modules: AgentModule[] = agentModules(o);
 
+  const clock = new HubClock();
   const reporter = new PresenceReporter(
     nc,
     {
@@ -64,7 +77,9 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
       contributors: [
         () => (monitor.backlog ? { up: monitor.backlog } : {}),
         ...modules.flatMap((m) => (m.status ? [m.status] : [])),
+        () => (clock.skewMs === undefined ? {} : { clock: { skewMs: clock.skewMs, rttMs: clock.lastRttMs ?? 0 } }),
       ],
+      clock,
     },
     log.child({ component: "presence" }),
   );
@@ -78,6 +93,7 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
     state,
     publisher,
     facts,
+    clock,
     log,
     signal: loops.signal,
     reportNow: () => reporter.reportNow(),

@@ -15,3 +15,4 @@ export * from "./schemas/query.js";
 export * from "./query-env.js";
 export * from "./schemas/config-keys.js";
 export * from "./version.js";
+export * from "./schemas/enroll.js";

@@ -15,13 +15,14 @@ const HUB_DOMAIN = "hub";
  */
 export async function connectOperator(target: Target, opts: { name?: string; reconnect?: boolean } = {}): Promise<NatsConnection> {
   await probeNats(target);
-  // Credentials from a context reach connectHub (identity's) through its documented env var.
-  if (target.creds && !process.env.CANOPY_CREDS) process.env.CANOPY_CREDS = target.creds;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(notNats(target, undefined)), CONNECT_TIMEOUT_MS + 500);
   });
-  const attempt = connectHub(target.server, { name: opts.name ?? "canopy-cli", daemon: opts.reconnect === true });
+  const attempt = connectHub(
+    { server: target.server, ...(target.creds ? { creds: target.creds } : {}), ...(target.ca ? { ca: target.ca } : {}) },
+    { name: opts.name ?? "canopy-cli", daemon: opts.reconnect === true },
+  );
   let nc: NatsConnection;
   try {
     nc = await Promise.race([attempt, deadline]);

@@ -5,10 +5,11 @@ import { resolveTarget, type Target } from "./contexts/resolve.js";
 
 /** The hub this command targets: --server/--creds/--context, env, the selected context, the default. */
 export function targetOf(cmd: Command): Promise<Target> {
-  const o = cmd.optsWithGlobals<{ server?: string; creds?: string; context?: string }>();
+  const o = cmd.optsWithGlobals<{ server?: string; creds?: string; tlsCa?: string; context?: string }>();
   return resolveTarget({
     ...(o.server ? { server: o.server } : {}),
     ...(o.creds ? { creds: o.creds } : {}),
+    ...(o.tlsCa ? { tlsCa: o.tlsCa } : {}),
     ...(o.context ? { context: o.context } : {}),
   });
 }
@@ -23,9 +24,10 @@ export async function withHub<T>(cmd: Command, fn: (nc: NatsConnection) => Promi
   }
 }
 
-export async function globals(cmd: Command): Promise<{ server: string; logLevel: string | undefined }> {
-  const o = cmd.optsWithGlobals<{ logLevel?: string }>();
-  return { server: (await targetOf(cmd)).server, logLevel: o.logLevel };
+/** The hub to reach and the log level, from the global options. */
+export async function globals(cmd: Command): Promise<{ server: string; target: Target; logLevel: string | undefined }> {
+  const target = await targetOf(cmd);
+  return { server: target.server, target, logLevel: cmd.optsWithGlobals<{ logLevel?: string }>().logLevel };
 }
 
 /** Collects repeatable options: `--group a --group b`. */

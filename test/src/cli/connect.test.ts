@@ -46,7 +46,7 @@ test("NATS but not Canopy: 'not a Canopy hub', for no JetStream and for JetStrea
   assert.equal(noJs.code, 1, noJs.stderr);
   assert.match(noJs.stderr, /is a NATS server but not a Canopy hub \(JetStream is not enabled\)/);
   bareJs = await TestServer.hub(join(dir.path, "bare-hub"));
-  const r = await runCanopy(["backlog", "--server", `nats://127.0.0.1:${bareJs.ports.client}`], { env: env() });
+  const r = await runCanopy(["backlog", "--server", `nats://127.0.0.1:${bareJs.ports.client}`, "--creds", bareJs.creds], { env: env() });
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /not a Canopy hub \(no Canopy streams/);
 });

@@ -22,9 +22,9 @@ function canopy(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult>
 }
 
 test("context add/select, then commands without --server use it; --context and CANOPY_CONTEXT pick another", async () => {
-  const add = await canopy(["context", "add", "lab", "--server", fleet.hub.client, "--description", "the test hub", "--select", "--json"]);
+  const add = await canopy(["context", "add", "lab", "--server", fleet.hub.client, "--creds", fleet.hub.creds, "--description", "the test hub", "--select", "--json"]);
   assert.equal(add.code, 0, add.stderr);
-  assert.deepEqual(JSON.parse(add.stdout), { name: "lab", selected: true, server: fleet.hub.client, description: "the test hub" });
+  assert.deepEqual(JSON.parse(add.stdout), { name: "lab", selected: true, server: fleet.hub.client, creds: fleet.hub.creds, description: "the test hub" });
   // The file format shared with `hub start` / `dev up`.
   const file = JSON.parse(await readFile(join(home.path, "canopy", "contexts", "lab.json"), "utf8")) as { server: string };
   assert.equal(file.server, fleet.hub.client);
@@ -46,7 +46,7 @@ test("context add/select, then commands without --server use it; --context and C
     assert.match(r.stderr, /cannot reach the hub at nats:\/\/127\.0\.0\.1:1/);
   }
   // Flags beat the context; the environment's server beats a selected (not a named) context.
-  assert.equal((await canopy(["--context", "dead", "--server", fleet.hub.client, "devices"])).code, 0);
+  assert.equal((await canopy(["--context", "dead", "--server", fleet.hub.client, "--creds", fleet.hub.creds, "devices"])).code, 0);
   const shown = JSON.parse((await canopy(["context", "show", "--json"], { CANOPY_SERVER: "nats://10.9.9.9:4222" })).stdout) as { server: string; from: string };
   assert.deepEqual([shown.server, shown.from], ["nats://10.9.9.9:4222", "env"]);
   const named = JSON.parse((await canopy(["--context", "dead", "context", "show", "--json"], { CANOPY_SERVER: "nats://10.9.9.9:4222" })).stdout) as { server: string; from: string; context: string };

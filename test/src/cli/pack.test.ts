@@ -59,7 +59,8 @@ test("npm pack → npm install -g into a clean prefix → canopy --help, --versi
   const server = /export CANOPY_SERVER=(\S+)/.exec(out)?.[1] ?? "";
   assert.match(out, /alias canopy="\/\S+ \/\S+\/bin\/canopy\.js"/);
   assert.match(out, /data \/\S+\/demo\/devices\/dev-1/);
-  const hintEnv = { ...env, CANOPY_SERVER: server };
+  const creds = /CANOPY_CREDS=(\S+)/.exec(out)?.[1];
+  const hintEnv = { ...env, CANOPY_SERVER: server, ...(creds ? { CANOPY_CREDS: creds } : {}) };
   await waitFor(
     async () => {
       const r = await run("canopy", ["pub", "--device", "dev-1", "tlm.temp", "21.5", "--json"], { cwd: "/", env: hintEnv }).catch(() => undefined);

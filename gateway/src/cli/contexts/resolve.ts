@@ -1,9 +1,10 @@
 import { DEFAULT_SERVER } from "../../nats.js";
-import { ContextStore, configDir } from "./store.js";
+import { ContextStore } from "./store.js";
 
 export interface TargetFlags {
   server?: string;
   creds?: string;
+  tlsCa?: string;
   context?: string;
 }
 
@@ -22,7 +23,7 @@ export interface Target {
  * the selected context > the default. A context named by --context or CANOPY_CONTEXT must exist.
  */
 export async function resolveTarget(flags: TargetFlags, env: NodeJS.ProcessEnv = process.env): Promise<Target> {
-  const store = new ContextStore(configDir(env));
+  const store = new ContextStore();
   const named = flags.context ?? (env.CANOPY_CONTEXT || undefined);
   const name = named ?? (await store.selected());
   const ctx = name === undefined ? undefined : await store.get(name).catch((err: unknown) => {
@@ -35,10 +36,11 @@ export async function resolveTarget(flags: TargetFlags, env: NodeJS.ProcessEnv =
   const server = flags.server ?? envServer ?? ctx?.server ?? DEFAULT_SERVER;
   const from = flags.server ? "flag" : envServer ? "env" : ctx ? "context" : "default";
   const creds = flags.creds ?? envCreds ?? ctx?.creds;
+  const ca = flags.tlsCa ?? (flags.context && ctx ? undefined : env.CANOPY_TLS_CA || undefined) ?? ctx?.ca;
   return {
     server,
     ...(creds ? { creds } : {}),
-    ...(ctx?.ca ? { ca: ctx.ca } : {}),
+    ...(ca ? { ca } : {}),
     ...(ctx && name ? { context: name } : {}),
     from,
   };

@@ -1,8 +1,8 @@
 import { mkdir, readFile, readdir, rm, writeFile, rename } from "node:fs/promises";
-import { homedir } from "node:os";
-import { isAbsolute, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import { CanopyError, ErrorCode, checkId, describeIssues } from "@canopy/protocol";
+import { canopyConfigDir } from "../../contexts.js";
 
 /**
  * Named hub targets in the style of `nats context`, shared with `hub start`/`dev up` (which write one):
@@ -11,19 +11,14 @@ import { CanopyError, ErrorCode, checkId, describeIssues } from "@canopy/protoco
  */
 export const HubContext = z.object({
   server: z.string().regex(/^(nats|tls):\/\/[^\s]+$/, "must be a nats:// or tls:// URL"),
-  creds: z.string().refine(isAbsolute, "must be an absolute path").optional(),
-  ca: z.string().refine(isAbsolute, "must be an absolute path").optional(),
+  creds: z.string().min(1).optional(),
+  ca: z.string().min(1).optional(),
   description: z.string().max(200).optional(),
 });
 export type HubContext = z.infer<typeof HubContext>;
 
-export function configDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CONFIG_HOME && isAbsolute(env.XDG_CONFIG_HOME) ? env.XDG_CONFIG_HOME : join(homedir(), ".config");
-  return join(base, "canopy");
-}
-
 export class ContextStore {
-  constructor(readonly dir: string = configDir()) {}
+  constructor(readonly dir: string = canopyConfigDir()) {}
 
   private file(name: string): string {
     return join(this.dir, "contexts", `${checkId(name, "context name")}.json`);
