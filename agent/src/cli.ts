@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { CanopyError, errorMessage } from "@canopy/protocol";
+import { CanopyError, canopyVersion, errorMessage } from "@canopy/protocol";
 import { loadAgentOptions } from "./options.js";
 import { runAgent } from "./main.js";
 import { createLogger } from "./logging.js";
@@ -20,7 +20,8 @@ export function buildProgram(): Command {
     .option("--device <id>", "this device's id (default: from the enrollment; for development)")
     .option("--hub <url>", "hub leafnode URL nats-leaf://HOST:PORT (repeatable for several hub nodes)", collect)
     .option("--data <dir>", "data directory (leaf store, agent state)")
-    .option("--port <port>", "local client port of the leaf server (-1 = any free port)", "4223")
+    .version(canopyVersion(), "-V, --version", "print the agent's version")
+    .option("--port <port>", "local client port of the leaf server (-1 = any free port; default 4223)")
     .option("--http-port <port>", "leaf monitoring port (off by default)")
     .option("--metrics-port <port>", "Prometheus /metrics on 127.0.0.1:PORT (0 = any free port; off by default)")
     .option("--heartbeat <duration>", "presence heartbeat interval", undefined)
