@@ -37,7 +37,7 @@ export interface ExecutorDeps {
   state: AgentState;
   publisher: UpPublisher;
   registry: HandlerRegistry;
-  handlerCtx: Omit<HandlerContext, "requestRestart">;
+  handlerCtx: Omit<HandlerContext, "requestRestart" | "command">;
   log: Logger;
   /** Called once a restart-requesting command's result is durable and acked. */
   onRestart: () => void;
@@ -187,7 +187,11 @@ export class Executor {
     const control = new AbortController();
     this.running.set(req.id, control);
     let restart = false;
-    const ctx: HandlerContext = { ...this.d.handlerCtx, requestRestart: () => (restart = true) };
+    const ctx: HandlerContext = {
+      ...this.d.handlerCtx,
+      requestRestart: () => (restart = true),
+      command: { id: req.id, createdAt: req.createdAt, ttlMs: req.ttlMs },
+    };
     const exec = runHandler(req, handler, args, ctx, control, { deliveredAt: h.deliveredAt, startedAt })
       .then(async (ev) => {
         this.running.delete(req.id);

@@ -18,6 +18,8 @@ export interface HandlerContext {
   logs: LogRing | undefined;
   /** Stop the agent (for a service manager to restart it) once this command's result is durable and acked. */
   requestRestart(): void;
+  /** The command being run: its id and when its TTL ends (gateway clock). */
+  command: { id: string; createdAt: number; ttlMs: number };
 }
 
 export interface CommandHandler<A = unknown> {
@@ -28,6 +30,11 @@ export interface CommandHandler<A = unknown> {
   readonly timeoutMs: number;
   /** Concurrent handlers may run while later commands start; all others run one at a time, in order. */
   readonly concurrent?: boolean;
+  /**
+   * The handler may wait for its target until the command's TTL ends (an MCU that sleeps): its
+   * signal then fires at the TTL (+ `timeoutMs` of grace to finish), not after `timeoutMs`.
+   */
+  readonly untilTtl?: boolean;
   run(args: A, signal: AbortSignal, ctx: HandlerContext, name: string): Promise<unknown>;
 }
 
