@@ -50,7 +50,7 @@ export interface BridgeStats {
 
 /**
  * Runs the firmware bridge until `signal` aborts: MCUs on serial ports and MQTT, their traffic into the
- * leaf's UP stream, commands from `cmd.<dev>.mcu.<mcu>.<name>` to them. The agent can call this
+ * leaf's UP stream, the agent's commands (`local.<dev>.mcu.<mcu>.cmd.<name>`) to them. The agent can call this
  * in-process with its `bridge:` config section; `canopy bridge` calls it from the CLI.
  */
 export async function runBridge(options: BridgeOptions, signal: AbortSignal): Promise<void> {
