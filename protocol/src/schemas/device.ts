@@ -87,6 +87,10 @@ export const DeviceStatus = z.object({
     .partial()
     .optional(),
   mcus: z.array(McuSummary).optional(),
+  /** The data partition: `full` while free space is below the floor or the leaf's JetStream is down. */
+  storage: z
+    .object({ full: z.boolean(), freeBytes: z.number(), totalBytes: z.number(), reason: z.string().optional(), since: Timestamp.optional() })
+    .optional(),
   /** Device clock minus hub clock, measured by the agent (absent until measured). */
   clock: z.object({ skewMs: z.number(), rttMs: z.number() }).optional(),
 });
