@@ -10,6 +10,8 @@ import { registerConfig } from "./cli/commands/config.js";
 import { registerCmd } from "./cli/commands/cmd.js";
 import { registerMcu } from "./cli/commands/mcu.js";
 import { registerQuery } from "./cli/commands/query.js";
+import { registerFirmware } from "./cli/commands/firmware.js";
+import { registerFlash } from "./cli/commands/flash.js";
 
 /**
  * `canopy` for operators and the hub. Exit codes scripts can trust: 0 ok, 1 runtime failure,
@@ -48,6 +50,8 @@ Examples:
   registerCmd(program);
   registerMcu(program);
   registerQuery(program);
+  registerFirmware(program);
+  registerFlash(program);
   return program;
 }
 

@@ -158,7 +158,8 @@ export class Executor {
     };
     const j = this.journal.get(h.id);
     if (j?.state === "done") return this.finish(h, { ...j.event, replay: true }, false);
-    if (j?.state === "running") {
+    const rerun = j?.state === "running" && h.req && this.d.registry.find(h.req.name)?.rerunIfInterrupted === true;
+    if (j?.state === "running" && !rerun) {
       return end("failed", ErrorCode.Unavailable, `interrupted: the agent stopped while this command ran (started ${new Date(j.startedAt).toISOString()}); it is not run again`);
     }
     if (h.invalid || !h.req) return end("rejected", ErrorCode.InvalidInput, h.invalid ?? "malformed command");

@@ -4,8 +4,9 @@ import { wifiHandlers } from "./wifi.js";
 import { mcuCommand } from "./mcu.js";
 import { exec } from "./exec.js";
 import { testHandlers } from "./test.js";
+import { firmwareFlash } from "../../firmware/flash.js";
 
 /** Every built-in handler; test handlers only when CANOPY_TEST_HANDLERS=1. */
 export function builtinHandlers(env: NodeJS.ProcessEnv = process.env): CommandHandler[] {
-  return [...basicHandlers, ...wifiHandlers, mcuCommand, exec, ...testHandlers(env)];
+  return [...basicHandlers, ...wifiHandlers, mcuCommand, firmwareFlash, exec, ...testHandlers(env)];
 }
