@@ -14,6 +14,8 @@ export const ErrorCode = {
   Expired: "EXPIRED",
   Cancelled: "CANCELLED",
   Internal: "INTERNAL",
+  Unauthorized: "UNAUTHORIZED",
+  Forbidden: "FORBIDDEN",
   /** The microcontroller answered a command with an error; the message is its detail. */
   McuError: "MCU_ERROR",
 } as const;

@@ -18,8 +18,9 @@ export async function runHandler(
   ctx: HandlerContext,
   control: AbortController,
   times: { deliveredAt: number; startedAt: number },
+  now: () => number = Date.now,
 ): Promise<CommandEvent> {
-  const limitMs = handler.untilTtl ? Math.max(0, req.createdAt + req.ttlMs - Date.now()) + handler.timeoutMs : handler.timeoutMs;
+  const limitMs = handler.untilTtl ? Math.max(0, req.createdAt + req.ttlMs - now()) + handler.timeoutMs : handler.timeoutMs;
   const timeout = AbortSignal.timeout(limitMs);
   const signal = AbortSignal.any([control.signal, timeout]);
   const stopped = new Promise<"stopped">((resolve) => {
@@ -28,7 +29,7 @@ export async function runHandler(
   });
   const base = { id: req.id, device: req.device, ...times };
   const done = (state: CommandEvent["state"], extra: Partial<CommandEvent>): CommandEvent => {
-    const at = Date.now();
+    const at = now();
     return { ...base, state, at, finishedAt: at, ...extra };
   };
   try {
@@ -56,5 +57,5 @@ function stoppedEvent(control: AbortController, done: (s: CommandEvent["state"],
   if (reason === "cancelled") {
     return done("cancelled", { error: { code: ErrorCode.Cancelled, message: "cancelled by the operator while running" } });
   }
-  return done("failed", { error: { code: ErrorCode.Unavailable, message: "the agent stopped while the command ran" } });
+  return done("interrupted", { error: { code: ErrorCode.Unavailable, message: "the agent stopped while the command ran; it is not run again" } });
 }

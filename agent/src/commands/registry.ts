@@ -21,8 +21,11 @@ export interface HandlerContext {
   publisher: Pick<UpPublisher, "publish">;
   /** Stop the agent (for a service manager to restart it) once this command's result is durable and acked. */
   requestRestart(): void;
-  /** The command being run: its id and when its TTL ends (gateway clock). */
-  command: { id: string; createdAt: number; ttlMs: number };
+  /**
+   * The command being run: its id and when its TTL ends (gateway clock), and `now()` on the same clock
+   * (the hub time the agent measured: the device's own clock may be hours off).
+   */
+  command: { id: string; createdAt: number; ttlMs: number; now: () => number };
 }
 
 export interface CommandHandler<A = unknown> {
@@ -34,15 +37,15 @@ export interface CommandHandler<A = unknown> {
   /** Concurrent handlers may run while later commands start; all others run one at a time, in order. */
   readonly concurrent?: boolean;
   /**
+   * Idempotent: after a crash mid-run the command is run again instead of ending `interrupted`.
+   * Only for handlers whose second run cannot do harm (read-only ones, reloads).
+   */
+  readonly rerunnable?: boolean;
+  /**
    * The handler may wait for its target until the command's TTL ends (an MCU that sleeps): its
    * signal then fires at the TTL (+ `timeoutMs` of grace to finish), not after `timeoutMs`.
    */
   readonly untilTtl?: boolean;
-  /**
-   * Safe to run again when the agent stopped while it ran (idempotent, e.g. a resumable flash): the
-   * journal's `running` entry then re-runs it instead of failing it as interrupted.
-   */
-  readonly rerunIfInterrupted?: boolean;
   run(args: A, signal: AbortSignal, ctx: HandlerContext, name: string): Promise<unknown>;
 }
 

@@ -38,7 +38,8 @@ export const firmwareFlash = defineHandler({
   args: FlashArgs,
   timeoutMs: 10 * 60_000,
   concurrent: true,
-  rerunIfInterrupted: true,
+  // Both the download and the bootloader transfer resume: a second run continues, it does not redo.
+  rerunnable: true,
   async run(a, signal, ctx) {
     const events = new FlashEvents(ctx, a);
     events.emit("queued", 0, `flash ${a.board}@${a.version} to ${a.mcu}`);
@@ -60,7 +61,7 @@ export const firmwareFlash = defineHandler({
     let r: BridgeFlashResult;
     try {
       const subject = Subjects.localMcuFlash(ctx.device, a.mcu);
-      r = BridgeFlashResult.parse(await requestBridge(ctx, subject, req, deadlineMs + 5_000, signal, "the firmware bridge", Date.now() + BRIDGE_WAIT_MS));
+      r = BridgeFlashResult.parse(await requestBridge(ctx, subject, req, deadlineMs + 5_000, signal, "the firmware bridge", ctx.command.now() + BRIDGE_WAIT_MS));
     } catch (err) {
       throw events.fail("failed", errorMessage(err));
     }

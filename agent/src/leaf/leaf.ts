@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ServerSupervisor, fileStoreLimit, renderLeafConfig, type ServerPorts } from "@canopy/protocol";
+import { ServerSupervisor, fileStoreLimit, renderLeafConfig, type ServerPorts, type TlsFilesConfig } from "@canopy/protocol";
 import type { Logger } from "../logging.js";
 
 export interface LeafOptions {
@@ -11,6 +11,9 @@ export interface LeafOptions {
   httpPort?: number;
   maxFileStore: number;
   credentialsFile?: string;
+  tls?: TlsFilesConfig;
+  syncInterval?: string;
+  compression?: string;
 }
 
 /** Writes the device's leaf nats-server config and keeps that server running. */
@@ -26,8 +29,11 @@ export async function startLeaf(o: LeafOptions, log: Logger): Promise<{ supervis
       port,
       hubUrls: o.hubUrls,
       maxFileStore,
+      ...(o.syncInterval ? { syncInterval: o.syncInterval } : {}),
+      ...(o.compression ? { compression: o.compression } : {}),
       ...(httpPort === undefined ? {} : { httpPort }),
       ...(o.credentialsFile ? { credentialsFile: o.credentialsFile } : {}),
+      ...(o.tls ? { tls: o.tls } : {}),
     });
   await writeFile(configFile, render(o.port, o.httpPort));
   const slog = log.child({ component: "leaf" });

@@ -8,12 +8,13 @@ import { localRequest } from "../commands/handlers/local.js";
  * whose agent runs no bridge fails at once (UNAVAILABLE).
  */
 export async function requestBridge(
-  ctx: Pick<HandlerContext, "nc" | "options">,
+  ctx: Pick<HandlerContext, "nc" | "options" | "command">,
   subject: string,
   body: unknown,
   timeoutMs: number,
   signal: AbortSignal,
   who: string,
+  /** On the command's clock (`ctx.command.now()`). */
   retryUntil: number,
 ): Promise<unknown> {
   const bridge = ctx.options.bridge;
@@ -23,7 +24,7 @@ export async function requestBridge(
     try {
       return await localRequest(ctx.nc, subject, body, timeoutMs, signal, who);
     } catch (err) {
-      const left = retryUntil - Date.now();
+      const left = retryUntil - ctx.command.now();
       if (!(supervised && err instanceof CanopyError && err.code === ErrorCode.Unavailable && left > 0 && !signal.aborted)) throw err;
       await sleep(Math.min(backoff.next(), left), signal);
     }

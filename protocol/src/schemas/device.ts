@@ -82,6 +82,8 @@ export const DeviceStatus = z.object({
   groups: z.array(Id).default([]),
   agent: z.object({ version: z.string(), pid: z.number().optional() }),
   natsServer: z.object({ version: z.string() }).partial().default({}),
+  /** The device's local leaf client URL (where its apps publish; reachable on the device itself). */
+  leaf: z.object({ url: z.string() }).partial().optional(),
   facts: Facts.optional(),
   up: UpBacklog.optional(),
   config: z
@@ -89,6 +91,8 @@ export const DeviceStatus = z.object({
     .partial()
     .optional(),
   mcus: z.array(McuSummary).optional(),
+  /** Device clock minus hub clock, measured by the agent (absent until measured). */
+  clock: z.object({ skewMs: z.number(), rttMs: z.number() }).optional(),
 });
 export type DeviceStatus = z.infer<typeof DeviceStatus>;
 

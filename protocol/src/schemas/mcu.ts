@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Id, Timestamp } from "./common.js";
+import { CustomTopicRule, MQTT_PROFILES, MqttProfileName } from "./mcu-profiles.js";
 
 /**
  * Microcontroller wire shapes shared by the firmware bridge (which writes them) and the agent /
@@ -92,9 +93,19 @@ export const BridgeConfig = z.object({
     .object({
       /** host:port to listen on. */
       listen: z.string().regex(/^[^:\s]*:\d{1,5}$/, "must be HOST:PORT"),
-      /** username → scrypt hash (`canopy bridge hash-password`). Empty = no authentication. */
+      /** username → scrypt hash (`canopy bridge hash-password`), for any client id. Per-MCU creds live on the device. */
       users: z.record(z.string(), z.string()).default({}),
-      maxPacketBytes: z.number().int().min(1024).default(256 * 1024),
+      /** Topic profiles accepted (all by default); remote config may narrow them. */
+      profiles: z.array(MqttProfileName).min(1).default([...MQTT_PROFILES]),
+      /** Rules of the `custom` profile. */
+      custom: z.array(CustomTopicRule).max(64).default([]),
+      /** Accept clients without credentials. Development only: the bridge logs a warning while it is on. */
+      anonymous: z.boolean().default(false),
+      maxPacketBytes: z.number().int().min(1024).default(64 * 1024),
+      /** Sockets open at once, authenticated or not. */
+      maxConnections: z.number().int().min(1).max(10_000).default(256),
+      /** Received-but-unstored publish bytes of all connections together before reading pauses. */
+      maxBufferedBytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024),
       /** Bytes of received-but-not-yet-acked publishes per connection before reading pauses. */
       maxInflightBytes: z.number().int().min(1024).default(1024 * 1024),
       /** Advertised to MQTT 5 clients and enforced (0x93). 65535 = the spec default; the byte cap still bounds memory. */
@@ -102,6 +113,8 @@ export const BridgeConfig = z.object({
       connectTimeoutMs: z.number().int().positive().default(10_000),
     })
     .optional(),
+  /** MCUs the registry remembers (online or not); beyond it the one offline longest is forgotten. */
+  maxMcus: z.number().int().min(1).max(4096).default(128),
   /** How long the bridge waits for an MCU's command ack before reporting a timeout. */
   commandTimeoutMs: z.number().int().positive().default(30_000),
 });

@@ -19,7 +19,7 @@ test("a command reaches the sim MCU over serial (binary and text) and MQTT (3.1.
   const port = await freePort();
   await startBridge(cleanup, [
     "--device", "d1", "--leaf", leaf.server.url, "--data", `${dir.path}/data`,
-    "--serial", bin.a, "--serial", txt.a, "--mqtt", `127.0.0.1:${port}`,
+    "--serial", bin.a, "--serial", txt.a, "--mqtt", `127.0.0.1:${port}`, "--mqtt-anonymous",
   ]);
   const sims = [
     startSim(cleanup, ["--id", "m-bin", "--serial", bin.b, "--binary", "--rate", "2", "--board", "rp2040", "--firmware", "2.1.0"]),

@@ -35,7 +35,7 @@ export const mcuCommand = defineHandler({
     const deadline = ctx.command.createdAt + ctx.command.ttlMs;
     const who = `the firmware bridge (MCU ${mcu})`;
     for (;;) {
-      const left = deadline - Date.now();
+      const left = deadline - ctx.command.now();
       if (left <= 0) throw new CanopyError(ErrorCode.Expired, `MCU ${mcu} stayed offline until the command's TTL ended`);
       const waitMs = Math.min(left, MAX_HOLD_MS);
       const body: McuCommandRequestInput = { id: ctx.command.id, payload: mcuPayload(rest), waitMs, ackTimeoutMs };
