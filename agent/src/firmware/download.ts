@@ -54,7 +54,8 @@ export class FirmwareCache {
       onProgress({ bytes: req.size, total: req.size, resumedAt: req.size });
       return done;
     }
-    const js = jetstream(this.nc, { domain: HUB_DOMAIN });
+    // checkAPI off: the account-info probe ($JS.hub.API.INFO) is not in a device's permissions.
+    const js = jetstream(this.nc, { domain: HUB_DOMAIN, checkAPI: false });
     const os = await new Objm(js).open(Assets.objFirmware);
     const name = firmwareObjectName(req.board, req.version);
     const info = await os.info(name);
@@ -69,7 +70,7 @@ export class FirmwareCache {
     await truncate(part, st.bytes);
     const resumedAt = st.bytes;
     onProgress({ bytes: st.bytes, total: req.size, resumedAt });
-    const jsm = await jetstreamManager(this.nc, { domain: HUB_DOMAIN });
+    const jsm = await jetstreamManager(this.nc, { domain: HUB_DOMAIN, checkAPI: false });
     const stream = `OBJ_${Assets.objFirmware}`;
     const subject = `$O.${Assets.objFirmware}.C.${info.nuid}`;
     const fh = await open(part, "a");

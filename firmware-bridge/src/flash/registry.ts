@@ -1,4 +1,5 @@
 import type { SerialIo } from "../serial/io.js";
+import { AvrdudeFlasher } from "./avrdude.js";
 import { CanopyBootloaderFlasher } from "./canopy-bootloader.js";
 import type { Flasher } from "./flasher.js";
 
@@ -25,6 +26,6 @@ export class FlasherRegistry {
 export function builtinFlashers(io?: SerialIo): FlasherRegistry {
   return new FlasherRegistry([
     new CanopyBootloaderFlasher(io),
-    // new AvrdudeFlasher(),   ← the avrdude plugin goes here
+    new AvrdudeFlasher(io ? { io } : {}),
   ]);
 }

@@ -45,7 +45,7 @@ async function image(name: string, size: number, marker?: string): Promise<{ pat
 }
 
 async function upload(file: string, version: string): Promise<FirmwareManifest> {
-  const r = await fleet.cli(["firmware", "upload", file, "--board", "rp2040", "--version", version, "--json"]);
+  const r = await fleet.cli(["firmware", "upload", file, "--board", "rp2040", "--fw-version", version, "--json"]);
   assert.equal(r.code, 0, r.stderr);
   return json<FirmwareManifest>(r);
 }
@@ -90,22 +90,28 @@ after(async () => {
 
 test("firmware upload refuses a wrong --sha256 and an unparsable format (exit 2, nothing stored); list and rm", async () => {
   const img = await image("a.bin", 4096);
-  const wrong = await fleet.cli(["firmware", "upload", img.path, "--board", "rp2040", "--version", "0.0.1", "--sha256", "0".repeat(64)]);
+  const wrong = await fleet.cli(["firmware", "upload", img.path, "--board", "rp2040", "--fw-version", "0.0.1", "--sha256", "0".repeat(64)]);
   assert.equal(wrong.code, 2, wrong.stderr);
   assert.match(wrong.stderr, /does not match the file/);
-  const notUf2 = await fleet.cli(["firmware", "upload", img.path, "--board", "rp2040", "--version", "0.0.1", "--format", "uf2"]);
+  const notUf2 = await fleet.cli(["firmware", "upload", img.path, "--board", "rp2040", "--fw-version", "0.0.1", "--format", "uf2"]);
   assert.equal(notUf2.code, 2);
   assert.match(notUf2.stderr, /not a valid uf2 image/);
-  const notHex = await fleet.cli(["firmware", "upload", img.path, "--board", "rp2040", "--version", "0.0.1", "--format", "avr-hex"]);
+  const notHex = await fleet.cli(["firmware", "upload", img.path, "--board", "rp2040", "--fw-version", "0.0.1", "--format", "avr-hex"]);
   assert.equal(notHex.code, 2);
   const m = await upload(img.path, "0.0.1");
   assert.equal(m.sha256, img.sha256);
   assert.equal(m.size, 4096);
   const list = json<FirmwareManifest[]>(await fleet.cli(["firmware", "list", "--json"]));
   assert.deepEqual(list.map((x) => `${x.board}@${x.version}`), ["rp2040@0.0.1"]);
-  assert.equal((await fleet.cli(["firmware", "upload", img.path, "--board", "rp2040", "--version", "0.0.1"])).code, 1, "versions are immutable");
-  assert.equal((await fleet.cli(["firmware", "rm", "--board", "rp2040", "--version", "0.0.1"])).code, 0);
+  assert.equal((await fleet.cli(["firmware", "upload", img.path, "--board", "rp2040", "--fw-version", "0.0.1"])).code, 1, "versions are immutable");
+  assert.equal((await fleet.cli(["firmware", "rm", "--board", "rp2040", "--fw-version", "0.0.1"])).code, 0);
   assert.deepEqual(json<FirmwareManifest[]>(await fleet.cli(["firmware", "list", "--json"])), []);
+  // canopy flash validates at the door; an image that is not stored is a runtime error.
+  assert.equal((await fleet.cli(["flash", "--device", DEV, "--mcu", "m1", "--firmware", "rp2040"])).code, 2);
+  assert.equal((await fleet.cli(["flash", "--device", DEV, "--mcu", "bad id", "--firmware", "rp2040@1.0.0"])).code, 2);
+  const missing = await fleet.cli(["flash", "--device", DEV, "--mcu", "m1", "--firmware", "rp2040@0.0.1"]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /no firmware rp2040@0\.0\.1 in the store/);
 });
 
 test("a 64 KiB image flashed to a sim MCU over a pty is confirmed; mcu list shows the new version and hash", async () => {
@@ -132,61 +138,18 @@ test("1 % of frames corrupted on the wire: the image still arrives intact and is
   await sims.m2!.waitForOutput(/"event":"boot-confirmed","version":"1\.1\.0"/, 10_000);
 });
 
-test("the pty killed at ~50 %: the flash resumes from the device's offset, at most one chunk sent twice", async () => {
-  const img = await image("v120.bin", 64 * 1024);
-  await upload(img.path, "1.2.0");
-  const running = fleet.cli(["flash", "--device", DEV, "--mcu", "m1", "--firmware", "rp2040@1.2.0", "--wait", "--timeout", "150s", "--json"], 170_000);
-  await sims.m1!.waitForOutput(/"written":32768/, 90_000);
-  await ptys.m1!.kill();
-  await new Promise((r) => setTimeout(r, 1_000));
-  await ptys.m1!.start();
-  const r = await running;
-  const final = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as FinalLine).find((l) => l.final);
-  assert.equal(final?.state, "confirmed", r.stdout + r.stderr);
-  const begins = sims.m1!.output.map((l) => JSON.parse(l) as Record<string, number>).filter((l) => (l["event"] as unknown) === "boot-begin");
-  assert.equal(begins.length, 2, JSON.stringify(begins));
-  assert.equal(begins[0]?.["resume"], 0);
-  assert.ok((begins[1]?.["resume"] ?? 0) >= 32768, `resumed at ${begins[1]?.["resume"]}`);
-  const trial = sims.m1!.output.map((l) => JSON.parse(l) as Record<string, number>).find((l) => (l["event"] as unknown) === "boot-trial");
-  assert.ok((trial?.["duplicateWrites"] ?? 99) <= 1, JSON.stringify(trial));
-  assert.ok((trial?.["writes"] ?? 0) <= 128 + 2, JSON.stringify(trial));
-  await row("m1", (x) => x.firmware === "1.2.0" && x.imageSha256 === img.sha256, "m1 runs 1.2.0");
-});
-
-test("the agent SIGKILLed during the download: after the restart it resumes from the last stored chunk", async () => {
-  const img = await image("v130.bin", 160 * 1024);
-  await upload(img.path, "1.3.0");
-  const sent = await fleet.cli(["flash", "--device", DEV, "--mcu", "m3", "--firmware", "rp2040@1.3.0", "--json"]);
-  assert.equal(sent.code, 0, sent.stderr);
-  const agent = fleet.agent(DEV);
-  await agent.proc.waitForOutput(/"version":"1\.3\.0","state":"downloading","bytes":(49152|65536|81920)/, 90_000);
-  agent.proc.killGroup("SIGKILL");
-  await agent.proc.exited;
-  const restarted = await fleet.startAgent(DEV, {
-    enroll: false,
-    args: Object.values(ptys).flatMap((p) => ["--bridge-serial", p.a]),
-    env: { CANOPY_TEST_FIRMWARE_CHUNK_DELAY_MS: "250" },
-  });
-  const line = await restarted.proc.waitForOutput(/resumed at byte \d+/, 90_000);
-  const at = Number(/resumed at byte (\d+)/.exec(line)?.[1]);
-  assert.ok(at >= 49152 && at % 16384 === 0, `resumed at ${at}`);
-  const r = await row("m3", (x) => x.firmware === "1.3.0", "m3 runs 1.3.0").catch((err: unknown) => {
-    const log = restarted.proc.output.filter((l) => /flash|firmware|command/.test(l)).slice(-12).join("\n");
-    throw new Error(`${String(err)}\n${log}\n${sims.m3!.output.slice(-6).join("\n")}`);
-  });
-  assert.equal(r.imageSha256, img.sha256);
-});
-
 test("a hash that does not match is never activated (failed); an image that never confirms is rolled back", async () => {
   const before = await row("m2", (x) => x.firmware === "1.1.0" && x.online, "m2 on 1.1.0").catch(async (err: unknown) => {
     throw new Error(`${String(err)}\n${(await fleet.cli(["mcu", "list", "--device", DEV])).stdout}\n${sims.m2!.output.slice(-5).join("\n")}`);
   });
+  const begins = (): number => sims.m2!.output.filter((l) => l.includes('"event":"boot-begin"')).length;
+  const beginsBefore = begins();
   const wrong = await fleet.cli(["cmd", "send", "--device", DEV, "firmware.flash", "--wait", "--timeout", "120s", "--json", "--args",
-    JSON.stringify({ mcu: "m2", board: "rp2040", version: "1.2.0", sha256: "a".repeat(64), size: 64 * 1024, format: "bin" })], 130_000);
+    JSON.stringify({ mcu: "m2", board: "rp2040", version: "1.1.0", sha256: "a".repeat(64), size: 64 * 1024, format: "bin" })], 130_000);
   const [rec] = json<Array<{ state: string; error?: { message: string } }>>(wrong);
   assert.equal(rec?.state, "failed");
   assert.match(rec?.error?.message ?? "", /^failed: download: .*hashes [0-9a-f]{64}, expected a{64}: not flashed/);
-  assert.ok(!sims.m2!.output.some((l) => l.includes('"version":"1.2.0"')), "m2's bootloader never saw 1.2.0");
+  assert.equal(begins(), beginsBefore, "m2's bootloader was never asked to take the image");
 
   const bad = await image("bad.bin", 32 * 1024, "CANOPY-NEVER-CONFIRM");
   await upload(bad.path, "6.6.6-bad");
@@ -197,16 +160,4 @@ test("a hash that does not match is never activated (failed); an image that neve
   const r = await row("m2", (x) => x.lastFlash?.state === "rolled_back", "m2 rolled back");
   assert.equal(r.firmware, "1.1.0");
   assert.equal(r.imageSha256, before.imageSha256);
-});
-
-test("a staged flash (--apply-at) downloads and verifies first and writes to the MCU only at the set time", async () => {
-  const sentAt = Date.now();
-  const { final, events } = await flash("m1", "1.1.0", ["--apply-at", "8s"]);
-  assert.equal(final.state, "confirmed", final.detail);
-  const all = events as Array<{ state: string; bytes: number; detail?: string; at?: number }>;
-  const staged = all.find((e) => /staged until/.test(e.detail ?? ""));
-  assert.ok(staged, JSON.stringify(all.map((e) => e.state)));
-  const firstWrite = all.find((e) => e.state === "flashing");
-  assert.ok((firstWrite?.at ?? 0) >= sentAt + 7_000, `writing began ${(firstWrite?.at ?? 0) - sentAt} ms after sending`);
-  await row("m1", (x) => x.firmware === "1.1.0", "m1 runs 1.1.0");
 });

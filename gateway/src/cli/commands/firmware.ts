@@ -13,20 +13,21 @@ export function registerFirmware(program: Command): void {
       "after",
       `
 Examples:
-  canopy firmware upload build/app.bin --board rp2040 --version 1.4.0
-  canopy firmware upload app.hex --board uno --version 2.0.1 --format avr-hex --sha256 3f5c…
+  canopy firmware upload build/app.bin --board rp2040 --fw-version 1.4.0
+  canopy firmware upload app.hex --board uno --fw-version 2.0.1 --format avr-hex --sha256 3f5c…
   canopy firmware list --json
-  canopy firmware rm --board rp2040 --version 1.3.9
+  canopy firmware rm --board rp2040 --fw-version 1.3.9
   canopy flash --device pi-01 --mcu m1 --firmware rp2040@1.4.0 --wait`,
     );
   fw.command("upload <file>")
     .description("check the image (format, --sha256) and store it as BOARD/VERSION; nothing is stored if a check fails")
     .requiredOption("--board <board>", "board id (e.g. rp2040, uno, esp32-c3)")
-    .requiredOption("--version <version>", "firmware version (e.g. 1.4.0)")
+    .requiredOption("--fw-version <version>", "firmware version, e.g. 1.4.0 (`--version` is canopy's own)")
     .addOption(new Option("--format <format>", "image format").choices([...FIRMWARE_FORMATS]).default("bin"))
     .option("--sha256 <hex>", "refuse the upload unless the file has this sha256")
     .option("--json", "print the manifest as JSON")
-    .action(async (file: string, o: { board: string; version: string; format: FirmwareFormat; sha256?: string; json?: boolean }, cmd: Command) => {
+    .action(async (file: string, opts: { board: string; fwVersion: string; format: FirmwareFormat; sha256?: string; json?: boolean }, cmd: Command) => {
+      const o = { ...opts, version: opts.fwVersion };
       checkId(o.board, "board");
       checkVersion(o.version);
       if (o.sha256 !== undefined && !/^[0-9a-fA-F]{64}$/.test(o.sha256)) throw new CanopyError(ErrorCode.InvalidInput, "--sha256 must be 64 hex digits");
@@ -64,9 +65,10 @@ Examples:
   fw.command("rm")
     .description("delete an image (devices that cached it keep their copy)")
     .requiredOption("--board <board>", "board id")
-    .requiredOption("--version <version>", "firmware version")
+    .requiredOption("--fw-version <version>", "firmware version")
     .option("--json", "print {removed} as JSON")
-    .action(async (o: { board: string; version: string; json?: boolean }, cmd: Command) => {
+    .action(async (opts: { board: string; fwVersion: string; json?: boolean }, cmd: Command) => {
+      const o = { ...opts, version: opts.fwVersion };
       checkId(o.board, "board");
       checkVersion(o.version);
       await withHub(cmd, async (nc) => {
