@@ -39,7 +39,7 @@ export class CommandsModule implements AgentModule {
       publisher: ctx.publisher,
       clock: ctx.clock,
       registry,
-      handlerCtx: { device: ctx.device, nc: ctx.nc, state: ctx.state, options: ctx.options, facts: ctx.facts, log, logs: logRingOf(ctx.log) },
+      handlerCtx: { device: ctx.device, nc: ctx.nc, state: ctx.state, options: ctx.options, facts: ctx.facts, log, logs: logRingOf(ctx.log), publisher: ctx.publisher },
       log,
       onRestart: () => {
         log.warn("agent.restart: stopping the agent for its service manager to start it again");

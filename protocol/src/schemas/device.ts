@@ -62,6 +62,10 @@ export const McuSummary = z.object({
   online: z.boolean(),
   firstSeen: Timestamp,
   lastSeen: Timestamp,
+  /** sha256 of the image the MCU runs, when Canopy flashed it. */
+  imageSha256: z.string().optional(),
+  /** The last flash: state, version, when, why (schemas/firmware.ts McuFlashRecord). */
+  lastFlash: z.object({ state: z.string(), version: z.string(), sha256: z.string(), at: Timestamp, detail: z.string() }).optional(),
 });
 export type McuSummary = z.infer<typeof McuSummary>;
 
