@@ -10,6 +10,7 @@ import { FactsSampler } from "./presence/facts.js";
 import { PresenceReporter } from "./presence/reporter.js";
 import { agentModules } from "./modules.js";
 import { AGENT_VERSION } from "./version.js";
+import { HubClock } from "./clock/hub-clock.js";
 import type { AgentContext, AgentModule } from "./context.js";
 import type { AgentOptions } from "./options.js";
 import type { Logger } from "./logging.js";
@@ -49,6 +50,7 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
   const serverVersion = await natsServerVersion().catch(() => "unknown");
   const modules: AgentModule[] = agentModules(o);
 
+  const clock = new HubClock();
   const reporter = new PresenceReporter(
     nc,
     {
@@ -65,7 +67,9 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
       contributors: [
         () => (monitor.backlog ? { up: monitor.backlog } : {}),
         ...modules.flatMap((m) => (m.status ? [m.status] : [])),
+        () => (clock.skewMs === undefined ? {} : { clock: { skewMs: clock.skewMs, rttMs: clock.lastRttMs ?? 0 } }),
       ],
+      clock,
     },
     log.child({ component: "presence" }),
   );
@@ -79,6 +83,7 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
     state,
     publisher,
     facts,
+    clock,
     log,
     signal: loops.signal,
     reportNow: () => reporter.reportNow(),
