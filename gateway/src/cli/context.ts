@@ -1,11 +1,22 @@
 import type { Command } from "commander";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectHub, serverUrl } from "../nats.js";
+import { connectOperator } from "./connect-check.js";
+import { resolveTarget, type Target } from "./contexts/resolve.js";
 
-/** Runs `fn` with a hub connection made from the global --server option, and drains it after. */
-export async function withHub<T>(cmd: Command, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const url = serverUrl(cmd.optsWithGlobals<{ server?: string }>().server);
-  const nc = await connectHub(url);
+/** The hub this command targets: --server/--creds/--context, env, the selected context, the default. */
+export function targetOf(cmd: Command): Promise<Target> {
+  const o = cmd.optsWithGlobals<{ server?: string; creds?: string; tlsCa?: string; context?: string }>();
+  return resolveTarget({
+    ...(o.server ? { server: o.server } : {}),
+    ...(o.creds ? { creds: o.creds } : {}),
+    ...(o.tlsCa ? { tlsCa: o.tlsCa } : {}),
+    ...(o.context ? { context: o.context } : {}),
+  });
+}
+
+/** Runs `fn` with a checked hub connection (see connect-check.ts), and drains it after. */
+export async function withHub<T>(cmd: Command, fn: (nc: NatsConnection) => Promise<T>, opts: { reconnect?: boolean } = {}): Promise<T> {
+  const nc = await connectOperator(await targetOf(cmd), opts);
   try {
     return await fn(nc);
   } finally {
@@ -13,9 +24,10 @@ export async function withHub<T>(cmd: Command, fn: (nc: NatsConnection) => Promi
   }
 }
 
-export function globals(cmd: Command): { server: string; logLevel: string | undefined } {
-  const o = cmd.optsWithGlobals<{ server?: string; logLevel?: string }>();
-  return { server: serverUrl(o.server), logLevel: o.logLevel };
+/** The hub to reach and the log level, from the global options. */
+export async function globals(cmd: Command): Promise<{ server: string; target: Target; logLevel: string | undefined }> {
+  const target = await targetOf(cmd);
+  return { server: target.server, target, logLevel: cmd.optsWithGlobals<{ logLevel?: string }>().logLevel };
 }
 
 /** Collects repeatable options: `--group a --group b`. */
