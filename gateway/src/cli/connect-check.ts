@@ -43,7 +43,7 @@ export async function connectOperator(target: Target, opts: { name?: string; rec
 }
 
 /** A NATS server sends its INFO line as soon as a client connects; an HTTP server waits for a request. */
-const INFO_WAIT_MS = 3_000;
+const INFO_WAIT_MS = 2_800;
 
 /**
  * Opens a plain TCP connection first and reads the first bytes, so a wrong port is named within
@@ -62,12 +62,19 @@ export async function probeNats(target: Target): Promise<void> {
   }
   const first = await new Promise<string | "refused">((resolve) => {
     const sock = createConnection({ host, port });
+    let timer: NodeJS.Timeout | undefined;
     const done = (v: string): void => {
       clearTimeout(timer);
       sock.destroy();
       resolve(v);
     };
-    const timer = setTimeout(() => done(""), INFO_WAIT_MS);
+    // Silence for INFO_WAIT_MS: a busy NATS server, or an HTTP server waiting for a request. Ask
+    // like an HTTP client would: HTTP answers at once ("HTTP/1.1 400 …"), NATS still greets with
+    // INFO (then rejects the line, harmless: the socket is dropped). Total bound: 2 × INFO_WAIT_MS.
+    timer = setTimeout(() => {
+      sock.write("GET / HTTP/1.0\r\n\r\n");
+      timer = setTimeout(() => done(""), INFO_WAIT_MS);
+    }, INFO_WAIT_MS);
     sock.once("data", (d: Buffer) => done(d.toString("latin1", 0, Math.min(d.length, 64))));
     sock.once("error", () => done("refused"));
     sock.once("end", () => done(""));
@@ -76,7 +83,7 @@ export async function probeNats(target: Target): Promise<void> {
   const said = first.trim().split(/\r?\n/)[0] ?? "";
   throw new CanopyError(
     ErrorCode.Unavailable,
-    `${target.server} is not a NATS server (${said ? `it answered ${JSON.stringify(said.slice(0, 40))}` : `no NATS greeting within ${INFO_WAIT_MS / 1000} s`}; from ${target.from}${target.context ? ` '${target.context}'` : ""}); ` +
+    `${target.server} is not a NATS server (${said ? `it answered ${JSON.stringify(said.slice(0, 40))}` : `no NATS greeting within ${(2 * INFO_WAIT_MS) / 1000} s`}; from ${target.from}${target.context ? ` '${target.context}'` : ""}); ` +
       `is it an HTTP or monitoring port? Use the hub's client port (the 'client' URL 'canopy hub start' prints)`,
   );
 }
