@@ -244,12 +244,13 @@ export class MqttConnection implements McuLink {
     const id = p.messageId ?? 0;
     const dedup = p.qos === 1 ? { base: mqttDedupKey(this.clientId, id), retransmit: p.dup, maybeResend: this.usedIds.first(id) } : undefined;
     if (r.skipped > 0) this.ctx.counters.inc(`mqtt.${r.profile}.skipped_fields`, r.skipped);
-    this.ctx.counters.inc(`mqtt.${r.profile}.publishes`);
     this.profile = r.outputs.length > 0 && !p.topic.startsWith("homeassistant/") ? r.profile : this.profile;
     const rehello = (board: string, firmware: string): void => {
       this.session = this.ctx.hub.attach({ id: this.clientId, board, firmware, link: this.name }, this);
     };
-    return applyRouted(r, this.session as McuSession, this.ctx.hub, rehello, dedup);
+    const work = applyRouted(r, this.session as McuSession, this.ctx.hub, rehello, dedup);
+    this.ctx.counters.inc(`mqtt.${r.profile}.publishes`); // after applyRouted: a refused publish is counted once, as refused
+    return work;
   }
 
   private flushAcks(acks: Array<{ messageId: number; reason: number }>): void {
