@@ -37,6 +37,8 @@ export interface BridgeStats {
   counters: Record<string, number>;
   published: number;
   duplicates: number;
+  /** Atomic batches the UP stream stored (0 when it does not allow them). */
+  batches: number;
   mcus: number;
   online: number;
   registryPruned: number;
@@ -48,7 +50,7 @@ export interface BridgeStats {
 
 /**
  * Runs the firmware bridge until `signal` aborts: MCUs on serial ports and MQTT, their traffic into the
- * leaf's UP stream, commands from `cmd.<dev>.mcu.<mcu>.<name>` to them. The agent can call this
+ * leaf's UP stream, the agent's commands (`local.<dev>.mcu.<mcu>.cmd.<name>`) to them. The agent can call this
  * in-process with its `bridge:` config section; `canopy bridge` calls it from the CLI.
  */
 export async function runBridge(options: BridgeOptions, signal: AbortSignal): Promise<void> {
@@ -86,6 +88,7 @@ export async function runBridge(options: BridgeOptions, signal: AbortSignal): Pr
         counters: counters.snapshot(),
         published: publisher.published,
         duplicates: publisher.duplicates,
+        batches: publisher.batches,
         mcus: list.length,
         online: list.filter((m) => m.online).length,
         registryPruned: registry.pruned,

@@ -1,6 +1,6 @@
 import { createInterface } from "node:readline";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { CanopyError, MQTT_PROFILES, checkId, errorMessage, hashSecret } from "@canopy/protocol";
+import { CanopyError, MQTT_PROFILES, canopyVersion, checkId, errorMessage, hashSecret } from "@canopy/protocol";
 import type { ProfileName } from "./mqtt/profiles/types.js";
 import { loadUsersFile } from "./mqtt/auth.js";
 import { parseHostPort } from "./mqtt/listener.js";
@@ -54,6 +54,7 @@ function profileList(v: string): ProfileName[] {
 function bridgeCommand(run: (code: Promise<number>) => void): Command {
   return new Command("bridge")
     .description("run the firmware bridge: MCUs on serial ports and MQTT into the device's UP stream")
+    .version(canopyVersion(), "-V, --version", "print the bridge's version")
     .requiredOption("--device <id>", "device id (the leaf's JetStream domain)")
     .requiredOption("--leaf <url>", "leaf nats-server URL, e.g. nats://127.0.0.1:4223")
     .option("--serial <path[:baud][:mode]>", "serial port or glob; repeatable", collect, [])

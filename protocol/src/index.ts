@@ -16,4 +16,6 @@ export * from "./query-env.js";
 export * from "./secrets/scrypt.js";
 export * from "./schemas/mcu-auth.js";
 export * from "./schemas/mcu-profiles.js";
+export * from "./schemas/config-keys.js";
+export * from "./version.js";
 export * from "./schemas/enroll.js";

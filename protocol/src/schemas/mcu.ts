@@ -11,9 +11,6 @@ import { CustomTopicRule, MQTT_PROFILES, MqttProfileName } from "./mcu-profiles.
 export const BRIDGE_MCUS_SUBJECT = "local.bridge.mcus";
 /** Core-NATS request subject on the leaf: the bridge replies with its counters (`BridgeStats`). */
 export const BRIDGE_STATS_SUBJECT = "local.bridge.stats";
-/** Header a command publisher may set on `cmd.<dev>.mcu.<mcu>.<name>` to name the command. */
-export const MCU_COMMAND_ID_HEADER = "Canopy-Cmd-Id";
-
 /** `up.<dev>.evt.mcu.<mcu>.online` */
 export const McuOnlineEvent = z.object({
   mcu: Id,
@@ -44,13 +41,43 @@ export const McuAckEvent = z.object({
 });
 export type McuAckEvent = z.infer<typeof McuAckEvent>;
 
-/** Reply to a command published with a reply subject on `cmd.<dev>.mcu.<mcu>.<name>`. */
-export const McuCommandReply = z.object({
-  id: z.string(),
-  delivered: z.boolean(),
-  error: z.string().optional(),
+/**
+ * Agent → bridge, a core request on `local.<dev>.mcu.<mcu>.cmd.<name>` (Subjects.localMcuCommand).
+ * `payload` is what the MCU receives as the command's arguments. When the MCU is offline the bridge
+ * holds the request up to `waitMs` for it to come back (sleepy MCUs) before answering `offline`.
+ */
+export const McuCommandRequest = z.object({
+  id: Id,
+  payload: z.string().max(4096).default(""),
+  waitMs: z.number().int().nonnegative().max(300_000).default(0),
+  /** How long the MCU has to ack once the command was written to it. */
+  ackTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
 });
-export type McuCommandReply = z.infer<typeof McuCommandReply>;
+export type McuCommandRequest = z.infer<typeof McuCommandRequest>;
+export type McuCommandRequestInput = z.input<typeof McuCommandRequest>;
+
+/**
+ * Bridge → agent. `ok`/`error`: the MCU's ack and its detail; `timeout`: written, no ack in time;
+ * `offline`: a known MCU did not come back within `waitMs`; `unknown`: the bridge never saw this MCU;
+ * `undeliverable`: the link refused the write (detail says why).
+ */
+export const McuCommandResult = z.object({
+  id: z.string(),
+  status: z.enum(["ok", "error", "timeout", "offline", "unknown", "undeliverable"]),
+  detail: z.string().default(""),
+});
+export type McuCommandResult = z.infer<typeof McuCommandResult>;
+
+/**
+ * A command's arguments as the MCU sees them: `payload` (a string) verbatim; otherwise the remaining
+ * arguments as compact JSON, or nothing when there are none (`blink` → `cmd 7 blink`).
+ */
+export function mcuPayload(args: Record<string, unknown>): string {
+  const { payload, ...rest } = args;
+  if (typeof payload === "string") return payload;
+  if (payload !== undefined) return JSON.stringify(payload);
+  return Object.keys(rest).length === 0 ? "" : JSON.stringify(rest);
+}
 
 /** The `bridge:` section of the agent's config, and what `canopy bridge` builds from its flags. */
 export const BridgeConfig = z.object({
