@@ -16,6 +16,7 @@ import { applyRouted } from "./apply.js";
 import type { ProfileRouter } from "./profiles/router.js";
 import type { ProfileName, Routed } from "./profiles/types.js";
 import { Subscriptions } from "./subscriptions.js";
+import { resumeSession, saveSession, type StoredSession } from "./sessions.js";
 import { markAcked, type DedupEntry } from "../registry/store.js";
 import type { AuthPolicy } from "./auth.js";
 import type { ByteBudget } from "./budget.js";
@@ -35,6 +36,7 @@ export interface ConnectionContext {
   limits: MqttLimits;
   auth: AuthPolicy;
   router: ProfileRouter;
+  sessions: Database<StoredSession, string>;
   /** Received-but-unstored bytes of every connection together. */
   budget: ByteBudget;
   /** The bridge's dedup index: PUBACKs are recorded there (see UsedPacketIds). */
@@ -166,7 +168,11 @@ export class MqttConnection implements McuLink {
     this.keepaliveMs = a.keepaliveS * 1000;
     clearTimeout(this.timer);
     this.armKeepalive();
-    this.write(connackAccepted(a.version, this.ctx.limits));
+    this.persistMs = a.session.persistMs;
+    const resumed = resumeSession(this.ctx.sessions, a.clientId, a.session);
+    if (resumed) this.subs.restore(resumed.subs);
+    else if (this.persistMs > 0) saveSession(this.ctx.sessions, a.clientId, [], this.persistMs);
+    this.write(connackAccepted(a.version, this.ctx.limits, resumed !== undefined));
     this.ctx.claim(this);
     this.session = this.ctx.hub.attach({ id: a.clientId, board: a.board, firmware: a.firmware, link: this.name }, this);
     const held = this.held;
@@ -279,10 +285,15 @@ export class MqttConnection implements McuLink {
 
   private onSubscribe(p: ISubscribePacket): void {
     this.write({ cmd: "suback", messageId: p.messageId ?? 0, granted: this.subs.subscribe(p, this.clientId, this.version) });
+    if (this.persistMs > 0) saveSession(this.ctx.sessions, this.clientId, this.subs.entries(), this.persistMs);
   }
+
+  /** > 0: a persistent session (its subscriptions are kept in LMDB for this long after the last contact). */
+  private persistMs = 0;
 
   private onUnsubscribe(p: IUnsubscribePacket): void {
     const codes = this.subs.unsubscribe(p.unsubscriptions);
+    if (this.persistMs > 0) saveSession(this.ctx.sessions, this.clientId, this.subs.entries(), this.persistMs);
     this.write({ cmd: "unsuback", messageId: p.messageId ?? 0, ...(this.version === 5 ? { granted: codes } : {}) } as Packet);
   }
 
@@ -347,6 +358,7 @@ export class MqttConnection implements McuLink {
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 500).unref();
     this.ctx.release(this);
+    if (wasOpen && this.persistMs > 0) saveSession(this.ctx.sessions, this.clientId, this.subs.entries(), this.persistMs);
     const s = this.session;
     if (!wasOpen || !s?.active) return;
     const will = reason !== "disconnect" || this.sendWill ? this.will : undefined;
