@@ -11,6 +11,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { NatsServerProcess, waitFor } from "@canopy/protocol";
 import { CanopyProcess, freePort, tempDir } from "@canopy/test/harness/index";
+import { qos1Load } from "./mqtt-load.mjs";
 
 const CLIENTS = 20;
 const PER_CLIENT = Number(process.env.CANOPY_BENCH_MSGS ?? 500);
@@ -26,27 +27,8 @@ const cleanup = async () => {
 };
 const log = (...a) => process.stderr.write(`${a.join(" ")}\n`);
 
-async function load(port, prefix, topicOf, payload) {
-  const clients = await Promise.all(
-    Array.from({ length: CLIENTS }, (_, i) => mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: `${prefix}${i}`, reconnectPeriod: 0, clean: true })),
-  );
-  const started = process.hrtime.bigint();
-  await Promise.all(
-    clients.map(async (c, i) => {
-      let next = 0;
-      const lane = async () => {
-        while (next < PER_CLIENT) {
-          next++;
-          await c.publishAsync(topicOf(i), payload, { qos: 1 });
-        }
-      };
-      await Promise.all(Array.from({ length: WINDOW }, lane));
-    }),
-  );
-  const secs = Number(process.hrtime.bigint() - started) / 1e9;
-  await Promise.all(clients.map((c) => c.endAsync()));
-  return (CLIENTS * PER_CLIENT) / secs;
-}
+const load = (port, prefix, topicOf, payload) =>
+  qos1Load(port, { clients: CLIENTS, perClient: PER_CLIENT, window: WINDOW, clientId: (i) => `${prefix}${i}`, topic: topicOf, payload });
 
 try {
   const leafPort = await freePort();
