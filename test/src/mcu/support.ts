@@ -49,6 +49,6 @@ export async function mqttSim(port: number, args: string[]): Promise<CanopyProce
       await p.stop();
       return undefined;
     },
-    { timeoutMs: 60_000, intervalMs: 500, what: "sim MCU connected to the bridge's MQTT listener" },
+    { timeoutMs: 90_000, intervalMs: 500, what: "sim MCU connected to the bridge's MQTT listener" },
   );
 }
