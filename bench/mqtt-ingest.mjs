@@ -15,6 +15,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { NatsServerProcess, waitFor } from "@canopy/protocol";
 import { renderLeafConfig } from "@canopy/protocol";
 import { CanopyProcess, freePort, tempDir } from "@canopy/test/harness/index";
+import { qos1Load } from "./mqtt-load.mjs";
 import { ensureUpStream, DEFAULT_UP_LIMITS } from "@canopy/agent/up/stream";
 import { emit, figure } from "./lib/report.mjs";
 import { startCanopy } from "./lib/profile.mjs";
@@ -59,27 +60,8 @@ async function parkSubscriber(port, topic) {
 }
 
 /** 50 clients, each PER_CLIENT QoS 1 publishes with WINDOW in flight. Returns msgs/s over all PUBACKs. */
-async function load(port, topicOf) {
-  const clients = await Promise.all(
-    Array.from({ length: CLIENTS }, (_, i) => mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: `bench-${i}`, reconnectPeriod: 0, clean: true })),
-  );
-  const started = process.hrtime.bigint();
-  await Promise.all(
-    clients.map(async (c, i) => {
-      let next = 0;
-      const lane = async () => {
-        while (next < PER_CLIENT) {
-          next++;
-          await c.publishAsync(topicOf(i), PAYLOAD, { qos: 1 });
-        }
-      };
-      await Promise.all(Array.from({ length: WINDOW }, lane));
-    }),
-  );
-  const secs = Number(process.hrtime.bigint() - started) / 1e9;
-  await Promise.all(clients.map((c) => c.endAsync()));
-  return (CLIENTS * PER_CLIENT) / secs;
-}
+const load = (port, topicOf) =>
+  qos1Load(port, { clients: CLIENTS, perClient: PER_CLIENT, window: WINDOW, clientId: (i) => `bench-${i}`, topic: topicOf, payload: PAYLOAD });
 
 function cpuMs(pid) {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");

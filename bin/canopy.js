@@ -1,13 +1,13 @@
 #!/usr/bin/env node
 // The `canopy` binary. The three parts never import each other, so this dispatcher picks the part
 // that owns a subcommand and hands it the arguments: `agent` and `sim fleet` belong to the agent,
-// `bridge` and `sim mcu` to the firmware bridge, everything else (operator commands, hub, dev) to
+// `bridge`, `sim mcu` and `mcu map` to the firmware bridge, everything else (operator commands, hub, dev) to
 // the gateway.
 const argv = process.argv.slice(2);
 const [first, second] = argv;
 let part = "@canopy/gateway/cli";
 if (first === "agent" || (first === "sim" && second === "fleet")) part = "@canopy/agent/cli";
-else if (first === "bridge" || (first === "sim" && second === "mcu")) part = "@canopy/firmware-bridge/cli";
+else if (first === "bridge" || (first === "sim" && second === "mcu") || (first === "mcu" && second === "map")) part = "@canopy/firmware-bridge/cli";
 
 // Installed from the packed tarball, the parts are folders beside bin/ rather than linked workspaces.
 try {

@@ -63,7 +63,10 @@ export async function runBridge(options: BridgeOptions, signal: AbortSignal): Pr
   const started = Date.now();
 
   const store: BridgeStore = openBridgeStore(options.dataDir);
-  const registry = new McuRegistry(store.mcus, cfg.maxMcus, (id) => forgetDedup(store.dedup, id));
+  const registry = new McuRegistry(store.mcus, cfg.maxMcus, (id) => {
+    forgetDedup(store.dedup, id);
+    void store.sessions.remove(id);
+  });
   await registry.markAllOffline();
   const seqs = await SeqAllocator.open(store.meta);
   // Publishes outlive the links by a moment (offline events at shutdown), so they stop on their own signal.
@@ -111,7 +114,7 @@ export async function runBridge(options: BridgeOptions, signal: AbortSignal): Pr
       if (m.anonymous) log.warn("MQTT ANONYMOUS ACCESS IS ON: any client that reaches this port may publish as an MCU (development only; give MCUs credentials with canopy mcu creds)");
       const auth = { creds: store.creds, users: m.users, anonymous: m.anonymous };
       const router = new ProfileRouter(m.profiles, m.custom);
-      listener = new MqttListener({ host, port, hub, counters, log: log.child({ component: "mqtt" }), limits: m, dedup: store.dedup, auth, router, maxConnections: m.maxConnections, maxBufferedBytes: m.maxBufferedBytes });
+      listener = new MqttListener({ host, port, hub, counters, log: log.child({ component: "mqtt" }), limits: m, dedup: store.dedup, auth, router, sessions: store.sessions, maxConnections: m.maxConnections, maxBufferedBytes: m.maxBufferedBytes });
       await listener.start();
     }
     const io = options.io ?? nodeSerialIo;

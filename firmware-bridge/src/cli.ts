@@ -9,6 +9,7 @@ import { nodeSerialIo } from "./serial/io.js";
 import { parsePortSpec } from "./serial/ports.js";
 import { LOG_LEVELS } from "./log.js";
 import { MqttSim } from "./sim/mqtt-sim.js";
+import { mapCommand } from "./mqtt/map-test.js";
 import { SerialSim } from "./sim/serial-sim.js";
 
 const BRIDGE_EXAMPLES = `
@@ -176,7 +177,7 @@ async function readStdin(): Promise<string> {
   return lines.join("\n");
 }
 
-/** `canopy bridge …` and `canopy sim mcu …`; argv starts with "bridge" or "sim". Exit 0 / 1 / 2. */
+/** `canopy bridge …`, `canopy sim mcu …` and `canopy mcu map …`. Exit 0 / 1 / 2. */
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === "bridge" && argv[1] === "hash-password") {
     const pw = await readStdin();
@@ -193,7 +194,9 @@ export async function main(argv: string[]): Promise<number> {
   };
   const program = new Command("canopy").exitOverride().showHelpAfterError(false);
   program.addCommand(bridgeCommand(run)).addCommand(simCommand(run));
-  for (const c of [program, ...program.commands, ...program.commands.flatMap((c) => c.commands)]) c.exitOverride();
+  program.addCommand(new Command("mcu").description("microcontrollers").addCommand(mapCommand((code) => run(Promise.resolve(code)))));
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const c of all(program)) c.exitOverride();
   try {
     await program.parseAsync(argv, { from: "user" });
   } catch (err) {

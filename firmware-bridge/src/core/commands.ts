@@ -76,6 +76,7 @@ export class PendingCommands {
 
 /** A command held for an offline MCU until it comes back (or `waitMs` passes). */
 export interface HeldCommand {
+  expire(): void;
   deliver(): void;
   timer: NodeJS.Timeout;
 }
@@ -91,6 +92,7 @@ export class HeldCommands {
     if (list.length >= this.maxPerMcu) return false;
     const held: HeldCommand = {
       deliver,
+      expire,
       timer: setTimeout(() => {
         const l = this.byMcu.get(mcu);
         const i = l?.indexOf(held) ?? -1;
@@ -115,8 +117,16 @@ export class HeldCommands {
     }
   }
 
+  /**
+   * At shutdown: every held request is answered as if its wait ended (`offline`), so the agent asks
+   * the restarted bridge again instead of waiting out a request nobody will answer.
+   */
   clear(): void {
-    for (const list of this.byMcu.values()) for (const h of list) clearTimeout(h.timer);
+    const all = [...this.byMcu.values()].flat();
     this.byMcu.clear();
+    for (const h of all) {
+      clearTimeout(h.timer);
+      h.expire();
+    }
   }
 }

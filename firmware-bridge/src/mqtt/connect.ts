@@ -3,6 +3,7 @@ import { isValidId } from "@canopy/protocol";
 import { MqttProtocolError } from "../errors.js";
 import { authenticate, type AuthPolicy } from "./auth.js";
 import { Reason } from "./reason.js";
+import { sessionRequest } from "./sessions.js";
 import type { ProfileRouter } from "./profiles/router.js";
 import type { Routed } from "./profiles/types.js";
 
@@ -14,6 +15,8 @@ export interface AcceptedConnect {
   firmware: string;
   /** What the Last Will becomes (readings and events only), published if the client vanishes. */
   will: Routed | undefined;
+  /** Persistent session asked for (see sessions.ts). */
+  session: { persistMs: number; discard: boolean };
 }
 
 function userProp(pkt: IConnectPacket, name: string): string | undefined {
@@ -65,15 +68,16 @@ export async function acceptConnect(pkt: IConnectPacket, auth: AuthPolicy, route
     board: userProp(pkt, "board") ?? "unknown",
     firmware: userProp(pkt, "firmware") ?? "unknown",
     will,
+    session: sessionRequest(pkt),
   };
 }
 
 /** The CONNACK of an accepted client; MQTT 5 clients learn the listener's limits from it. */
-export function connackAccepted(version: 4 | 5, l: { receiveMaximum: number; maxPacketBytes: number }): IConnackPacket {
-  if (version === 4) return { cmd: "connack", sessionPresent: false, returnCode: 0 };
+export function connackAccepted(version: 4 | 5, l: { receiveMaximum: number; maxPacketBytes: number }, sessionPresent = false): IConnackPacket {
+  if (version === 4) return { cmd: "connack", sessionPresent, returnCode: 0 };
   return {
     cmd: "connack",
-    sessionPresent: false,
+    sessionPresent,
     reasonCode: 0,
     properties: {
       maximumQoS: 1,

@@ -1,24 +1,23 @@
 import type { Socket } from "node:net";
-import type { IPublishPacket, ISubscribePacket, IUnsubscribePacket, Packet } from "mqtt-packet";
+import type { ISubscribePacket, IUnsubscribePacket, Packet } from "mqtt-packet";
 import { errorMessage } from "@canopy/protocol";
 import type { Counters } from "../counters.js";
 import type { McuHub, McuLink, McuSession } from "../core/hub.js";
-import { FrameError, MqttProtocolError } from "../errors.js";
+import { MqttProtocolError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { acceptConnect, connackAccepted, type AcceptedConnect } from "./connect.js";
 import { PacketFramer } from "./framer.js";
-import { InflightQueue } from "./inflight.js";
+import { PublishIntake } from "./intake.js";
+import { applyRouted } from "./apply.js";
 import { Reason, v4ConnackCode } from "./reason.js";
 import { generate, StrictParser } from "./strict-parser.js";
 import { OutgoingCommands } from "./outgoing.js";
-import { mqttDedupKey, UsedPacketIds } from "./packet-ids.js";
-import { applyRouted } from "./apply.js";
 import type { ProfileRouter } from "./profiles/router.js";
-import type { ProfileName, Routed } from "./profiles/types.js";
 import { Subscriptions } from "./subscriptions.js";
-import { markAcked, type DedupEntry } from "../registry/store.js";
+import { resumeSession, saveSession, type StoredSession } from "./sessions.js";
 import type { AuthPolicy } from "./auth.js";
 import type { ByteBudget } from "./budget.js";
+import type { DedupEntry } from "../registry/store.js";
 import type { Database } from "lmdb";
 
 export interface MqttLimits {
@@ -35,6 +34,7 @@ export interface ConnectionContext {
   limits: MqttLimits;
   auth: AuthPolicy;
   router: ProfileRouter;
+  sessions: Database<StoredSession, string>;
   /** Received-but-unstored bytes of every connection together. */
   budget: ByteBudget;
   /** The bridge's dedup index: PUBACKs are recorded there (see UsedPacketIds). */
@@ -57,11 +57,8 @@ export class MqttConnection implements McuLink {
   private version: 4 | 5 = 4;
   private readonly framer: PacketFramer;
   private readonly parser = new StrictParser();
-  private readonly inflight: InflightQueue;
+  private readonly intake: PublishIntake;
   private readonly subs: Subscriptions;
-  /** The profile this MCU last published under: commands are encoded in it first. */
-  private profile: ProfileName | undefined;
-  private readonly usedIds = new UsedPacketIds();
   private readonly outgoing: OutgoingCommands;
   private held: Buffer[] = [];
   private session: McuSession | undefined;
@@ -70,13 +67,25 @@ export class MqttConnection implements McuLink {
   private keepaliveMs = 0;
   private lastRx = Date.now();
   private timer: NodeJS.Timeout | undefined;
-  private paused = false;
   private endedEarly = false;
 
   constructor(private readonly socket: Socket, private readonly ctx: ConnectionContext) {
     this.name = `mqtt:${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
     this.framer = new PacketFramer(ctx.limits.maxPacketBytes);
-    this.inflight = new InflightQueue(ctx.budget);
+    const conn = this;
+    this.intake = new PublishIntake(ctx, {
+      get clientId() { return conn.clientId; },
+      get version() { return conn.version; },
+      get isOpen() { return conn.state === "open"; },
+      get session() { return conn.session as McuSession; },
+      rehello: (board, firmware) => {
+        this.session = ctx.hub.attach({ id: this.clientId, board, firmware, link: this.name }, this);
+      },
+      write: (p) => this.write(p),
+      pause: () => socket.pause(),
+      resume: () => socket.resume(),
+      fail: (reason) => this.close(reason),
+    });
     this.subs = new Subscriptions(ctx.router, ctx.counters);
     this.outgoing = new OutgoingCommands((p) => this.write(p));
     socket.setNoDelay(true);
@@ -140,7 +149,7 @@ export class MqttConnection implements McuLink {
       case "connect":
         throw new MqttProtocolError("second_connect", "second CONNECT on one connection", Reason.ProtocolError);
       case "publish":
-        return this.onPublish(pkt);
+        return this.intake.onPublish(pkt);
       case "puback":
         return this.outgoing.acked(pkt.messageId ?? -1);
       case "subscribe":
@@ -166,7 +175,11 @@ export class MqttConnection implements McuLink {
     this.keepaliveMs = a.keepaliveS * 1000;
     clearTimeout(this.timer);
     this.armKeepalive();
-    this.write(connackAccepted(a.version, this.ctx.limits));
+    this.persistMs = a.session.persistMs;
+    const resumed = resumeSession(this.ctx.sessions, a.clientId, a.session);
+    if (resumed) this.subs.restore(resumed.subs);
+    else if (this.persistMs > 0) saveSession(this.ctx.sessions, a.clientId, [], this.persistMs);
+    this.write(connackAccepted(a.version, this.ctx.limits, resumed !== undefined));
     this.ctx.claim(this);
     this.session = this.ctx.hub.attach({ id: a.clientId, board: a.board, firmware: a.firmware, link: this.name }, this);
     const held = this.held;
@@ -197,98 +210,24 @@ export class MqttConnection implements McuLink {
     this.reject(err);
   }
 
-  private onPublish(p: IPublishPacket): void {
-    if (p.qos === 2) throw new MqttProtocolError("qos2", "QoS 2 is not supported (maximum QoS 1)", Reason.QosNotSupported);
-    if (this.version === 5 && p.properties?.topicAlias !== undefined) {
-      throw new MqttProtocolError("protocol_error", "topic aliases are not supported", Reason.TopicAliasInvalid);
-    }
-    if (p.qos === 1 && this.inflight.qos1 >= this.ctx.limits.receiveMaximum && this.version === 5) {
-      throw new MqttProtocolError("receive_maximum", "more QoS 1 publishes in flight than receive maximum", Reason.ReceiveMaximumExceeded);
-    }
-    const payload = Buffer.isBuffer(p.payload) ? p.payload : Buffer.from(p.payload);
-    const entry = this.inflight.add(p.qos === 1 ? p.messageId : undefined, payload.length + p.topic.length + 64);
-    let work: Promise<unknown>;
-    try {
-      const routed = this.ctx.router.route(p.topic, payload, this.clientId, p.properties?.correlationData);
-      // Retained publishes only where a firmware sends them (discovery, LWT, status): never stored as retained.
-      if (p.retain && routed.profile === "canopy" && !p.topic.startsWith("homeassistant/")) {
-        throw new MqttProtocolError("retain", "retain is not supported on Canopy topics", Reason.RetainNotSupported);
-      }
-      work = this.route(routed, p);
-    } catch (err) {
-      const denied = err instanceof MqttProtocolError && err.reason === "topic_denied";
-      const reserved = err instanceof FrameError;
-      if (this.version === 5 && (denied || reserved)) {
-        // MQTT 5 can refuse one publish and keep the connection: PUBACK with "not authorized".
-        this.ctx.counters.inc(`mqtt.${denied ? "topic_denied" : "reserved_event"}`);
-        this.ctx.counters.inc("mqtt.refused_publishes");
-        this.flushAcks(this.inflight.settle(entry, Reason.NotAuthorized));
-        return;
-      }
-      throw reserved ? new MqttProtocolError("topic_denied", errorMessage(err), Reason.NotAuthorized) : err;
-    }
-    if ((this.inflight.bytes > this.ctx.limits.maxInflightBytes || this.ctx.budget.exhausted) && !this.paused) {
-      this.paused = true;
-      this.socket.pause();
-    }
-    work.then(
-      () => this.flushAcks(this.inflight.settle(entry)),
-      (err: unknown) => {
-        this.ctx.log.debug({ client: this.clientId, err: errorMessage(err) }, "publish not stored");
-        this.close("bridge stopping");
-      },
-    );
-  }
-
-  private route(r: Routed, p: IPublishPacket): Promise<unknown> {
-    const id = p.messageId ?? 0;
-    const dedup = p.qos === 1 ? { base: mqttDedupKey(this.clientId, id), retransmit: p.dup, maybeResend: this.usedIds.first(id) } : undefined;
-    if (r.skipped > 0) this.ctx.counters.inc(`mqtt.${r.profile}.skipped_fields`, r.skipped);
-    this.ctx.counters.inc(`mqtt.${r.profile}.publishes`);
-    this.profile = r.outputs.length > 0 && !p.topic.startsWith("homeassistant/") ? r.profile : this.profile;
-    const rehello = (board: string, firmware: string): void => {
-      this.session = this.ctx.hub.attach({ id: this.clientId, board, firmware, link: this.name }, this);
-    };
-    return applyRouted(r, this.session as McuSession, this.ctx.hub, rehello, dedup);
-  }
-
-  private flushAcks(acks: Array<{ messageId: number; reason: number }>): void {
-    if (this.state !== "open") return;
-    for (const a of acks) {
-      this.write({ cmd: "puback", messageId: a.messageId, ...(this.version === 5 && a.reason ? { reasonCode: a.reason } : {}) });
-      if (!a.reason) markAcked(this.ctx.dedup, mqttDedupKey(this.clientId, a.messageId));
-    }
-    this.maybeResume();
-  }
-
-  private cancelBudgetWait: (() => void) | undefined;
-
-  private maybeResume(): void {
-    if (!this.paused || this.state !== "open" || this.inflight.bytes > this.ctx.limits.maxInflightBytes / 2) return;
-    if (this.ctx.budget.exhausted) {
-      this.cancelBudgetWait ??= this.ctx.budget.waitForRoom(() => {
-        this.cancelBudgetWait = undefined;
-        this.maybeResume();
-      });
-      return;
-    }
-    this.paused = false;
-    this.socket.resume();
-  }
-
   private onSubscribe(p: ISubscribePacket): void {
     this.write({ cmd: "suback", messageId: p.messageId ?? 0, granted: this.subs.subscribe(p, this.clientId, this.version) });
+    if (this.persistMs > 0) saveSession(this.ctx.sessions, this.clientId, this.subs.entries(), this.persistMs);
   }
+
+  /** > 0: a persistent session (its subscriptions are kept in LMDB for this long after the last contact). */
+  private persistMs = 0;
 
   private onUnsubscribe(p: IUnsubscribePacket): void {
     const codes = this.subs.unsubscribe(p.unsubscriptions);
+    if (this.persistMs > 0) saveSession(this.ctx.sessions, this.clientId, this.subs.entries(), this.persistMs);
     this.write({ cmd: "unsuback", messageId: p.messageId ?? 0, ...(this.version === 5 ? { granted: codes } : {}) } as Packet);
   }
 
   /** Encodes the command in the MCU's profile (the one it last spoke first) for a topic it subscribed to. */
   sendCommand(cmd: { linkId: number; name: string; args: Uint8Array }): Promise<void> {
     if (this.state !== "open") return Promise.reject(new Error("connection closed"));
-    const e = this.ctx.router.encode(this.clientId, cmd, this.subs.filters, this.profile);
+    const e = this.ctx.router.encode(this.clientId, cmd, this.subs.filters, this.intake.profile);
     if (!e) return Promise.reject(new Error(`${this.clientId} subscribed to no topic that carries command ${cmd.name} (profiles ${this.ctx.router.names})`));
     // MQTT 5 Canopy MCUs echo the link id as correlation data; Shelly echoes it as the JSON-RPC id.
     const props = this.version === 5 && e.profile === "canopy"
@@ -341,11 +280,12 @@ export class MqttConnection implements McuLink {
     const wasOpen = this.state === "open";
     this.state = "closed";
     clearTimeout(this.timer);
-    this.cancelBudgetWait?.();
+    this.intake.stop();
     this.outgoing.failAll();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 500).unref();
     this.ctx.release(this);
+    if (wasOpen && this.persistMs > 0) saveSession(this.ctx.sessions, this.clientId, this.subs.entries(), this.persistMs);
     const s = this.session;
     if (!wasOpen || !s?.active) return;
     const will = reason !== "disconnect" || this.sendWill ? this.will : undefined;

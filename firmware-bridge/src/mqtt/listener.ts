@@ -8,6 +8,7 @@ import type { DedupEntry } from "../registry/store.js";
 import type { AuthPolicy } from "./auth.js";
 import { ByteBudget } from "./budget.js";
 import type { ProfileRouter } from "./profiles/router.js";
+import type { StoredSession } from "./sessions.js";
 import { MqttConnection, type MqttLimits } from "./connection.js";
 
 export interface MqttListenerOptions {
@@ -20,6 +21,7 @@ export interface MqttListenerOptions {
   dedup: Database<DedupEntry, string>;
   auth: AuthPolicy;
   router: ProfileRouter;
+  sessions: Database<StoredSession, string>;
   maxConnections: number;
   maxBufferedBytes: number;
 }
@@ -86,6 +88,7 @@ export class MqttListener {
       dedup: this.o.dedup,
       auth: this.o.auth,
       router: this.o.router,
+      sessions: this.o.sessions,
       budget: this.budget,
       claim: (c) => {
         const old = this.byClient.get(c.clientId);

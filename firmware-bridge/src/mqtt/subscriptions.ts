@@ -30,6 +30,15 @@ export class Subscriptions {
     return topics.map((t) => (this.subs.delete(t) ? 0 : Reason.NoSubscriptionExisted));
   }
 
+  /** Restores a persistent session's subscriptions (already granted once). */
+  restore(subs: Array<[string, 0 | 1]>): void {
+    for (const [f, q] of subs.slice(0, 64)) this.subs.set(f, q);
+  }
+
+  entries(): Array<[string, 0 | 1]> {
+    return [...this.subs].map(([f, q]) => [f, q === 1 ? 1 : 0]);
+  }
+
   get filters(): Iterable<string> {
     return this.subs.keys();
   }

@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { open, type Database, type RootDatabase } from "lmdb";
 import type { McuSummary } from "@canopy/protocol";
+import type { StoredSession } from "../mqtt/sessions.js";
 
 /** A dedup entry: which bridge sequence an MCU frame / MQTT packet id was published under. */
 export interface DedupEntry {
@@ -36,7 +37,8 @@ export function markAcked(db: Database<DedupEntry, string>, key: string): void {
  * - `meta`: `seqCeiling` (every bridge sequence below it may have been used: never reuse them);
  * - `dedup`: `s:<mcu>/<frameSeq>` and `m:<clientId>/<packetId>` → DedupEntry, bounded by the 16-bit
  *   key spaces (at most 65,536 entries per MCU) and dropped with the MCU when the registry prunes it;
- * - `creds`: MQTT client id → scrypt hash of its password (`canopy mcu creds`), never the password.
+ * - `creds`: MQTT client id → scrypt hash of its password (`canopy mcu creds`), never the password;
+ * - `sessions`: persistent MQTT sessions (clean-session=0, MQTT 5 session expiry): subscriptions.
  */
 export interface BridgeStore {
   readonly root: RootDatabase;
@@ -44,6 +46,7 @@ export interface BridgeStore {
   readonly meta: Database<number, string>;
   readonly dedup: Database<DedupEntry, string>;
   readonly creds: Database<string, string>;
+  readonly sessions: Database<StoredSession, string>;
   close(): Promise<void>;
 }
 
@@ -56,6 +59,7 @@ export function openBridgeStore(dir: string): BridgeStore {
     meta: root.openDB<number, string>({ name: "meta" }),
     dedup: root.openDB<DedupEntry, string>({ name: "dedup" }),
     creds: root.openDB<string, string>({ name: "creds" }),
+    sessions: root.openDB<StoredSession, string>({ name: "sessions" }),
     async close() {
       await root.flushed;
       await root.close();

@@ -31,6 +31,13 @@ export class ProfileRouter {
    * `bad_payload`, or `topic_denied` for a topic no profile knows or one that names another MCU.
    */
   route(topic: string, payload: Buffer, clientId: string, correlation?: Buffer): Routed {
+    const r = this.recognise(topic, payload, clientId, correlation);
+    if (r.mcu !== clientId) throw new MqttProtocolError("topic_denied", `client ${clientId} may not publish as ${r.mcu}`, Reason.NotAuthorized);
+    return r;
+  }
+
+  /** `route` without the client check (`canopy mcu map test`): `clientId` only names the MCU of node-less discovery topics. */
+  recognise(topic: string, payload: Buffer, clientId: string, correlation?: Buffer): Routed {
     if (/[+#]/.test(topic)) throw new MqttProtocolError("wildcard", "wildcard in a PUBLISH topic", Reason.TopicNameInvalid);
     let r: Routed | undefined = this.discovery ? routeDiscovery(topic, payload, clientId) : undefined;
     for (const p of this.profiles) {
@@ -38,7 +45,6 @@ export class ProfileRouter {
       r = p.route(topic, payload, correlation);
     }
     if (!r) throw new MqttProtocolError("topic_denied", `topic ${JSON.stringify(topic.slice(0, 80))} matches no enabled profile (${this.names})`, Reason.NotAuthorized);
-    if (r.mcu !== clientId) throw new MqttProtocolError("topic_denied", `client ${clientId} may not publish as ${r.mcu}`, Reason.NotAuthorized);
     return r;
   }
 

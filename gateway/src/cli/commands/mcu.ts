@@ -7,6 +7,7 @@ import { registerMcuCreds } from "./mcu-creds.js";
 
 export function registerMcu(program: Command): void {
   const mcu = program.command("mcu").description("microcontrollers attached to devices");
+  mcu.addHelpText("after", "\nAlso: canopy mcu map test --profile tasmota|esphome|shelly|canopy|custom --topic T --payload P  (dry run of the bridge's MQTT topic profiles)");
   registerMcuCreds(mcu);
   mcu
     .command("list")
