@@ -3,7 +3,8 @@
  * Stands in for an Arduino Uno on a USB serial adapter, so avrdude (STK500 / optiboot) can be tested
  * without hardware.
  *
- *   simavr-uart --boot optiboot_atmega328.hex [--mcu atmega328p] [--freq 16000000] [--link PATH]
+ *   simavr-uart --boot optiboot_atmega328.hex [--mcu atmega328p] [--freq 16000000] [--baud 115200]
+ *               [--link PATH]
  *
  * Prints "pty <slave path>" on stdout once the port is ready, then runs until SIGTERM/SIGINT or its
  * parent dies. What makes avrdude work against it (each found the hard way):
@@ -19,7 +20,9 @@
  *    its fifo from two threads without a lock; a burst of a few hundred bytes into a running app
  *    stalled the link for good. avrdude's request/response traffic never filled that fifo, a raw write did;
  *  - the core is throttled to real time, so timeouts behave as on hardware and the simulator does not
- *    burn a whole host core.
+ *    burn a whole host core;
+ *  - host bytes reach the UART no faster than the wire would carry them (--baud, 8N1: 10 bits a byte,
+ *    in simulated time): simavr's UART lets firmware drain its 64-byte input fifo at any speed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -49,6 +52,8 @@ static avr_irq_t *uart_rx; /* into the MCU's UART */
 static int xon;            /* the UART has room for another byte */
 static uint8_t rxq[512];   /* host -> MCU, read from the pty, not yet taken by the UART */
 static size_t rx_len, rx_off;
+static unsigned long line_bps = 11520; /* bytes per second on the wire */
+static uint64_t wire_bytes;            /* host bytes handed to the UART so far, against the wire's pace */
 static uint8_t txq[8192];  /* MCU -> host, not yet written to the pty (bounded: dropped when full) */
 static size_t tx_len;
 static volatile sig_atomic_t stop;
@@ -69,16 +74,21 @@ static void on_xoff(struct avr_irq_t *irq, uint32_t value, void *param) { (void)
 static void on_signal(int sig) { (void)sig; stop = 1; }
 
 /* Moves bytes between the pty and the UART; called between slices of simulation, same thread. */
-static void pump(void) {
+static void pump(uint64_t sim_ns) {
+  uint64_t allowed = sim_ns / 1000 * line_bps / 1000000;
+  /* An idle wire does not bank bytes. pump() runs once a slice (~4 byte times at 115,200), so allow
+   * a few slices' worth; simavr's UART then hands them to the firmware one byte time apart. */
+  if (wire_bytes + 16 < allowed) wire_bytes = allowed - 16;
   if (rx_off == rx_len) {
     ssize_t r = read(master, rxq, sizeof rxq);
     rx_off = 0;
     rx_len = r > 0 ? (size_t)r : 0;
   }
   /* The UART raises XOFF (synchronously, inside the raise) when its input fifo is full. */
-  while (xon && rx_off < rx_len) {
+  while (xon && rx_off < rx_len && wire_bytes < allowed) {
+    wire_bytes++;
     uint8_t b = rxq[rx_off++];
-    if (trace) fprintf(stderr, "> %02x pc=%x\n", b, avr->pc);
+    if (trace) fprintf(stderr, "> %02x pc=%x cycle=%llu\n", b, avr->pc, (unsigned long long)avr->cycle);
     avr_raise_irq(uart_rx, b);
   }
   if (tx_len > 0) {
@@ -122,7 +132,7 @@ static void reset_into_bootloader(void) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: simavr-uart --boot FILE.hex [--mcu atmega328p] [--freq HZ] [--link PATH]\n");
+  fprintf(stderr, "usage: simavr-uart --boot FILE.hex [--mcu atmega328p] [--freq HZ] [--baud N] [--link PATH]\n");
   exit(2);
 }
 
@@ -135,10 +145,11 @@ int main(int argc, char **argv) {
     if (!strcmp(a, "--boot")) boot = argv[++i];
     else if (!strcmp(a, "--mcu")) mcu = argv[++i];
     else if (!strcmp(a, "--freq")) freq = strtoul(argv[++i], NULL, 10);
+    else if (!strcmp(a, "--baud")) line_bps = strtoul(argv[++i], NULL, 10) / 10;
     else if (!strcmp(a, "--link")) link_path = argv[++i];
     else usage();
   }
-  if (!boot || freq == 0) usage();
+  if (!boot || freq == 0 || line_bps == 0) usage();
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   signal(SIGTERM, on_signal);
   signal(SIGINT, on_signal);
@@ -209,7 +220,10 @@ int main(int argc, char **argv) {
   uint64_t sim_ns = 0;
   avr_cycle_count_t last_cycle = avr->cycle;
   int in_app = 0;
-  uint64_t last_report = 0;
+  uint64_t last_report = 0, last_clock = 0;
+  /* SIMAVR_UART_CLOCK=<ms>: print "clock <simulated ms> <wall ms>" that often, so a benchmark can tell
+   * how far the simulation kept up with real time on a loaded host. */
+  uint64_t clock_every = getenv("SIMAVR_UART_CLOCK") ? strtoull(getenv("SIMAVR_UART_CLOCK"), NULL, 10) * 1000000ull : 0;
   while (!stop) {
     if (host_opened()) {
       reset_into_bootloader();
@@ -222,14 +236,18 @@ int main(int argc, char **argv) {
       continue;
     }
     for (int k = 0; k < 4096; k++) avr_run(avr);
-    pump();
-    /* avr->cycle restarts at 0 on every reset (watchdog included). */
+    pump(sim_ns);
+    /* Some simavr versions restart avr->cycle at 0 on a reset. */
     avr_cycle_count_t cyc = avr->cycle;
     avr_cycle_count_t d = cyc >= last_cycle ? cyc - last_cycle : cyc;
     last_cycle = cyc;
     sim_ns += d * 1000000000ull / freq;
     uint64_t wall = now_ns() - wall0;
     if (sim_ns > wall + 2000000) usleep((useconds_t)((sim_ns - wall) / 1000));
+    if (clock_every && wall / clock_every != last_clock) {
+      last_clock = wall / clock_every;
+      fprintf(stderr, "clock %llu %llu\n", (unsigned long long)(sim_ns / 1000000), (unsigned long long)(wall / 1000000));
+    }
     if (trace && wall / 1000000000ull != last_report) {
       last_report = wall / 1000000000ull;
       fprintf(stderr, "status pc=%x state=%d cycle=%llu sim=%llums wall=%llums xon=%d\n", avr->pc, avr->state,

@@ -19,7 +19,8 @@ test("avrdude + simavr + optiboot: flash, verify, banner seen, confirmed; then r
   const [v1, v2] = await Promise.all([buildAvrApp("1.2.3"), buildAvrApp("1.2.4")]);
   const sim = await SimAvr.start(dir.path);
   t.after(() => sim.stop());
-  const flasher = new AvrdudeFlasher();
+  // Generous for a loaded CI host: the simulation may run well below real time.
+  const flasher = new AvrdudeFlasher({ bannerWindowMs: 30_000 });
 
   for (const [version, file] of [["1.2.3", v1], ["1.2.4", v2]] as const) {
     const data = await readFile(file);
@@ -33,7 +34,7 @@ test("avrdude + simavr + optiboot: flash, verify, banner seen, confirmed; then r
         signal: new AbortController().signal,
         deadlineMs: 90_000,
         onProgress: (p) => events.push(p),
-        options: { part: "m328p", programmer: "arduino", mcu: "avr-1" },
+        options: { part: "m328p", programmer: "arduino", mcu: "avr-1", attempts: "3" },
       })
       .catch((err: unknown) => {
         throw new Error(`flash ${version} failed: ${(err as Error).message}\nsimavr-uart: ${sim.log()}`);
@@ -53,7 +54,7 @@ test("avrdude + simavr + optiboot: flash, verify, banner seen, confirmed; then r
     signal: new AbortController().signal,
     deadlineMs: 60_000,
     onProgress: () => {},
-    options: { part: "m2560", attempts: "1" },
+    options: { part: "m2560", attempts: "3" },
   });
   await assert.rejects(wrongPart, (e: unknown) => e instanceof FlashError && e.code === "tool_failed" && /not the part asked for/.test(e.message));
 });

@@ -26,17 +26,29 @@ export function buildAvrApp(version: string, opts: { pad?: number; mcuId?: strin
  */
 export class SimAvr {
   private stderr = "";
+  private partial = "";
+  private lastClock: { simMs: number; wallMs: number } = { simMs: 0, wallMs: 0 };
 
   private constructor(readonly port: string, private readonly child: ChildProcess) {
-    child.stderr?.setEncoding("utf8").on("data", (s: string) => {
-      this.stderr = (this.stderr + s).slice(-8192);
+    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+      const lines = (this.partial + chunk).split("\n");
+      this.partial = lines.pop() ?? "";
+      for (const line of lines) {
+        const m = /^clock (\d+) (\d+)$/.exec(line);
+        if (m) this.lastClock = { simMs: Number(m[1]), wallMs: Number(m[2]) };
+        else this.stderr = (this.stderr + line + "\n").slice(-8192);
+      }
     });
   }
 
-  static async start(dir: string, name = "uno"): Promise<SimAvr> {
+  /**
+   * @param clockMs when set, the harness reports its simulated vs wall time that often (see clock()).
+   */
+  static async start(dir: string, name = "uno", opts: { clockMs?: number } = {}): Promise<SimAvr> {
     const [harness, boot] = await Promise.all([buildNative("harness"), buildNative("optiboot")]);
     const link = join(dir, name);
-    const child = spawn(harness, ["--boot", boot, "--link", link], { stdio: ["ignore", "pipe", "pipe"] });
+    const env = opts.clockMs ? { ...process.env, SIMAVR_UART_CLOCK: String(opts.clockMs) } : process.env;
+    const child = spawn(harness, ["--boot", boot, "--link", link], { stdio: ["ignore", "pipe", "pipe"], env });
     let out = "";
     child.stdout.setEncoding("utf8").on("data", (s: string) => (out += s));
     const sim = new SimAvr(link, child);
@@ -48,6 +60,11 @@ export class SimAvr {
     }
     if (child.exitCode !== null) throw new Error(`simavr-uart exited ${child.exitCode}: ${sim.log()}`);
     return sim;
+  }
+
+  /** Simulated and wall milliseconds since the core started, as last reported (start with clockMs). */
+  clock(): { simMs: number; wallMs: number } {
+    return this.lastClock;
   }
 
   /** The harness's own messages (resets, bootloader/app transitions): for failure messages. */
