@@ -11,7 +11,8 @@
 #   - socat (serial tests and demo MCUs over pty pairs); faketime for the fault tests (CANOPY_FOR_TESTS=0
 #     skips test-only packages, as the device installer does).
 #   - mosquitto, only for the MQTT benchmark: CANOPY_WITH_MOSQUITTO=1.
-#   - chromium, only for the web console's browser tests and bench: CANOPY_WITH_CHROMIUM=1 (npm test sets it).
+#   - chromium (and openssl, for a test certificate), only for the web console's browser tests and bench:
+#     CANOPY_WITH_CHROMIUM=1 (npm test sets it).
 #   - extra packages named in CANOPY_EXTRA_PACKAGES (space separated; e.g. "chromium simavr").
 # A nats-server already on PATH that is new enough is used as it is.
 set -euo pipefail
@@ -42,8 +43,9 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 if [ "${CANOPY_WITH_MOSQUITTO:-0}" = 1 ] && ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   need+=(mosquitto)
 fi
-if [ "${CANOPY_WITH_CHROMIUM:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then
-  need+=(chromium)
+if [ "${CANOPY_WITH_CHROMIUM:-0}" = 1 ]; then
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  command -v openssl >/dev/null 2>&1 || need+=(openssl)
 fi
 for p in ${CANOPY_EXTRA_PACKAGES:-}; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
