@@ -7,6 +7,10 @@ import { startHubServer } from "../hub/server.js";
 import { ConsoleServer, DEFAULT_CONSOLE_PORT } from "../http/server.js";
 import { Gateway } from "../service/gateway.js";
 import { Registry } from "../registry/devices.js";
+import { IdentityService } from "../identity/service.js";
+import { requestMint } from "../identity/client.js";
+import { writeSecret } from "../identity/init.js";
+import { writeContext } from "../contexts.js";
 import { Children } from "./children.js";
 import type { Logger } from "../logging.js";
 
@@ -45,9 +49,13 @@ export async function devUp(o: DevUpOptions): Promise<void> {
     { data: join(data, "hub"), host: "127.0.0.1", port: await portOr(4222, o.freePorts), leafPort: await portOr(7422, o.freePorts), httpPort: await portOr(8222, o.freePorts), maxFileStore: 4 * 1024 ** 3 },
     o.log.child({ component: "hub" }),
   );
-  const nc = await connectHub(hub.clientUrl, { name: "canopy-dev", daemon: true });
+  const target = { server: hub.clientUrl, creds: hub.identity.adminCreds };
+  const nc = await connectHub(target, { name: "canopy-dev", daemon: true });
   const gateway = new Gateway(nc, o.log.child({ component: "gateway" }));
   await gateway.start();
+  const identity = new IdentityService(nc, hub.identity, { hubUrl: hub.clientUrl, leafUrls: [hub.leafUrl] }, o.log.child({ component: "identity" }));
+  await identity.start();
+  await writeContext("dev", target);
   const clog = o.log.child({ component: "console" });
   const web = await ConsoleServer.start(nc, { data: join(data, "hub"), host: "127.0.0.1", port: Math.max(0, await portOr(DEFAULT_CONSOLE_PORT, o.freePorts)) }, clog).catch(
     (err: Error) => void clog.warn({ err: err.message }, "console not started"),
@@ -63,9 +71,13 @@ export async function devUp(o: DevUpOptions): Promise<void> {
     const agents = await Promise.all(
       ids.map(async (id, i) => {
         await registry.enroll(id, i % 2 === 0 ? ["lab"] : ["field"]);
+        // Each device enrolls with its own bundle (new credentials on every start of the demo).
+        const bundle = join(data, "devices", `${id}.bundle.json`);
+        await mkdir(join(data, "devices"), { recursive: true });
+        await writeSecret(bundle, JSON.stringify((await requestMint(nc, id)).bundle));
         const bridgeArgs = i === 0 && mcu ? ["--bridge-serial", mcu.bridgeTty, "--bridge-mqtt", `127.0.0.1:${mcu.mqttPort}`] : [];
         const child = children.start(id, [
-          "agent", "--device", id, "--hub", hub.leafUrl, "--data", join(data, "devices", id), "--port", "-1", "--heartbeat", "2s",
+          "agent", "--bundle", bundle, "--data", join(data, "devices", id), "--port", "-1", "--heartbeat", "2s",
           ...bridgeArgs,
         ]);
         const ready = JSON.parse(await children.waitForLine(child, /"event":"agent-ready"/)) as { leaf: string };
@@ -77,7 +89,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
       // The bridge's MQTT listener starts with the agent; the simulator retries until it is up.
       children.start("mcu-mqtt", ["sim", "mcu", "--id", "mcu-wifi", "--mqtt", `127.0.0.1:${mcu.mqttPort}`, "--rate", "1"]);
     }
-    const env = `export CANOPY_SERVER=${hub.clientUrl}`;
+    const env = `export CANOPY_SERVER=${hub.clientUrl} CANOPY_CREDS=${hub.identity.adminCreds}   # or nothing: context "dev" if none was selected`;
     process.stdout.write(
       [
         "",
@@ -103,6 +115,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
     process.stdout.write("stopping the demo...\n");
   } finally {
     await children.stopAll();
+    identity.stop();
     await web?.stop();
     await gateway.stop();
     await drainOrClose(nc);

@@ -6,8 +6,12 @@ import { createLogger } from "../../logging.js";
 import { startHubServer } from "../../hub/server.js";
 import { provisionHub } from "../../hub/provision.js";
 import { Gateway } from "../../service/gateway.js";
-import { shutdownSignal } from "../context.js";
+import { IdentityService } from "../../identity/service.js";
+import { initIdentity } from "../../identity/init.js";
+import { writeContext } from "../../contexts.js";
+import { collect, shutdownSignal } from "../context.js";
 import { ConsoleServer, DEFAULT_CONSOLE_PORT } from "../../http/server.js";
+import { printJson } from "../output.js";
 import { CanopyError, ErrorCode, errorMessage } from "@canopy/protocol";
 
 interface HubStartOptions {
@@ -19,6 +23,9 @@ interface HubStartOptions {
   advertise?: string;
   maxFileStore: string;
   gateway: boolean;
+  identity?: string;
+  tls?: boolean;
+  contextName: string;
   consolePort: string;
   consoleListen: string;
   console: boolean;
@@ -29,20 +36,36 @@ interface HubStartOptions {
 export function registerHub(program: Command): void {
   const hub = program.command("hub").description("run the cloud side: NATS hub + gateway");
   hub
+    .command("init")
+    .description("make the hub's identity (operator, accounts, admin creds, leaf-link CA) if it does not exist yet")
+    .requiredOption("--dir <dir>", "identity directory (keys 0600; share it between the nodes of a hub)")
+    .option("--tls-host <host>", "extra host name or IP in the hub's TLS certificate (repeatable)", collect, [])
+    .option("--json", "print the paths as JSON")
+    .addHelpText("after", "\nExamples:\n  canopy hub init --dir /etc/canopy/hub-identity --tls-host hub.example.net")
+    .action(async (o: { dir: string; tlsHost: string[]; json?: boolean }) => {
+      const id = await initIdentity(o.dir, { tlsHosts: o.tlsHost });
+      const out = { dir: id.dir, operator: id.operator.pub, account: id.account.pub, adminCreds: id.adminCreds, ca: id.tls.caCert };
+      if (o.json) printJson(out);
+      else process.stdout.write(`identity in ${id.dir}\n  admin credentials ${id.adminCreds}\n  leaf-link CA      ${id.tls.caCert}\n`);
+    });
+  hub
     .command("start")
-    .description("run a hub nats-server (JetStream domain 'hub') supervised, provision its assets, and a gateway")
-    .requiredOption("-d, --data <dir>", "data directory (server config and JetStream store)")
+    .description("run a hub nats-server (JetStream domain 'hub', operator-mode auth, TLS leaf port) supervised, provision its assets, and a gateway")
+    .requiredOption("-d, --data <dir>", "data directory (server config, JetStream store, and the identity unless --identity)")
     .option("--host <addr>", "address to listen on", "0.0.0.0")
     .option("-p, --port <port>", "client port (-1 = any free port)", "4222")
     .option("--leaf-port <port>", "leafnode port devices dial (-1 = any free port)", "7422")
-    .option("--http-port <port>", "monitoring port (-1 = any free port)", "8222")
+    .option("--http-port <port>", "monitoring port on loopback (-1 = any free port)", "8222")
     .option("--advertise <host:port>", "leafnode address to advertise to devices (behind a proxy or LB)")
     .option("--max-file-store <size>", "JetStream disk limit (capped below free disk)", "20GiB")
+    .option("--identity <dir>", "identity directory made by 'canopy hub init' (default: DATA)")
+    .option("--tls", "TLS on the client port as well (certificate from the hub's CA)")
+    .option("--context-name <name>", "name of the context written for this hub", "hub")
     .option("--no-gateway", "do not run a gateway in this process (and so no console)")
     .option("--console-port <port>", "web console and /metrics port (0 or -1 = any free port)", String(DEFAULT_CONSOLE_PORT))
     .option("--console-listen <addr>", "address the console listens on (loopback unless told otherwise)", "127.0.0.1")
     .option("--no-console", "do not serve the web console and /metrics")
-    .option("--console-cert <file>", "PEM certificate: serve the console over HTTPS (with --console-key)")
+    .option("--console-cert <file>", "PEM certificate: serve the console over HTTPS (with --console-key; default with --tls: the hub's own)")
     .option("--console-key <file>", "PEM private key for --console-cert")
     .addHelpText(
       "after",
@@ -56,8 +79,8 @@ export function registerHub(program: Command): void {
       if ((o.consoleCert === undefined) !== (o.consoleKey === undefined)) {
         throw new CanopyError(ErrorCode.InvalidInput, "give --console-cert and --console-key together");
       }
-      const tls = o.consoleCert && o.consoleKey ? { cert: o.consoleCert, key: o.consoleKey } : undefined;
-      for (const f of tls ? [tls.cert, tls.key] : []) {
+      const consoleTls = o.consoleCert && o.consoleKey ? { cert: o.consoleCert, key: o.consoleKey } : undefined;
+      for (const f of consoleTls ? [consoleTls.cert, consoleTls.key] : []) {
         await access(f, constants.R_OK).catch(() => {
           throw new CanopyError(ErrorCode.InvalidInput, `cannot read ${f} (--console-cert / --console-key)`);
         });
@@ -72,19 +95,28 @@ export function registerHub(program: Command): void {
           httpPort: Number(o.httpPort),
           maxFileStore: parseBytes(o.maxFileStore, "--max-file-store"),
           ...(o.advertise ? { advertise: o.advertise } : {}),
+          ...(o.identity ? { identityDir: o.identity } : {}),
+          ...(o.tls ? { clientTls: true } : {}),
         },
         log,
       );
       const { done } = shutdownSignal();
-      const nc = await connectHub(server.clientUrl, { name: "canopy-hub", daemon: true });
+      const id = server.identity;
+      const target = { server: server.clientUrl, creds: id.adminCreds, ...(o.tls ? { ca: id.tls.caCert } : {}) };
+      const nc = await connectHub(target, { name: "canopy-hub", daemon: true });
       let gateway: Gateway | undefined;
+      let identity: IdentityService | undefined;
       let consoleServer: ConsoleServer | undefined;
       if (o.gateway) {
         gateway = new Gateway(nc, log.child({ component: "gateway" }));
         await gateway.start();
+        identity = new IdentityService(nc, id, { hubUrl: server.clientUrl, leafUrls: [server.leafUrl] }, log.child({ component: "identity" }));
+        await identity.start();
         if (o.console) {
           // A console that cannot listen (port taken) must not take the hub down with it.
           const clog = log.child({ component: "console" });
+          // With --tls the console is HTTPS too, with the hub's certificate unless one is given.
+          const tls = consoleTls ?? (o.tls ? { cert: id.tls.serverCert, key: id.tls.serverKey } : undefined);
           consoleServer = await ConsoleServer.start(nc, { data: o.data, host: o.consoleListen, port: Math.max(0, consolePort), tls }, clog).catch((err) => {
             clog.error({ err: errorMessage(err), port: consolePort }, "console not started");
             return undefined;
@@ -93,9 +125,11 @@ export function registerHub(program: Command): void {
       } else {
         await provisionHub(nc);
       }
+      const context = await writeContext(o.contextName, target);
       process.stdout.write(
         JSON.stringify({
           event: "hub-ready", client: server.clientUrl, leaf: server.leafUrl, http: server.httpUrl, pid: server.supervisor.pid,
+          creds: id.adminCreds, ca: id.tls.caCert, context,
           ...(consoleServer ? { console: consoleServer.url } : {}),
         }) + "\n",
       );
@@ -103,6 +137,7 @@ export function registerHub(program: Command): void {
       server.supervisor.stopRestarting();
       log.info({ signal: sig }, "stopping hub");
       await consoleServer?.stop();
+      identity?.stop();
       await gateway?.stop();
       await drainOrClose(nc);
       await server.supervisor.stop();
