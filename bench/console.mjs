@@ -42,6 +42,16 @@ fetch("/api/fleet").then(r => r.json()).then(rows => {
 });
 </script></body></html>`;
 
+/** Resolves on the simulator's sim-ready line; fails as soon as it exits instead. */
+async function simReady(proc) {
+  await Promise.race([
+    proc.waitForOutput(/"event":"sim-ready"/, 300_000),
+    proc.exited.then((code) => {
+      throw new Error(`canopy sim fleet exited (${code}): ${proc.output.slice(-3).join(" | ")}`);
+    }),
+  ]);
+}
+
 async function gzipBytes(url) {
   const r = await fetch(url, { headers: { "Accept-Encoding": "gzip" } });
   return Number(r.headers.get("content-length") ?? (await r.arrayBuffer()).byteLength);
@@ -60,8 +70,8 @@ let browser;
 try {
   const base = fleet.hub.console;
   const t0 = Date.now();
-  sims.push(new CanopyProcess(["sim", "fleet", "--devices", String(devices), "--server", fleet.hub.client, "--heartbeat", "10s", "--per-connection", "50", "--log-level", "warn"], fleet.env));
-  await sims[0].waitForOutput(/"event":"sim-ready"/, 300_000);
+  sims.push(new CanopyProcess(["sim", "fleet", "--devices", String(devices), "--server", fleet.hub.client, "--heartbeat", "10s", "--per-connection", "200", "--log-level", "warn"], fleet.env));
+  await simReady(sims[0]);
   console.log(`console bench: ${devices} simulated devices up in ${Date.now() - t0} ms; console at ${base}`);
 
   const tok = await fleet.cli(["console", "token"]);
@@ -114,10 +124,10 @@ try {
   // Live: the fleet page is open; 10 more devices come up.
   await page.evaluate("window.__noReload = 1");
   const extra = 10;
-  const late = new CanopyProcess(["sim", "fleet", "--devices", String(extra), "--prefix", "late", "--server", fleet.hub.client, "--heartbeat", "10s", "--log-level", "warn"], fleet.env);
+  const late = new CanopyProcess(["sim", "fleet", "--devices", String(extra), "--prefix", "late", "--server", fleet.hub.client, "--heartbeat", "10s", "--per-connection", "10", "--log-level", "warn"], fleet.env);
   sims.push(late);
   // From the moment the new devices are enrolled and reporting (sim-ready).
-  await late.waitForOutput(/"event":"sim-ready"/, 120_000);
+  await simReady(late);
   const t1 = Date.now();
   const cli = (async () => {
     while (Date.now() - t1 < 120_000) {
