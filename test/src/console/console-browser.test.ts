@@ -26,7 +26,7 @@ before(async () => {
   const mqttPort = await freePort();
   const hb = `${HEARTBEAT_MS / 1000}s`;
   await Promise.all([
-    fleet.startAgent("pi-a", { groups: ["lab"], heartbeat: hb, args: ["--bridge-mqtt", `127.0.0.1:${mqttPort}`] }),
+    fleet.startAgent("pi-a", { groups: ["lab"], heartbeat: hb, args: ["--bridge-mqtt", `127.0.0.1:${mqttPort}`, "--bridge-mqtt-anonymous"] }),
     fleet.startAgent("pi-b", { groups: ["lab"], heartbeat: hb }),
     fleet.startAgent("pi-c", { groups: ["field"], heartbeat: hb }),
   ]);

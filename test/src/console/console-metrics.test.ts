@@ -40,7 +40,7 @@ before(async () => {
   fleet = await Fleet.start({ hubArgs: ["--console-port", "0"] });
   base = consoleUrl(fleet);
   const mqttPort = await freePort();
-  const agent = await fleet.startAgent("pi-m", { args: ["--bridge-mqtt", `127.0.0.1:${mqttPort}`, "--metrics-port", "0"] });
+  const agent = await fleet.startAgent("pi-m", { args: ["--bridge-mqtt", `127.0.0.1:${mqttPort}`, "--bridge-mqtt-anonymous", "--metrics-port", "0"] });
   const ready = JSON.parse(agent.proc.output.find((l) => l.includes('"agent-ready"')) ?? "{}") as { metrics?: string };
   assert.ok(ready.metrics, "agent-ready names the metrics URL");
   agentMetrics = ready.metrics;

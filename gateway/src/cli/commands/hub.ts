@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { access, constants } from "node:fs/promises";
-import { drainOrClose, parseBytes } from "@canopy/protocol";
+import { CanopyError, ErrorCode, drainOrClose, errorMessage, parseBytes } from "@canopy/protocol";
 import { connectHub } from "../../nats.js";
 import { createLogger } from "../../logging.js";
 import { startHubServer } from "../../hub/server.js";
@@ -12,7 +12,6 @@ import { writeContext } from "../../contexts.js";
 import { collect, shutdownSignal } from "../context.js";
 import { ConsoleServer, DEFAULT_CONSOLE_PORT } from "../../http/server.js";
 import { printJson } from "../output.js";
-import { CanopyError, ErrorCode, errorMessage } from "@canopy/protocol";
 
 interface HubStartOptions {
   data: string;
