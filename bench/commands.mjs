@@ -11,7 +11,7 @@ import { parseArgs } from "node:util";
 import { Fleet } from "@canopy/test/harness/index";
 import { CommandSender } from "@canopy/gateway/commands/index";
 import { KvWatchInclude } from "@nats-io/kv";
-import { isTerminal, waitFor } from "@canopy/protocol";
+import { Subjects, isTerminal, waitFor } from "@canopy/protocol";
 import { emit, figure } from "./lib/report.mjs";
 
 const { values } = parseArgs({ options: { n: { type: "string", default: "1000" }, concurrency: { type: "string", default: "50" } } });
@@ -39,7 +39,7 @@ try {
     for await (const e of watch) {
       if (e.operation !== "PUT") continue;
       const rec = e.json();
-      if (isTerminal(rec.state)) waiting.get(rec.id)?.(rec);
+      if (isTerminal(rec.state)) waiting.get(rec.id)?.({ ...rec, seenAt: Date.now() });
     }
   })();
   const sendAndWait = async () => {
@@ -49,10 +49,11 @@ try {
     waiting.set(rec.id, resolve);
     // A result may have landed between send() returning and the map entry: check once.
     const now = await sender.store.get(DEV, rec.id);
-    if (now && isTerminal(now.record.state)) resolve(now.record);
+    if (now && isTerminal(now.record.state)) resolve({ ...now.record, seenAt: Date.now() });
     const final = await done;
     waiting.delete(rec.id);
     if (final.state !== "succeeded") throw new Error(`ping ${rec.id} ended ${final.state}: ${final.error?.message}`);
+    return final;
   };
 
   // Warm-up: the hub shard sources the device's UP a few seconds after the leaf connects.
@@ -62,33 +63,58 @@ try {
   });
   for (let i = 0; i < 20; i++) await sendAndWait();
 
-  // 1. core request/reply baseline over the same link.
-  const sub = leaf.subscribe(`local.bench.${DEV}`, { callback: (_e, m) => m.respond(m.data) });
+  // 1. core request/reply baseline over the same link. The device's user may receive on its own inbox
+  // prefix and answer only on `qr.<dev>.…` (per-device permissions), so the baseline uses exactly those.
+  const reqSubject = `${Subjects.deviceInboxPrefix(DEV)}.bench`;
+  const sub = leaf.subscribe(reqSubject, { callback: (_e, m) => m.reply && leaf.publish(m.reply, m.data) });
   await leaf.flush();
-  await waitFor(async () => hub.request(`local.bench.${DEV}`, "x", { timeout: 1_000 }).then(() => true, () => false), { timeoutMs: 20_000 });
-  for (let i = 0; i < 100; i++) await hub.request(`local.bench.${DEV}`, "warm", { timeout: 5_000 });
+  const pending = new Map();
+  let reqN = 0;
+  const replies = hub.subscribe(`${Subjects.queryReplyPrefix}.${DEV}.bench.*`, {
+    callback: (_e, m) => pending.get(m.subject)?.(),
+  });
+  await hub.flush();
+  const request = (timeoutMs = 5_000) =>
+    new Promise((resolve, reject) => {
+      const reply = `${Subjects.queryReplyPrefix}.${DEV}.bench.${++reqN}`;
+      const timer = setTimeout(() => (pending.delete(reply), reject(new Error("request timed out"))), timeoutMs);
+      pending.set(reply, () => (clearTimeout(timer), pending.delete(reply), resolve()));
+      hub.publish(reqSubject, "ping", { reply });
+    });
+  await waitFor(async () => request(1_000).then(() => true, () => false), { timeoutMs: 20_000, what: "core request/reply over the link" });
+  for (let i = 0; i < 100; i++) await request();
   const rr = [];
   for (let i = 0; i < N; i++) {
     const t = performance.now();
-    await hub.request(`local.bench.${DEV}`, "ping", { timeout: 5_000 });
+    await request();
     rr.push(performance.now() - t);
   }
   let t0 = performance.now();
   let next = 0;
   await Promise.all(
     Array.from({ length: CONC }, async () => {
-      while (next++ < N) await hub.request(`local.bench.${DEV}`, "ping", { timeout: 10_000 });
+      while (next++ < N) await request(10_000);
     }),
   );
   const rrRate = N / ((performance.now() - t0) / 1000);
   sub.unsubscribe();
+  replies.unsubscribe();
 
   // 2. command round trips, one at a time.
   const cmd = [];
+  // Where a command's time goes: running → succeeded is on the agent's clock alone (handler, result
+  // journalled); the rest is transit both ways (hub CMD → leaf mirror → agent → running mark fsync, and
+  // UP → hub shard → gateway ingest → KV watch). Splitting the transit needs one clock: the agent's
+  // times are hub time as it estimated it, which was measured off by hundreds of ms under load.
+  const legs = { handler: [], transit: [] };
   for (let i = 0; i < N; i++) {
     const t = performance.now();
-    await sendAndWait();
+    const f = await sendAndWait();
     cmd.push(performance.now() - t);
+    if (f.times?.running && f.times?.succeeded) {
+      legs.handler.push(f.times.succeeded - f.times.running);
+      legs.transit.push(cmd[cmd.length - 1] - (f.times.succeeded - f.times.running));
+    }
   }
 
   // 3. commands/s to one device.
@@ -122,12 +148,14 @@ try {
   console.log(`core request/reply    ${ms(r.reqReply.p50Ms).padEnd(12)} ${ms(r.reqReply.p99Ms).padEnd(12)} ${rrRate.toFixed(0)}`);
   console.log(`command round trip    ${ms(r.commands.p50Ms).padEnd(12)} ${ms(r.commands.p99Ms).padEnd(12)} ${cmdRate.toFixed(0)}`);
   console.log(`  (the agent itself finished ${agentRate.toFixed(0)} commands/s in step 3)`);
+  const leg = (xs) => `${pct(xs, 50)?.toFixed(1)} / ${pct(xs, 99)?.toFixed(1)} ms`;
+  console.log(`  legs (p50 / p99): on the agent, running → succeeded ${leg(legs.handler)}; transit both ways ${leg(legs.transit)}`);
   console.log(`ratio (command / req-reply): p50 ×${ratio.p50.toFixed(1)}, p99 ×${ratio.p99.toFixed(1)}; throughput: req-reply is ×${ratio.throughput.toFixed(1)} commands/s`);
   emit("commands", [
     figure({ name: "command round trip p50 (vs core req/reply)", value: r.commands.p50Ms, unit: "ms", baseline: r.reqReply.p50Ms, goal: 5, goalOn: "value", better: "lower" }),
     figure({ name: "command round trip p99 (vs core req/reply)", value: r.commands.p99Ms, unit: "ms", baseline: r.reqReply.p99Ms, better: "lower" }),
     figure({ name: "commands/s to one device (vs req/reply/s)", value: r.commands.perSec, unit: "cmd/s", baseline: r.reqReply.perSec, goal: 1000, goalOn: "value", better: "higher" }),
-  ], { n: N, concurrency: CONC, agentPerSec: agentRate });
+  ], { n: N, concurrency: CONC, agentPerSec: agentRate, legsP50Ms: { handler: pct(legs.handler, 50), transit: pct(legs.transit, 50) } });
 } finally {
   await fleet.stop();
 }

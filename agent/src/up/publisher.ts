@@ -1,6 +1,7 @@
 import { headers as natsHeaders, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
 import { Backoff, sleep, upstreamMsgId } from "@canopy/protocol";
+import { BatchSender } from "@canopy/protocol/nats/batch";
 import type { AgentState, OutboxEntry } from "../state/store.js";
 import type { Logger } from "../logging.js";
 
@@ -15,6 +16,7 @@ const SEQ_KEY = "up.seq";
 export class UpPublisher {
   private seq: number;
   private readonly js: JetStreamClient;
+  private readonly batch: BatchSender;
   private replaying: Promise<void> | undefined;
   private readonly backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
   /** Told how long each publish took from outbox write to stream ack (the metrics histogram). */
@@ -28,6 +30,7 @@ export class UpPublisher {
     private readonly signal: AbortSignal,
   ) {
     this.js = jetstream(nc);
+    this.batch = new BatchSender({ nc, timeoutMs: 5_000 });
     const stored = Number(state.meta.get(SEQ_KEY) ?? 0);
     const lastOutbox = Number([...state.outbox.getKeys({ reverse: true, limit: 1 })][0] ?? 0);
     this.seq = Math.max(stored, lastOutbox);
@@ -68,16 +71,21 @@ export class UpPublisher {
     }
   }
 
+  /**
+   * Messages written in the same turn leave as one atomic batch (one ack); a message alone, or one
+   * whose batch failed, goes by itself with the same msgID (the duplicate window drops a copy).
+   */
   private async send(seq: number, entry: OutboxEntry): Promise<PubAck> {
-    const h = natsHeaders();
-    for (const [k, v] of Object.entries(entry.headers ?? {})) h.set(k, v);
-    const ack = await this.js.publish(entry.subject, entry.data, {
-      msgID: upstreamMsgId(this.device, seq, "agent"),
-      headers: h,
-      timeout: 5_000,
-    });
+    const msgID = upstreamMsgId(this.device, seq, "agent");
+    const ack = (await this.batch.send(entry.subject, Buffer.from(entry.data, "utf8"), msgID, entry.headers)) ?? (await this.sendAlone(msgID, entry));
     void this.state.outbox.remove(seq);
     return ack;
+  }
+
+  private sendAlone(msgID: string, entry: OutboxEntry): Promise<PubAck> {
+    const h = natsHeaders();
+    for (const [k, v] of Object.entries(entry.headers ?? {})) h.set(k, v);
+    return this.js.publish(entry.subject, entry.data, { msgID, headers: h, timeout: 5_000 });
   }
 
   private scheduleReplay(): void {

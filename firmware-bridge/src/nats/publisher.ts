@@ -4,7 +4,7 @@ import { Backoff, CanopyError, ErrorCode, errorMessage, sleep, upstreamMsgId } f
 import type { Database } from "lmdb";
 import type { Logger } from "../log.js";
 import type { DedupEntry } from "../registry/store.js";
-import { BatchSender } from "./batch.js";
+import { BatchSender } from "@canopy/protocol/nats/batch";
 import type { SeqAllocator } from "./seq.js";
 
 /** Identifies one MCU message so a retransmission of it reuses the first attempt's sequence. */

@@ -1,11 +1,19 @@
 import { headers as natsHeaders, nuid, type NatsConnection } from "@nats-io/nats-core";
-import type { PubAck } from "@nats-io/jetstream";
+
+/** A JetStream publish ack (structurally @nats-io/jetstream's PubAck). */
+export interface PubAck {
+  stream: string;
+  domain?: string;
+  seq: number;
+  duplicate: boolean;
+}
 
 /** One message waiting for the stream: settled with its own PubAck, or undefined to be sent alone. */
 interface Item {
   subject: string;
   data: Uint8Array;
   msgID: string;
+  headers: Record<string, string> | undefined;
   resolve: (ack: PubAck | undefined) => void;
 }
 
@@ -58,9 +66,9 @@ export class BatchSender {
    * caller must publish it alone with the same msgID: it was alone in its batch, or the batch failed
    * or timed out (some of it may have landed; the duplicate window drops those on the resend).
    */
-  send(subject: string, data: Uint8Array, msgID: string): Promise<PubAck | undefined> {
+  send(subject: string, data: Uint8Array, msgID: string, headers?: Record<string, string>): Promise<PubAck | undefined> {
     return new Promise((resolve) => {
-      this.queue.push({ subject, data, msgID, resolve });
+      this.queue.push({ subject, data, msgID, headers, resolve });
       if (!this.scheduled) {
         this.scheduled = true;
         // Not a microtask: the messages of one socket read or one LMDB commit resolve in separate
@@ -96,6 +104,7 @@ export class BatchSender {
       for (let i = 0; i <= last; i++) {
         const it = items[i] as Item;
         const h = natsHeaders();
+        if (it.headers) for (const [k, v] of Object.entries(it.headers)) h.set(k, v);
         h.set("Nats-Batch-Id", id);
         h.set("Nats-Batch-Sequence", String(i + 1));
         h.set("Nats-Msg-Id", it.msgID);
