@@ -14,7 +14,8 @@
 #   - mosquitto, only for the MQTT benchmark: CANOPY_WITH_MOSQUITTO=1.
 #   - the AVR flashing test kit, CANOPY_WITH_AVR=1 (npm's pretest sets it): avrdude, simavr with its
 #     library and headers, gcc-avr + avr-libc, arduino-core-avr (optiboot), make and gcc.
-#   - chromium, only for the web console's browser tests and bench: CANOPY_WITH_CHROMIUM=1 (npm test sets it).
+#   - chromium (and openssl, for a test certificate), only for the web console's browser tests and bench:
+#     CANOPY_WITH_CHROMIUM=1 (npm's pretest sets it).
 #   - extra packages named in CANOPY_EXTRA_PACKAGES (space separated; e.g. "chromium simavr").
 # A nats-server already on PATH that is new enough is used as it is.
 set -euo pipefail
@@ -48,12 +49,13 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 if [ "${CANOPY_WITH_MOSQUITTO:-0}" = 1 ] && ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   need+=(mosquitto)
 fi
+if [ "${CANOPY_WITH_CHROMIUM:-0}" = 1 ]; then
+  [ -x /usr/bin/chromium ] || need+=(chromium)
+  command -v openssl >/dev/null 2>&1 || need+=(openssl)
+fi
 avr_packages=""
 if [ "${CANOPY_WITH_AVR:-0}" = 1 ]; then
   avr_packages="avrdude simavr libsimavr-dev libsimavrparts1 gcc-avr avr-libc arduino-core-avr make gcc libc6-dev"
-fi
-if [ "${CANOPY_WITH_CHROMIUM:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then
-  need+=(chromium)
 fi
 for p in ${CANOPY_EXTRA_PACKAGES:-} $avr_packages; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")

@@ -29,6 +29,8 @@ async function device({ params, services }: ApiRequest): Promise<unknown> {
   const reg = await Registry.open(services.nc);
   const record = await reg.get(id);
   if (!record) throw new CanopyError(ErrorCode.NotFound, `device ${id} is not enrolled`);
+  // Keeps the shared fleet read (and its periodic backlog read) going while a device page polls.
+  await services.feed.current();
   const now = Date.now();
   const view = (await reg.view(now)).find((v) => v.record.id === id);
   const backlog = services.feed.backlogOf(id) ?? null;

@@ -1,4 +1,6 @@
+import { readFile } from "node:fs/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { CanopyError, ErrorCode, errorMessage } from "@canopy/protocol";
@@ -21,6 +23,8 @@ export interface ConsoleOptions {
   host: string;
   /** 0 = any free port. */
   port: number;
+  /** PEM files: serve HTTPS (and mark the session cookie Secure). */
+  tls?: { cert: string; key: string } | undefined;
 }
 
 /**
@@ -40,6 +44,7 @@ export class ConsoleServer {
     private readonly assets: StaticAssets,
     nc: NatsConnection,
     private readonly log: Logger,
+    private readonly secure: boolean,
   ) {
     const feed = new FleetFeed(nc, log);
     this.services = { nc, feed, metrics: new GatewayMetrics(nc, feed, log), log };
@@ -48,8 +53,15 @@ export class ConsoleServer {
   static async start(nc: NatsConnection, o: ConsoleOptions, log: Logger): Promise<ConsoleServer> {
     const [tokens, assets] = await Promise.all([ConsoleTokens.open(o.data), StaticAssets.load()]);
     if (!assets.built) log.warn("the console front end was not built (npm run build); pages answer 503");
-    const s = new ConsoleServer(tokens, assets, nc, log);
-    const server = createServer((req, res) => void s.handle(req, res));
+    const s = new ConsoleServer(tokens, assets, nc, log, o.tls !== undefined);
+    const handler = (req: IncomingMessage, res: ServerResponse): void => void s.handle(req, res);
+    let server: Server;
+    if (o.tls) {
+      const [cert, key] = await Promise.all([readFile(o.tls.cert), readFile(o.tls.key)]).catch((err: Error) => {
+        throw new CanopyError(ErrorCode.InvalidInput, `console TLS: ${err.message}`, { cause: err });
+      });
+      server = createTlsServer({ cert, key }, handler);
+    } else server = createServer(handler);
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(o.port, o.host, () => resolve());
@@ -58,7 +70,7 @@ export class ConsoleServer {
     s.server = server;
     const addr = server.address() as AddressInfo;
     const host = o.host === "0.0.0.0" || o.host === "::" ? "127.0.0.1" : o.host;
-    s.url = `http://${host.includes(":") ? `[${host}]` : host}:${addr.port}`;
+    s.url = `${o.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${addr.port}`;
     await s.services.metrics.start();
     s.stopTokens = serveTokenRequests(nc, tokens, () => s.url, log);
     log.info({ url: s.url }, "console listening");
@@ -93,12 +105,12 @@ export class ConsoleServer {
       }
       if (path === "/api/login" && req.method === "POST") return this.login(req, res);
       if (path === "/api/logout" && req.method === "POST") {
-        clearSessionCookie(res, false);
+        clearSessionCookie(res, this.secure);
         return sendJson(res, 200, { ok: true });
       }
       if (path.startsWith("/api/")) return await this.api(req, res, url);
       if (req.method !== "GET" && req.method !== "HEAD") throw new CanopyError(ErrorCode.InvalidInput, `${req.method} is not allowed here`);
-      if (loginFromUrl(this.tokens, url, res, false)) return;
+      if (loginFromUrl(this.tokens, url, res, this.secure)) return;
       this.assets.serve(req, res, path);
     } catch (err) {
       if (!(err instanceof CanopyError)) this.log.warn({ url: req.url?.replace(/token=[^&]*/g, "token=…"), err: errorMessage(err) }, "console request failed");
@@ -121,7 +133,7 @@ export class ConsoleServer {
     const { token } = await readJson(req);
     const session = typeof token === "string" ? this.tokens.verify(token) : undefined;
     if (!session || typeof token !== "string") throw new CanopyError(ErrorCode.Unauthorized, "the console token is invalid, expired or revoked");
-    setSessionCookie(res, token, session, false);
+    setSessionCookie(res, token, session, this.secure);
     sendJson(res, 200, { id: session.id, readOnly: session.readOnly, expiresAt: session.expiresAt });
   }
 }

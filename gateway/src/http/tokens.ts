@@ -1,7 +1,8 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CanopyError, ErrorCode } from "@canopy/protocol";
+import { writeSecret } from "../identity/init.js";
 
 /** What a verified console token grants. */
 export interface Session {
@@ -43,7 +44,7 @@ export class ConsoleTokens {
       if (secret.length < 32) throw new Error("short secret");
     } catch {
       secret = randomBytes(32);
-      await writePrivate(join(dir, "secret"), b64(secret));
+      await writeSecret(join(dir, "secret"), b64(secret));
     }
     const revoked = new Map<string, number>();
     try {
@@ -89,24 +90,16 @@ export class ConsoleTokens {
   async revoke(id: string, expiresAt = Date.now() + MAX_TOKEN_TTL_MS, now = Date.now()): Promise<void> {
     for (const [k, exp] of this.revoked) if (exp <= now) this.revoked.delete(k);
     this.revoked.set(id, expiresAt);
-    await writePrivate(join(this.dir, "revoked.json"), JSON.stringify(Object.fromEntries(this.revoked)));
+    await writeSecret(join(this.dir, "revoked.json"), JSON.stringify(Object.fromEntries(this.revoked)));
   }
 
   /** A new secret: every token minted before is void. */
   async rotate(): Promise<void> {
     this.secret = randomBytes(32);
-    await writePrivate(join(this.dir, "secret"), b64(this.secret));
+    await writeSecret(join(this.dir, "secret"), b64(this.secret));
   }
 
   private sign(payload: string): string {
     return createHmac("sha256", this.secret).update(`${PREFIX}.${payload}`).digest("base64url");
   }
-}
-
-/** Write-then-rename with mode 0600 from the start, so the secret is never world-readable. */
-async function writePrivate(path: string, text: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, text, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, path);
 }

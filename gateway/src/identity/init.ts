@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { createAccount, createOperator, createUser, fromSeed, type KeyPair } from "@nats-io/nkeys";
 import { encodeOperator, encodeUser, fmtCreds } from "@nats-io/jwt";
@@ -91,10 +91,15 @@ export async function saveAccountJwt(identity: Identity, jwt: string): Promise<v
   await writeSecret(file, JSON.stringify(id, null, 2) + "\n");
 }
 
-/** Writes `text` readable by the owner only (0600), replacing the file atomically enough for one writer. */
+/**
+ * Writes `text` readable by the owner only (0600 from creation), through a temp file renamed over the
+ * target: a crash mid-write leaves the old file, never a truncated secret or revocation list.
+ */
 export async function writeSecret(path: string, text: string | Uint8Array): Promise<void> {
-  await writeFile(path, text, { mode: 0o600 });
-  await chmod(path, 0o600);
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, text, { mode: 0o600 });
+  await chmod(tmp, 0o600);
+  await rename(tmp, path);
 }
 
 async function seedFile(path: string, create: () => KeyPair): Promise<KeyPair> {

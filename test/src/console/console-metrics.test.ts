@@ -116,11 +116,14 @@ test("the console never exposes secrets; tokens expire and can be revoked; the s
   const secretFile = join(fleet.dir.path, "hub", "console", "secret");
   assert.equal((await stat(secretFile)).mode & 0o777, 0o600);
   const secret = (await readFile(secretFile, "utf8")).trim();
+  // The operator's NATS credentials (JWT and nkey seed) the gateway connects with.
+  const creds = (await readFile(fleet.hub.creds, "utf8")).split("\n").filter((l) => /^(ey|SU)[A-Za-z0-9_.-]{20,}$/.test(l.trim())).map((l) => l.trim());
+  assert.equal(creds.length, 2, "admin creds hold a JWT and a seed");
   const config = (await (await api(base, "/api/devices/pi-m/config", token)).json()) as { keys: Array<{ key: string; value: unknown }> };
   assert.equal(config.keys.find((k) => k.key === "app.password")?.value, "[redacted]");
   for (const path of ["/", "/app.js", "/api/fleet", "/api/session", "/api/devices/pi-m", "/api/devices/pi-m/config", "/api/devices/pi-m/commands", "/api/devices/pi-m/events", "/api/rollouts", "/metrics"]) {
     const text = await (await api(base, path, token)).text();
-    for (const s of [secret, "hunter2", token]) assert.ok(!text.includes(s), `${path} does not contain ${s === token ? "the token" : s === secret ? "the console secret" : s}`);
+    for (const s of [secret, "hunter2", token, ...creds]) assert.ok(!text.includes(s), `${path} does not contain ${s === token ? "the token" : s === secret ? "the console secret" : creds.includes(s) ? "the operator creds" : s}`);
   }
 
   const minted = json<{ id: string; token: string; readOnly: boolean }>(await fleet.cli(["console", "token", "--json", "--read-only"]));

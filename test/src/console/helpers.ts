@@ -30,12 +30,12 @@ export async function attachSimMcu(mqttPort: number, id: string, rate: number): 
   return waitFor(
     async () => {
       const p = new CanopyProcess(["sim", "mcu", "--id", id, "--mqtt", `127.0.0.1:${mqttPort}`, "--rate", String(rate)]);
-      const ok = await p.waitForOutput(/connected|online|hello|publish/i, 3_000).then(() => true, () => false);
+      const ok = await p.waitForOutput(/connected|online|hello|publish/i, 15_000).then(() => true, () => false);
       if (ok && p.running) return p;
       await p.stop();
       return undefined;
     },
-    { timeoutMs: 90_000, intervalMs: 500, what: `sim MCU ${id} connected to the bridge` },
+    { timeoutMs: 120_000, intervalMs: 500, what: `sim MCU ${id} connected to the bridge` },
   );
 }
 

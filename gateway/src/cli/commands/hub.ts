@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { access, constants } from "node:fs/promises";
 import { CanopyError, ErrorCode, drainOrClose, errorMessage, parseBytes } from "@canopy/protocol";
 import { connectHub } from "../../nats.js";
 import { createLogger } from "../../logging.js";
@@ -9,8 +10,8 @@ import { IdentityService } from "../../identity/service.js";
 import { initIdentity } from "../../identity/init.js";
 import { writeContext } from "../../contexts.js";
 import { collect, shutdownSignal } from "../context.js";
-import { printJson } from "../output.js";
 import { ConsoleServer, DEFAULT_CONSOLE_PORT } from "../../http/server.js";
+import { printJson } from "../output.js";
 
 interface HubStartOptions {
   data: string;
@@ -27,6 +28,8 @@ interface HubStartOptions {
   consolePort: string;
   consoleListen: string;
   console: boolean;
+  consoleCert?: string;
+  consoleKey?: string;
 }
 
 export function registerHub(program: Command): void {
@@ -61,14 +64,25 @@ export function registerHub(program: Command): void {
     .option("--console-port <port>", "web console and /metrics port (0 or -1 = any free port)", String(DEFAULT_CONSOLE_PORT))
     .option("--console-listen <addr>", "address the console listens on (loopback unless told otherwise)", "127.0.0.1")
     .option("--no-console", "do not serve the web console and /metrics")
+    .option("--console-cert <file>", "PEM certificate: serve the console over HTTPS (with --console-key; default with --tls: the hub's own)")
+    .option("--console-key <file>", "PEM private key for --console-cert")
     .addHelpText(
       "after",
-      "\nExamples:\n  canopy hub start --data /var/lib/canopy/hub\n  canopy hub start --data ./hub --port -1 --leaf-port -1 --http-port -1 --host 127.0.0.1",
+      "\nExamples:\n  canopy hub start --data /var/lib/canopy/hub\n  canopy hub start --data ./hub --port -1 --leaf-port -1 --http-port -1 --host 127.0.0.1\n  canopy hub start --data /var/lib/canopy/hub --console-listen 0.0.0.0 --console-cert hub.crt --console-key hub.key",
     )
     .action(async (o: HubStartOptions) => {
       const consolePort = Number(o.consolePort);
       if (!Number.isInteger(consolePort) || consolePort < -1 || consolePort > 65535) {
         throw new CanopyError(ErrorCode.InvalidInput, `--console-port must be a port number (0 or -1 = any free port), got ${JSON.stringify(o.consolePort)}`);
+      }
+      if ((o.consoleCert === undefined) !== (o.consoleKey === undefined)) {
+        throw new CanopyError(ErrorCode.InvalidInput, "give --console-cert and --console-key together");
+      }
+      const consoleTls = o.consoleCert && o.consoleKey ? { cert: o.consoleCert, key: o.consoleKey } : undefined;
+      for (const f of consoleTls ? [consoleTls.cert, consoleTls.key] : []) {
+        await access(f, constants.R_OK).catch(() => {
+          throw new CanopyError(ErrorCode.InvalidInput, `cannot read ${f} (--console-cert / --console-key)`);
+        });
       }
       const log = createLogger(undefined, "hub");
       const server = await startHubServer(
@@ -100,7 +114,9 @@ export function registerHub(program: Command): void {
         if (o.console) {
           // A console that cannot listen (port taken) must not take the hub down with it.
           const clog = log.child({ component: "console" });
-          consoleServer = await ConsoleServer.start(nc, { data: o.data, host: o.consoleListen, port: Math.max(0, consolePort) }, clog).catch((err) => {
+          // With --tls the console is HTTPS too, with the hub's certificate unless one is given.
+          const tls = consoleTls ?? (o.tls ? { cert: id.tls.serverCert, key: id.tls.serverKey } : undefined);
+          consoleServer = await ConsoleServer.start(nc, { data: o.data, host: o.consoleListen, port: Math.max(0, consolePort), tls }, clog).catch((err) => {
             clog.error({ err: errorMessage(err), port: consolePort }, "console not started");
             return undefined;
           });
@@ -119,8 +135,8 @@ export function registerHub(program: Command): void {
       const sig = await done;
       server.supervisor.stopRestarting();
       log.info({ signal: sig }, "stopping hub");
-      identity?.stop();
       await consoleServer?.stop();
+      identity?.stop();
       await gateway?.stop();
       await drainOrClose(nc);
       await server.supervisor.stop();
