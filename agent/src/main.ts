@@ -10,6 +10,8 @@ import { FactsSampler } from "./presence/facts.js";
 import { PresenceReporter } from "./presence/reporter.js";
 import { agentModules } from "./modules.js";
 import { AGENT_VERSION } from "./version.js";
+import { SystemdNotifier } from "./service/notify.js";
+import { ServiceLoop } from "./service/watchdog.js";
 import type { AgentContext, AgentModule } from "./context.js";
 import type { AgentOptions } from "./options.js";
 import type { Logger } from "./logging.js";
@@ -86,16 +88,28 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
     await m.start(ctx);
     started.push(m);
   }
-  const running = [monitor.run(loops.signal), reporter.run(loops.signal)];
+  const service = new ServiceLoop(
+    new SystemdNotifier(log.child({ component: "systemd" })),
+    [
+      async () => {
+        if (nc.isClosed()) throw new Error("leaf connection closed");
+        await nc.flush();
+      },
+    ],
+    log.child({ component: "service" }),
+  );
+  const running = [monitor.run(loops.signal), reporter.run(loops.signal), service.run(loops.signal)];
   publisher
     .publish(Subjects.presenceEvent(o.device), JSON.stringify({ state: "online", at: Date.now(), version: AGENT_VERSION }))
     .catch(() => {});
   log.info({ device: o.device, leaf: leafUrl, hub: o.hub, leafPid: leaf.supervisor.pid }, "agent running");
   onReady?.(leafUrl);
+  await service.ready(`device ${o.device} running, leaf ${leafUrl}`);
 
   await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })));
   leaf.supervisor.stopRestarting();
   log.info("agent stopping");
+  await service.stopping();
   for (const m of started.reverse()) {
     await m.stop().catch((err) => log.warn({ module: m.name, err: errorMessage(err) }, "module stop failed"));
   }

@@ -9,7 +9,9 @@
 #     /usr/local/lib/canopy/nats-server-<version>/ with /usr/local/bin/nats-server pointing at it.
 #     The package is unpacked, not installed, so it does not enable a system nats-server service.
 #   - socat (serial tests and demo MCUs over pty pairs).
+#   - python3 (the sd_notify test's fake service manager: node has no unix datagram sockets).
 #   - mosquitto, only for the MQTT benchmark: CANOPY_WITH_MOSQUITTO=1.
+#   - debootstrap, only for the install test (a fresh Debian root): CANOPY_WITH_DEBOOTSTRAP=1.
 #   - extra packages named in CANOPY_EXTRA_PACKAGES (space separated; e.g. "chromium simavr").
 # A nats-server already on PATH that is new enough is used as it is.
 set -euo pipefail
@@ -35,6 +37,10 @@ need_root() {
 
 need=()
 command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v python3 >/dev/null 2>&1 || need+=(python3-minimal)
+if [ "${CANOPY_WITH_DEBOOTSTRAP:-0}" = 1 ] && ! command -v debootstrap >/dev/null 2>&1 && [ ! -x /usr/sbin/debootstrap ]; then
+  need+=(debootstrap)
+fi
 if [ "${CANOPY_WITH_MOSQUITTO:-0}" = 1 ] && ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   need+=(mosquitto)
 fi
