@@ -36,8 +36,11 @@ need_root() {
 }
 
 need=()
-command -v socat >/dev/null 2>&1 || need+=(socat)
-command -v python3 >/dev/null 2>&1 || need+=(python3-minimal)
+# CANOPY_RUNTIME_ONLY=1 (deploy/install.sh on a device or hub): nats-server only, no test tools.
+if [ "${CANOPY_RUNTIME_ONLY:-0}" != 1 ]; then
+  command -v socat >/dev/null 2>&1 || need+=(socat)
+  command -v python3 >/dev/null 2>&1 || need+=(python3-minimal)
+fi
 if [ "${CANOPY_WITH_DEBOOTSTRAP:-0}" = 1 ] && ! command -v debootstrap >/dev/null 2>&1 && [ ! -x /usr/sbin/debootstrap ]; then
   need+=(debootstrap)
 fi
