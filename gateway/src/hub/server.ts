@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { ServerSupervisor, fileStoreLimit, renderHubConfig, type ServerPorts } from "@canopy/protocol";
+import { ServerSupervisor, fileStoreLimit, renderHubConfig, type HubClusterOptions, type ServerPorts } from "@canopy/protocol";
 import type { Logger } from "../logging.js";
 
 export interface HubServerOptions {
@@ -11,6 +11,9 @@ export interface HubServerOptions {
   httpPort: number;
   advertise?: string;
   maxFileStore: number;
+  /** Unique per cluster node. */
+  serverName?: string;
+  cluster?: HubClusterOptions;
 }
 
 export interface HubServer {
@@ -37,6 +40,8 @@ export async function startHubServer(o: HubServerOptions, log: Logger): Promise<
     httpPort: o.httpPort,
     maxFileStore,
     ...(o.advertise ? { advertise: o.advertise } : {}),
+    ...(o.serverName ? { serverName: o.serverName } : {}),
+    ...(o.cluster ? { cluster: o.cluster } : {}),
   };
   await writeFile(configFile, renderHubConfig(cfg));
   const slog = log.child({ component: "nats-server" });

@@ -18,6 +18,18 @@ export interface HubConfigOptions {
   advertise?: string;
   maxFileStore: number;
   serverName?: string;
+  /** A node of a hub cluster (JetStream clustered: every node has its own server_name). */
+  cluster?: HubClusterOptions;
+}
+
+export interface HubClusterOptions {
+  name: string;
+  host: string;
+  port: number;
+  /** nats-route://HOST:PORT of the other nodes (a node's own route is dropped before this). */
+  routes: string[];
+  /** host:port the other nodes should dial for this node's routes (behind NAT). */
+  advertise?: string;
 }
 
 export function renderHubConfig(o: HubConfigOptions): string {
@@ -37,8 +49,20 @@ export function renderHubConfig(o: HubConfigOptions): string {
     `  listen: ${q(`${o.host}:${o.leafPort}`)}`,
     o.leafPort === -1 ? "" : `  advertise: ${q(advertise)}`,
     `}`,
+    ...(o.cluster ? renderCluster(o.cluster) : []),
   ];
   return lines.filter(Boolean).join("\n") + "\n";
+}
+
+function renderCluster(c: HubClusterOptions): string[] {
+  return [
+    `cluster {`,
+    `  name: ${q(c.name)}`,
+    `  listen: ${q(`${c.host}:${c.port}`)}`,
+    c.advertise ? `  advertise: ${q(c.advertise)}` : "",
+    `  routes: [${c.routes.map(q).join(", ")}]`,
+    `}`,
+  ];
 }
 
 export interface LeafConfigOptions {

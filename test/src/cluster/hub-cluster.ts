@@ -1,0 +1,129 @@
+import { join } from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { waitFor } from "@canopy/protocol";
+import { CanopyProcess, freePort, runCanopy, tempDir, type RunResult, type TempDir } from "../harness/index.js";
+
+export interface HubNode {
+  name: string;
+  ports: { client: number; leaf: number; http: number; cluster: number };
+  proc: CanopyProcess;
+}
+
+export interface ClusterAgent {
+  device: string;
+  proc: CanopyProcess;
+  leafUrl: string;
+}
+
+/**
+ * A hub cluster of real `canopy hub start` processes on loopback (nats-server + gateway each, one
+ * --routes list for all), and agents that know every node's leaf URL. Every port is picked free
+ * once, so a node restarted after a SIGKILL comes back on the same ports and data.
+ */
+export class HubCluster {
+  readonly nodes: HubNode[] = [];
+  readonly agents = new Map<string, ClusterAgent>();
+  private readonly opened: NatsConnection[] = [];
+
+  private constructor(readonly dir: TempDir) {}
+
+  static async start(size = 3): Promise<HubCluster> {
+    const c = new HubCluster(await tempDir("canopy-cluster-"));
+    for (let i = 1; i <= size; i++) {
+      const ports = { client: await freePort(), leaf: await freePort(), http: await freePort(), cluster: await freePort() };
+      c.nodes.push({ name: `n${i}`, ports, proc: undefined as unknown as CanopyProcess });
+    }
+    await Promise.all(c.nodes.map((_, i) => c.startNode(i)));
+    return c;
+  }
+
+  get routes(): string {
+    return this.nodes.map((n) => `nats-route://127.0.0.1:${n.ports.cluster}`).join(",");
+  }
+
+  get env(): NodeJS.ProcessEnv {
+    return { CANOPY_SERVER: this.nodes.map((n) => `nats://127.0.0.1:${n.ports.client}`).join(",") };
+  }
+
+  /** Starts (or restarts) node i on its ports and data; resolves when it printed hub-ready. */
+  async startNode(i: number): Promise<HubNode> {
+    const n = this.nodes[i];
+    if (!n) throw new Error(`no node ${i}`);
+    n.proc = new CanopyProcess([
+      "hub", "start", "--data", join(this.dir.path, n.name), "--host", "127.0.0.1",
+      "--port", String(n.ports.client), "--leaf-port", String(n.ports.leaf), "--http-port", String(n.ports.http),
+      "--server-name", n.name, "--cluster-name", "canopy", "--cluster-port", String(n.ports.cluster), "--routes", this.routes,
+    ]);
+    await n.proc.waitForOutput(/"event":"hub-ready"/, 90_000);
+    return n;
+  }
+
+  async kill(i: number): Promise<void> {
+    const n = this.nodes[i];
+    n?.proc.killGroup("SIGKILL");
+    await n?.proc.exited;
+  }
+
+  async stopNode(i: number): Promise<void> {
+    await this.nodes[i]?.proc.stop();
+  }
+
+  nodeIndex(name: string): number {
+    const i = this.nodes.findIndex((n) => n.name === name);
+    if (i < 0) throw new Error(`no node named ${name}`);
+    return i;
+  }
+
+  cli(args: string[], timeoutMs = 30_000): Promise<RunResult> {
+    return runCanopy(args, { env: this.env, timeoutMs });
+  }
+
+  async enroll(device: string): Promise<void> {
+    const r = await this.cli(["device", "add", device]);
+    if (r.code !== 0) throw new Error(`device add ${device}: ${r.stderr}`);
+  }
+
+  async startAgent(device: string): Promise<ClusterAgent> {
+    if (!this.agents.has(device)) await this.enroll(device);
+    const hubs = this.nodes.flatMap((n) => ["--hub", `nats-leaf://127.0.0.1:${n.ports.leaf}`]);
+    const proc = new CanopyProcess(["agent", "--device", device, ...hubs, "--data", join(this.dir.path, "devices", device), "--port", "-1", "--heartbeat", "1s"]);
+    const line = await proc.waitForOutput(/"event":"agent-ready"/, 30_000);
+    const a = { device, proc, leafUrl: (JSON.parse(line) as { leaf: string }).leaf };
+    this.agents.set(device, a);
+    return a;
+  }
+
+  /** A client connection that knows every node (fails over like the gateway does). */
+  async hubConnection(): Promise<NatsConnection> {
+    const nc = await connect({ servers: this.nodes.map((n) => `nats://127.0.0.1:${n.ports.client}`), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    this.opened.push(nc);
+    return nc;
+  }
+
+  async leafConnection(device: string): Promise<NatsConnection> {
+    const a = this.agents.get(device);
+    if (!a) throw new Error(`no agent ${device}`);
+    const nc = await connect({ servers: a.leafUrl, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    this.opened.push(nc);
+    return nc;
+  }
+
+  async devicesOnline(ids: string[], timeoutMs = 30_000): Promise<void> {
+    await waitFor(
+      async () => {
+        const r = await this.cli(["devices", "--json"]);
+        if (r.code !== 0) return false;
+        const list = JSON.parse(r.stdout) as { id: string; online: boolean }[];
+        return ids.every((id) => list.some((d) => d.id === id && d.online));
+      },
+      { timeoutMs, intervalMs: 500, what: `${ids.join(", ")} online` },
+    );
+  }
+
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.opened.map((nc) => nc.close()));
+    await Promise.allSettled([...this.agents.values()].map((a) => a.proc.stop()));
+    await Promise.allSettled(this.nodes.map((n) => n.proc?.stop()));
+    await this.dir.remove();
+  }
+}
