@@ -1,9 +1,9 @@
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { createServer } from "node:net";
 import { drainOrClose, natsServerVersion } from "@canopy/protocol";
 import { connectHub } from "../nats.js";
-import { startHubServer } from "../hub/server.js";
+import { provisionWhenReady } from "../hub/provision.js";
+import { freeLoopbackPort, startDevHubs } from "./hubs.js";
 import { Gateway } from "../service/gateway.js";
 import { Registry } from "../registry/devices.js";
 import { Children } from "./children.js";
@@ -11,6 +11,8 @@ import type { Logger } from "../logging.js";
 
 export interface DevUpOptions {
   devices: number;
+  /** Hub nodes: 1, or a cluster of 3 (`--hub-nodes 3`). */
+  hubNodes?: number;
   data: string;
   bin: string;
   signal: AbortSignal;
@@ -19,16 +21,6 @@ export interface DevUpOptions {
   verbose: boolean;
   /** Any free ports instead of the usual 4222/7422/8222 (tests, several demos side by side). */
   freePorts: boolean;
-}
-
-/** The preferred port if it is free on loopback, else any free one. */
-async function portOr(preferred: number, free = false): Promise<number> {
-  if (free) return -1;
-  return new Promise((resolvePort) => {
-    const srv = createServer();
-    srv.once("error", () => resolvePort(-1));
-    srv.listen(preferred, "127.0.0.1", () => srv.close(() => resolvePort(preferred)));
-  });
 }
 
 /**
@@ -40,11 +32,9 @@ export async function devUp(o: DevUpOptions): Promise<void> {
   const data = resolve(o.data);
   await natsServerVersion();
   await mkdir(data, { recursive: true });
-  const hub = await startHubServer(
-    { data: join(data, "hub"), host: "127.0.0.1", port: await portOr(4222, o.freePorts), leafPort: await portOr(7422, o.freePorts), httpPort: await portOr(8222, o.freePorts), maxFileStore: 4 * 1024 ** 3 },
-    o.log.child({ component: "hub" }),
-  );
-  const nc = await connectHub(hub.clientUrl, { name: "canopy-dev", daemon: true });
+  const hubs = await startDevHubs(data, o.hubNodes ?? 1, o.freePorts, o.log);
+  const nc = await connectHub(hubs.clientUrls.join(","), { name: "canopy-dev", daemon: true });
+  await provisionWhenReady(nc, hubs.replicas, o.log, o.signal);
   const gateway = new Gateway(nc, o.log.child({ component: "gateway" }));
   await gateway.start();
   const children = new Children(o.bin, (name, line) => {
@@ -60,7 +50,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
         await registry.enroll(id, i % 2 === 0 ? ["lab"] : ["field"]);
         const bridgeArgs = i === 0 && mcu ? ["--bridge-serial", mcu.bridgeTty, "--bridge-mqtt", `127.0.0.1:${mcu.mqttPort}`] : [];
         const child = children.start(id, [
-          "agent", "--device", id, "--hub", hub.leafUrl, "--data", join(data, "devices", id), "--port", "-1", "--heartbeat", "2s",
+          "agent", "--device", id, ...hubs.leafUrls.flatMap((u) => ["--hub", u]), "--data", join(data, "devices", id), "--port", "-1", "--heartbeat", "2s",
           ...bridgeArgs,
         ]);
         const ready = JSON.parse(await children.waitForLine(child, /"event":"agent-ready"/)) as { leaf: string };
@@ -72,13 +62,14 @@ export async function devUp(o: DevUpOptions): Promise<void> {
       // The bridge's MQTT listener starts with the agent; the simulator retries until it is up.
       children.start("mcu-mqtt", ["sim", "mcu", "--id", "mcu-wifi", "--mqtt", `127.0.0.1:${mcu.mqttPort}`, "--rate", "1"]);
     }
-    const env = `export CANOPY_SERVER=${hub.clientUrl}`;
+    const env = `export CANOPY_SERVER=${hubs.clientUrls.join(",")}`;
     process.stdout.write(
       [
         "",
         "Canopy demo is up (Ctrl-C stops everything).",
         "",
-        `  hub        ${hub.clientUrl}   leafnodes ${hub.leafUrl}   monitoring ${hub.httpUrl}`,
+        ...hubs.servers.map((h, i) => `  ${(hubs.servers.length > 1 ? `hub-${i + 1}` : "hub").padEnd(10)} ${h.clientUrl}   leafnodes ${h.leafUrl}   monitoring ${h.httpUrl}`),
+        ...(hubs.servers.length > 1 ? [`             a ${hubs.servers.length}-node cluster: streams and KV buckets at ${hubs.replicas} replicas`] : []),
         `  gateway    in-process (id ${gateway.id})`,
         ...agents.map((a) => `  ${a.id.padEnd(10)} agent + leaf nats-server at ${a.leaf}   group ${a.group}   data ${join(data, "devices", a.id)}`),
         "",
@@ -93,13 +84,13 @@ export async function devUp(o: DevUpOptions): Promise<void> {
       ].join("\n") + "\n",
     );
     await new Promise<void>((r) => (o.signal.aborted ? r() : o.signal.addEventListener("abort", () => r(), { once: true })));
-    hub.supervisor.stopRestarting();
+    for (const h of hubs.servers) h.supervisor.stopRestarting();
     process.stdout.write("stopping the demo...\n");
   } finally {
     await children.stopAll();
     await gateway.stop();
     await drainOrClose(nc);
-    await hub.supervisor.stop();
+    await Promise.all(hubs.servers.map((h) => h.supervisor.stop()));
   }
 }
 
@@ -114,15 +105,4 @@ async function demoMcuLinks(data: string, children: Children): Promise<{ bridgeT
   if (!existsSync(simTty)) return undefined;
   const mqttPort = await freeLoopbackPort();
   return { bridgeTty, simTty, mqttPort };
-}
-
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      srv.close(() => resolvePort(typeof a === "object" && a ? a.port : 0));
-    });
-  });
 }

@@ -161,7 +161,7 @@ test("rolling restart of all 3 nodes while d2 publishes: nothing lost, every dev
   figures.rollingRestartMs = Date.now() - t0;
   stop = true;
   await publisher;
-  assert.ok(sent > 1_000, `only ${sent} published during the rolling restart`);
+  assert.ok(sent > 200, `only ${sent} published during the rolling restart`);
   await waitForCount(hub, SHARD, subject, sent, 90_000);
   const got = await readShard(hub, SHARD, subject);
   assert.equal(checkSequence(got, Array.from({ length: sent }, (_, i) => i)), undefined);
