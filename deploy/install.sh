@@ -124,7 +124,7 @@ if [ "$role" = device ] && [ -n "$join$bundle" ]; then
 fi
 
 # --- nats-server >= 2.14 (no test tools on a device) ----------------------------------------------
-CANOPY_RUNTIME_ONLY=1 bash "$TREE/deploy/scripts/ensure-deps.sh"
+CANOPY_FOR_TESTS=0 bash "$TREE/deploy/scripts/ensure-deps.sh"
 
 # --- the canopy user ------------------------------------------------------------------------------
 if ! getent passwd "$USER_NAME" >/dev/null; then

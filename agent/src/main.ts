@@ -12,6 +12,7 @@ import { agentModules } from "./modules.js";
 import { AGENT_VERSION } from "./version.js";
 import { SystemdNotifier } from "./service/notify.js";
 import { ServiceLoop } from "./service/watchdog.js";
+import { HubClock } from "./clock/hub-clock.js";
 import type { AgentContext, AgentModule } from "./context.js";
 import type { AgentOptions } from "./options.js";
 import type { Logger } from "./logging.js";
@@ -29,6 +30,8 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
       hubUrls: o.hub,
       port: o.port,
       maxFileStore: o.maxFileStore,
+      syncInterval: o.leaf.syncInterval,
+      compression: o.leaf.compression,
       ...(o.httpPort === undefined ? {} : { httpPort: o.httpPort }),
       ...(o.credentials ? { credentialsFile: o.credentials } : {}),
     },
@@ -49,6 +52,7 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
   const serverVersion = await natsServerVersion().catch(() => "unknown");
   const modules: AgentModule[] = agentModules(o);
 
+  const clock = new HubClock();
   const reporter = new PresenceReporter(
     nc,
     {
@@ -65,7 +69,9 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
       contributors: [
         () => (monitor.backlog ? { up: monitor.backlog } : {}),
         ...modules.flatMap((m) => (m.status ? [m.status] : [])),
+        () => (clock.skewMs === undefined ? {} : { clock: { skewMs: clock.skewMs, rttMs: clock.lastRttMs ?? 0 } }),
       ],
+      clock,
     },
     log.child({ component: "presence" }),
   );
@@ -79,6 +85,7 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
     state,
     publisher,
     facts,
+    clock,
     log,
     signal: loops.signal,
     reportNow: () => reporter.reportNow(),

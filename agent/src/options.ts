@@ -1,7 +1,7 @@
 import { isAbsolute, resolve } from "node:path";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { CanopyError, ErrorCode, Id, describeIssues, parseBytes, parseDuration } from "@canopy/protocol";
+import { CanopyError, DEFAULT_LEAF_SYNC_INTERVAL, ErrorCode, Id, describeIssues, parseBytes, parseDuration } from "@canopy/protocol";
 import { DEFAULT_UP_LIMITS } from "./up/stream.js";
 
 /** A positive number, or text that `parse` turns into one ("5s", "256MiB"); its error names the field. */
@@ -44,6 +44,14 @@ export const AgentOptionsSchema = z.object({
       mqtt: z.string().optional(),
     })
     .optional(),
+  /** The leaf nats-server's durability and link settings (see protocol renderLeafConfig). */
+  leaf: z
+    .object({
+      /** "always" = fsync before every ack (survives a power cut); "<n>ms|s" leaves that window unsynced. */
+      syncInterval: z.string().regex(/^(always|[1-9]\d*(ms|s))$/, 'must be "always" or a duration like "500ms" / "1s"').default(DEFAULT_LEAF_SYNC_INTERVAL),
+      compression: z.enum(["s2_auto", "s2_fast", "s2_better", "s2_best", "off"]).default("s2_auto"),
+    })
+    .default({ syncInterval: DEFAULT_LEAF_SYNC_INTERVAL, compression: "s2_auto" }),
   credentials: z.string().optional(),
   /** Scripts the `exec` command may run, in addition to the applied config's `exec.allow`. */
   allowExec: z.array(z.string().refine(isAbsolute, "must be an absolute path")).default([]),

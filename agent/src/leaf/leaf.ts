@@ -11,6 +11,8 @@ export interface LeafOptions {
   httpPort?: number;
   maxFileStore: number;
   credentialsFile?: string;
+  syncInterval?: string;
+  compression?: string;
 }
 
 /** Writes the device's leaf nats-server config and keeps that server running. */
@@ -26,6 +28,8 @@ export async function startLeaf(o: LeafOptions, log: Logger): Promise<{ supervis
       port,
       hubUrls: o.hubUrls,
       maxFileStore,
+      ...(o.syncInterval ? { syncInterval: o.syncInterval } : {}),
+      ...(o.compression ? { compression: o.compression } : {}),
       ...(httpPort === undefined ? {} : { httpPort }),
       ...(o.credentialsFile ? { credentialsFile: o.credentialsFile } : {}),
     });

@@ -3,6 +3,10 @@ import { jetstream } from "@nats-io/jetstream";
 import { Kvm, type KV } from "@nats-io/kv";
 import { Assets, Backoff, HUB_DOMAIN, errorMessage, sleep, type DeviceStatus } from "@canopy/protocol";
 import type { Logger } from "../logging.js";
+import type { HubClock } from "../clock/hub-clock.js";
+
+/** How often the hub clock is re-measured (one extra KV read). */
+const CLOCK_SYNC_MS = 30_000;
 
 /** A part of the agent that adds to the status record (backlog, applied config, MCUs, ...). */
 export type StatusContributor = () => Promise<Partial<DeviceStatus>> | Partial<DeviceStatus>;
@@ -12,6 +16,8 @@ export interface ReporterOptions {
   intervalMs: number;
   base: () => Omit<DeviceStatus, "at" | "heartbeatMs" | "state">;
   contributors: StatusContributor[];
+  /** Measured against the status entry's hub timestamp after a put. */
+  clock?: HubClock;
 }
 
 /**
@@ -27,6 +33,7 @@ export class PresenceReporter {
   /** A contributor may set `heartbeatMs` (remote config `heartbeat.interval`): it then paces the loop. */
   private intervalMs: number;
   private again = false;
+  private clockSyncedAt = -Infinity;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -79,11 +86,21 @@ export class PresenceReporter {
     const status: DeviceStatus = {
       ...this.opts.base(),
       ...merged,
-      at: Date.now(),
+      at: this.opts.clock?.now() ?? Date.now(),
       heartbeatMs: this.intervalMs,
       state,
     };
-    await this.kv.put(this.opts.device, JSON.stringify(status));
+    const sent = performance.now();
+    const revision = await this.kv.put(this.opts.device, JSON.stringify(status));
+    const clock = this.opts.clock;
+    if (clock && (sent - this.clockSyncedAt > CLOCK_SYNC_MS || !clock.measured)) {
+      // The entry's `created` is the hub's clock when it stored the put: one sample of hub time.
+      const e = await this.kv.get(this.opts.device, { revision });
+      if (e) {
+        clock.observe(e.created.getTime(), sent, performance.now());
+        this.clockSyncedAt = sent;
+      }
+    }
   }
 
   private async idle(ms: number, signal: AbortSignal): Promise<void> {

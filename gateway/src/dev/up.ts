@@ -1,6 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { drainOrClose, natsServerVersion } from "@canopy/protocol";
+import { drainOrClose, requireNatsServer } from "@canopy/protocol";
 import { connectHub } from "../nats.js";
 import { provisionWhenReady } from "../hub/provision.js";
 import { freeLoopbackPort, startDevHubs } from "./hubs.js";
@@ -30,7 +30,7 @@ export interface DevUpOptions {
  */
 export async function devUp(o: DevUpOptions): Promise<void> {
   const data = resolve(o.data);
-  await natsServerVersion();
+  await requireNatsServer();
   await mkdir(data, { recursive: true });
   const hubs = await startDevHubs(data, o.hubNodes ?? 1, o.freePorts, o.log);
   const nc = await connectHub(hubs.clientUrls.join(","), { name: "canopy-dev", daemon: true });

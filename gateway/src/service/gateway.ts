@@ -8,6 +8,7 @@ import type { Logger } from "../logging.js";
 import { Lease } from "./lease.js";
 import { configTasks } from "../config/tasks.js";
 import { commandResultsTask } from "../commands/ingest.js";
+import { sourceReviveTask } from "../upstream/revive.js";
 
 export interface GatewayTask {
   /** Lease name; one instance in the fleet runs the task at a time. */
@@ -80,5 +81,5 @@ export const shardRepair: GatewayTask = {
 };
 
 export function defaultTasks(): GatewayTask[] {
-  return [shardRepair, ...configTasks(), commandResultsTask()];
+  return [shardRepair, sourceReviveTask(), ...configTasks(), commandResultsTask()];
 }

@@ -12,9 +12,48 @@ export interface ServerPorts {
   http?: number;
 }
 
+/**
+ * The oldest nats-server Canopy runs on. 2.14.0 is the first line that checks permissions on messages
+ * arriving over a leaf link (older servers let a leaf holding one device's credentials publish into
+ * another device's subjects and delete hub streams), has JetStream `sync_interval`, and does not wedge
+ * its store on a full disk. Debian 12 ships 2.9.10 and Debian 13 2.10.27: both are refused.
+ */
+export const MIN_NATS_SERVER = "2.14.0";
+
+/** The nats-server binary: `CANOPY_NATS_SERVER` or `nats-server` on PATH. */
+export function natsServerBin(): string {
+  return process.env.CANOPY_NATS_SERVER || "nats-server";
+}
+
+const checked = new Map<string, Promise<string>>();
+
+/**
+ * Resolves with the server's version when it is at least MIN_NATS_SERVER; otherwise a clear error
+ * naming the fix. Memoised per binary: every server start calls it.
+ */
+export function requireNatsServer(bin = natsServerBin()): Promise<string> {
+  let p = checked.get(bin);
+  if (!p) {
+    p = natsServerVersion(bin).then((v) => {
+      if (!versionAtLeast(v, MIN_NATS_SERVER)) {
+        throw new CanopyError(
+          ErrorCode.Unavailable,
+          `nats-server ${v} (${bin}) is older than ${MIN_NATS_SERVER}, which Canopy needs (leaf-link permission checks, ` +
+            `JetStream sync_interval, full-disk recovery). Install a newer one with: sudo bash deploy/scripts/ensure-deps.sh ` +
+            `(fetches Debian testing's nats-server), or point CANOPY_NATS_SERVER at one.`,
+        );
+      }
+      return v;
+    });
+    p.catch(() => checked.delete(bin));
+    checked.set(bin, p);
+  }
+  return p;
+}
+
 export interface NatsServerOptions {
   configFile: string;
-  /** Binary to run; default `nats-server` on PATH (Debian's package). */
+  /** Binary to run; default natsServerBin(). */
   bin?: string;
   /** Every log line of the server, for the caller to route (pino, file, test output). */
   onLog?: (line: string) => void;
@@ -43,7 +82,9 @@ export class NatsServerProcess {
   }
 
   async start(): Promise<ServerPorts> {
-    const child = spawn(this.opts.bin ?? "nats-server", ["-c", this.opts.configFile], {
+    const bin = this.opts.bin ?? natsServerBin();
+    await requireNatsServer(bin);
+    const child = spawn(bin, ["-c", this.opts.configFile], {
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.child = child;
@@ -53,7 +94,7 @@ export class NatsServerProcess {
         reject(
           new CanopyError(
             ErrorCode.Unavailable,
-            `cannot run nats-server (${err.message}); install it with: sudo apt-get install -y nats-server`,
+            `cannot run nats-server (${err.message}); install it with: sudo bash deploy/scripts/ensure-deps.sh`,
             { cause: err },
           ),
         ),
@@ -128,21 +169,21 @@ export class NatsServerProcess {
   }
 }
 
-/** `nats-server --version` → "2.9.10". */
-export async function natsServerVersion(bin = "nats-server"): Promise<string> {
+/** `nats-server --version` → "2.15.1". */
+export async function natsServerVersion(bin = natsServerBin()): Promise<string> {
   try {
     const { stdout } = await execFileP(bin, ["--version"]);
     return /v?(\d+\.\d+\.\d+)/.exec(stdout)?.[1] ?? stdout.trim();
   } catch (err) {
     throw new CanopyError(
       ErrorCode.Unavailable,
-      `nats-server not found; install it with: sudo apt-get install -y nats-server (or run deploy/scripts/ensure-deps.sh)`,
+      `nats-server not found (${bin}); install it with: sudo bash deploy/scripts/ensure-deps.sh`,
       { cause: err },
     );
   }
 }
 
-/** True when `version` (x.y.z) is at least `min`: gates features newer than 2.9 (DESIGN.md). */
+/** True when `version` (x.y.z) is at least `min`. */
 export function versionAtLeast(version: string, min: string): boolean {
   const a = version.split(".").map(Number);
   const b = min.split(".").map(Number);

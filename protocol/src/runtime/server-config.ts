@@ -3,10 +3,11 @@ import { checkId } from "../ids.js";
 import { HUB_DOMAIN } from "../subjects.js";
 
 /**
- * nats-server configs for the hub and for a device leaf. Facts behind them (DESIGN.md, 2.9.10):
+ * nats-server configs for the hub and for a device leaf (nats-server >= 2.14). Facts behind them:
  * every leaf needs its own JetStream domain and server_name; all leaves share `cluster { name: edge }`
  * so interest does not flow leaf to leaf; the hub must advertise the leafnode address devices should
- * dial; a full disk wedges JetStream, so max_file_store always sits below the free space.
+ * dial; max_file_store sits below the free space so the server's own limit, not ENOSPC, is what a
+ * full partition hits first.
  */
 export interface HubConfigOptions {
   storeDir: string;
@@ -65,6 +66,9 @@ function renderCluster(c: HubClusterOptions): string[] {
   ];
 }
 
+/** The leaf's JetStream sync interval unless configured (see LeafConfigOptions.syncInterval). */
+export const DEFAULT_LEAF_SYNC_INTERVAL = "100ms";
+
 export interface LeafConfigOptions {
   device: string;
   storeDir: string;
@@ -76,15 +80,28 @@ export interface LeafConfigOptions {
   /** nats-leaf://host:port of the hub (comma-separated for several hub nodes). */
   hubUrls: string[];
   maxFileStore: number;
-  /** Seconds between leaf reconnect attempts. */
+  /**
+   * Seconds between leaf reconnect attempts (base). The server adds up to the same again as jitter
+   * after a failed dial; the first retry after a drop is not jittered, so the base itself is spread
+   * per device (up to +50 %, from the device id) and a fleet does not redial a restarted hub in step.
+   */
   reconnectSeconds?: number;
   credentialsFile?: string;
+  /**
+   * JetStream `sync_interval`. DEFAULT_LEAF_SYNC_INTERVAL ("100ms") bounds what a power cut can take
+   * to the writes acked in the last 100 ms (plus the fsync itself); "always" fsyncs every write before
+   * its ack (nothing acked is lost) at ~1/8 of the publish rate (measured: 946 vs 7,732 msg/s, 2 cores).
+   */
+  syncInterval?: string;
+  /** Leaf link compression: s2_auto (default) adapts to the link's RTT (cellular), "off" disables. */
+  compression?: string;
 }
 
 export function renderLeafConfig(o: LeafConfigOptions): string {
   const device = checkId(o.device, "device id");
-  const remote = [`urls: [${o.hubUrls.map(q).join(", ")}]`];
+  const remote = [`urls: [${o.hubUrls.map(q).join(", ")}]`, `compression: ${q(o.compression ?? "s2_auto")}`];
   if (o.credentialsFile) remote.push(`credentials: ${q(o.credentialsFile)}`);
+  const reconnectMs = Math.round((o.reconnectSeconds ?? 2) * 1000 * (1 + 0.5 * idFraction(device)));
   const lines = [
     `server_name: ${q(device)}`,
     `listen: ${q(`${o.host ?? "127.0.0.1"}:${o.port}`)}`,
@@ -95,10 +112,11 @@ export function renderLeafConfig(o: LeafConfigOptions): string {
     `  domain: ${q(device)}`,
     `  max_file_store: ${o.maxFileStore}`,
     `  max_memory_store: 67108864`,
+    `  sync_interval: ${q(o.syncInterval ?? DEFAULT_LEAF_SYNC_INTERVAL)}`,
     `}`,
     `cluster { name: edge }`,
     `leafnodes {`,
-    `  reconnect: ${o.reconnectSeconds ?? 2}`,
+    `  reconnect: ${q(`${reconnectMs}ms`)}`,
     `  remotes: [ { ${remote.join(", ")} } ]`,
     `}`,
   ];
@@ -113,6 +131,13 @@ export async function fileStoreLimit(dir: string, requested: number, fraction = 
   const s = await statfs(dir);
   const free = Number(s.bavail) * Number(s.bsize);
   return Math.max(16 * 2 ** 20, Math.min(requested, Math.floor(free * fraction)));
+}
+
+/** A stable number in [0, 1) from an id (FNV-1a), to spread per-device timings. */
+function idFraction(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return (h >>> 0) / 2 ** 32;
 }
 
 function q(s: string): string {
