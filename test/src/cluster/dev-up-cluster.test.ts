@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { waitFor } from "@canopy/protocol";
 import { CanopyProcess, runCanopy, tempDir, type TempDir } from "../harness/index.js";
+import { devicesOnline } from "./hub-cluster.js";
 
 let dir: TempDir | undefined;
 let demo: CanopyProcess | undefined;
@@ -26,14 +26,7 @@ test("canopy dev up --hub-nodes 3: a 3-node hub cluster, streams at 3 replicas, 
   const server = /export CANOPY_SERVER=(\S+)/.exec(await demo.waitForOutput(/export CANOPY_SERVER=/))?.[1] ?? "";
   assert.equal(server.split(",").length, 3, server);
   const env = { CANOPY_SERVER: server };
-  await waitFor(
-    async () => {
-      const r = await runCanopy(["devices", "--json"], { env });
-      const list = JSON.parse(r.stdout) as Array<{ id: string; online: boolean }>;
-      return list.length === 2 && list.every((d) => d.online);
-    },
-    { timeoutMs: 45_000, intervalMs: 500, what: "both demo devices online" },
-  );
+  await devicesOnline(env, ["dev-1", "dev-2"], 45_000);
   nc = await connect({ servers: server.split(",") });
   const jsm = await jetstreamManager(nc);
   const streams: string[] = [];

@@ -108,16 +108,8 @@ export class HubCluster {
     return nc;
   }
 
-  async devicesOnline(ids: string[], timeoutMs = 30_000): Promise<void> {
-    await waitFor(
-      async () => {
-        const r = await this.cli(["devices", "--json"]);
-        if (r.code !== 0) return false;
-        const list = JSON.parse(r.stdout) as { id: string; online: boolean }[];
-        return ids.every((id) => list.some((d) => d.id === id && d.online));
-      },
-      { timeoutMs, intervalMs: 500, what: `${ids.join(", ")} online` },
-    );
+  devicesOnline(ids: string[], timeoutMs = 30_000): Promise<void> {
+    return devicesOnline(this.env, ids, timeoutMs);
   }
 
   async stop(): Promise<void> {
@@ -126,4 +118,17 @@ export class HubCluster {
     await Promise.allSettled(this.nodes.map((n) => n.proc?.stop()));
     await this.dir.remove();
   }
+}
+
+/** Waits until `canopy devices` (against `env`'s hub) lists every id online. */
+export async function devicesOnline(env: NodeJS.ProcessEnv, ids: string[], timeoutMs: number): Promise<void> {
+  await waitFor(
+    async () => {
+      const r = await runCanopy(["devices", "--json"], { env });
+      if (r.code !== 0) return false;
+      const list = JSON.parse(r.stdout) as { id: string; online: boolean }[];
+      return ids.every((id) => list.some((d) => d.id === id && d.online));
+    },
+    { timeoutMs, intervalMs: 500, what: `${ids.join(", ")} online` },
+  );
 }

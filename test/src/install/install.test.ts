@@ -60,7 +60,7 @@ after(async () => {
 });
 
 test("install.sh on fresh trixie: install, agent online as canopy, idempotent, upgrade, uninstall", { timeout: 600_000 }, async () => {
-  const before = await snapshot(root, { mtimes: false, exclude: ["./var/lib/canopy"] });
+  const before = await snapshot(root, { mtimes: false });
   const installer = `/root/rel/canopy-${version}/install.sh`;
   const token = joinToken(`nats-leaf://127.0.0.1:${fleet.hub.leafPort}`);
 
@@ -153,8 +153,22 @@ test("install.sh on fresh trixie: install, agent online as canopy, idempotent, u
   const data = (await root.exec("ls /var/lib/canopy")).stdout;
   assert.equal(gone.stdout, data, "something besides the data is left");
   assert.ok(["leaf", "leaf.conf", "state"].every((f) => data.split("\n").includes(f)), data);
+
+  // A hub node from the same tree (install-hub.sh), then --uninstall --purge: back to the fresh root.
+  const hubTree = `/root/rel/canopy-${newer}`;
+  const hubInstall = await timed("hub-install", () => root.exec(`${hubTree}/deploy/install-hub.sh --hub-args "--advertise hub1.example.net:7422"`));
+  assert.equal(hubInstall.code, 0, hubInstall.stderr);
+  const hubFiles = await root.exec(
+    "readlink /etc/systemd/system/multi-user.target.wants/canopy-hub.service; cat /etc/canopy/hub.env; stat -c '%a %U %G' /etc/canopy/hub.env; id -u canopy >/dev/null && echo user; ls /etc/canopy",
+  );
+  assert.equal(
+    hubFiles.stdout,
+    "/etc/systemd/system/canopy-hub.service\nCANOPY_HUB_ARGS=--advertise hub1.example.net:7422\n640 root canopy\nuser\nhub.env\n",
+  );
+  const purge = await root.exec(`${hubTree}/install.sh --uninstall --purge`);
+  assert.equal(purge.code, 0, purge.stderr);
   // Compared with the fresh root: only shadow-utils' backup files (/etc/passwd- …) are new.
-  const left = diff(before, await snapshot(root, { mtimes: false, exclude: ["./var/lib/canopy"] })).filter(
+  const left = diff(before, await snapshot(root, { mtimes: false })).filter(
     (d) => !/^\.\/etc\/(passwd|group|shadow|gshadow|subuid|subgid)-: \(new\)/.test(d) && !/^\.\/etc\/(passwd|group|shadow|gshadow): /.test(d),
   );
   assert.deepEqual(left, []);
