@@ -4,6 +4,7 @@ import { loadAgentOptions } from "./options.js";
 import { runAgent } from "./main.js";
 import { createLogger } from "./logging.js";
 import { registerSim } from "./sim/cli.js";
+import { readBundleArg } from "./identity/enroll.js";
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -14,7 +15,9 @@ export function buildProgram(): Command {
   program
     .command("agent")
     .description("run the device agent: supervises the local leaf nats-server, keeps UP, reports presence")
-    .option("--device <id>", "this device's id (as enrolled with 'canopy device add')")
+    .option("--bundle <file>", "enroll with this bundle from 'canopy device add --bundle FILE' (stored under DATA)")
+    .option("--join <token>", "enroll with the one-line join token printed by 'canopy device add'")
+    .option("--device <id>", "this device's id (default: from the enrollment; for development)")
     .option("--hub <url>", "hub leafnode URL nats-leaf://HOST:PORT (repeatable for several hub nodes)", collect)
     .option("--data <dir>", "data directory (leaf store, agent state)")
     .option("--port <port>", "local client port of the leaf server (-1 = any free port)", "4223")
@@ -27,9 +30,10 @@ export function buildProgram(): Command {
     .option("--allow-exec <path>", "absolute path of a script the 'exec' command may run (repeatable; adds to config exec.allow)", collect)
     .addHelpText(
       "after",
-      "\nExamples:\n  canopy agent --device pi-01 --hub nats-leaf://hub.example.net:7422 --data /var/lib/canopy\n  canopy agent --config /etc/canopy/agent.json",
+      "\nExamples:\n  canopy agent --bundle pi-01.bundle.json --data /var/lib/canopy   # first start: enroll\n  canopy agent --join canopy1.eyJ2Ijo... --data /var/lib/canopy\n  canopy agent --data /var/lib/canopy                              # later starts\n  canopy agent --config /etc/canopy/agent.json",
     )
     .action(async (f: Record<string, string | string[] | undefined>) => {
+      const bundle = readBundleArg({ bundle: f.bundle as string | undefined, join: f.join as string | undefined });
       const options = loadAgentOptions(
         {
           device: f.device as string | undefined,
@@ -45,6 +49,7 @@ export function buildProgram(): Command {
               : undefined,
         },
         f.config as string | undefined,
+        bundle,
       );
       const log = createLogger((f.logLevel as string | undefined) ?? undefined).child({ device: options.device });
       const ac = new AbortController();

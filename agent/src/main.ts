@@ -34,11 +34,20 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
       compression: o.leaf.compression,
       ...(o.httpPort === undefined ? {} : { httpPort: o.httpPort }),
       ...(o.credentials ? { credentialsFile: o.credentials } : {}),
+      ...(o.tls ? { tls: o.tls } : {}),
     },
     log,
   );
   const leafUrl = `nats://127.0.0.1:${leaf.ports.client}`;
-  const nc = await connect({ servers: leafUrl, name: `canopy-agent-${o.device}`, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  // Requests that cross to the hub get their replies on this device's own inbox prefix: its
+  // credentials let the hub deliver `_INBOX.<dev>.>` to it and nothing of other devices'.
+  const nc = await connect({
+    servers: leafUrl,
+    name: `canopy-agent-${o.device}`,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+    inboxPrefix: Subjects.deviceInboxPrefix(o.device),
+  });
   const jsm = await jetstreamManager(nc);
   await ensureUpStream(jsm, o.device, { maxBytes: o.up.maxBytes, maxAgeMs: o.up.maxAge, duplicateWindowMs: o.up.duplicateWindow });
 

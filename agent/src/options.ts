@@ -3,6 +3,8 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { CanopyError, DEFAULT_LEAF_SYNC_INTERVAL, ErrorCode, Id, describeIssues, parseBytes, parseDuration } from "@canopy/protocol";
 import { DEFAULT_UP_LIMITS } from "./up/stream.js";
+import { storeEnrollment, storedEnrollment, type Enrollment } from "./identity/enroll.js";
+import type { EnrollBundle } from "@canopy/protocol";
 
 /** A positive number, or text that `parse` turns into one ("5s", "256MiB"); its error names the field. */
 function unitValue(parse: (text: string) => number) {
@@ -53,16 +55,21 @@ export const AgentOptionsSchema = z.object({
     })
     .default({ syncInterval: DEFAULT_LEAF_SYNC_INTERVAL, compression: "s2_auto" }),
   credentials: z.string().optional(),
+  /** Leaf-link TLS (client certificate, fleet CA), from the enrollment. */
+  tls: z.object({ certFile: z.string(), keyFile: z.string(), caFile: z.string() }).optional(),
   /** Scripts the `exec` command may run, in addition to the applied config's `exec.allow`. */
   allowExec: z.array(z.string().refine(isAbsolute, "must be an absolute path")).default([]),
 });
 export type AgentOptions = z.output<typeof AgentOptionsSchema>;
+/** Before enrollment fills them in, device and hub may be missing. */
+const RawOptionsSchema = AgentOptionsSchema.extend({ device: Id.optional(), hub: AgentOptionsSchema.shape.hub.optional() });
 export type AgentOptionsInput = z.input<typeof AgentOptionsSchema>;
 
 /** Merges config file < env < flags, validates, and throws INVALID_INPUT naming the field. */
 export function loadAgentOptions(
   flags: { [K in keyof AgentOptionsInput]?: AgentOptionsInput[K] | undefined },
   configFile?: string,
+  bundle?: EnrollBundle,
 ): AgentOptions {
   let file: Record<string, unknown> = {};
   if (configFile) {
@@ -79,7 +86,32 @@ export function loadAgentOptions(
   if (e.CANOPY_DATA) env.data = e.CANOPY_DATA;
   if (e.CANOPY_AGENT_HEARTBEAT) env.heartbeat = e.CANOPY_AGENT_HEARTBEAT;
   const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
-  const r = AgentOptionsSchema.safeParse({ ...file, ...env, ...defined });
+  const r = RawOptionsSchema.safeParse({ ...file, ...env, ...defined });
   if (!r.success) throw new CanopyError(ErrorCode.InvalidInput, `agent options: ${describeIssues(r.error)}`);
-  return r.data;
+  return withEnrollment(r.data, bundle);
+}
+
+/**
+ * Device id, hub URLs and credentials come from the enrollment (a new bundle, else the stored one);
+ * `--device` / `--hub` still work and `--hub` wins (a test relays the link through a proxy).
+ */
+function withEnrollment(o: z.output<typeof RawOptionsSchema>, bundle: EnrollBundle | undefined): AgentOptions {
+  if (bundle && o.device !== undefined && o.device !== bundle.device) {
+    throw new CanopyError(ErrorCode.InvalidInput, `--device ${o.device} does not match the bundle's device ${bundle.device}`);
+  }
+  const e: Enrollment | undefined = bundle ? storeEnrollment(o.data, bundle) : storedEnrollment(o.data);
+  if (e && o.device !== undefined && o.device !== e.device) {
+    throw new CanopyError(ErrorCode.InvalidInput, `${o.data} is enrolled as ${e.device}, not ${o.device}; use another --data or enroll again with --bundle`);
+  }
+  const device = o.device ?? e?.device;
+  const hub = o.hub ?? e?.hub;
+  if (!device) throw new CanopyError(ErrorCode.InvalidInput, "agent options: no device id: enroll with --bundle FILE or --join TOKEN (or give --device)");
+  if (!hub) throw new CanopyError(ErrorCode.InvalidInput, "agent options: no hub URL: enroll with --bundle FILE or --join TOKEN (or give --hub)");
+  return {
+    ...o,
+    device,
+    hub,
+    ...(e ? { credentials: o.credentials ?? e.credentialsFile } : {}),
+    ...(e?.tls && !o.tls ? { tls: e.tls } : {}),
+  };
 }

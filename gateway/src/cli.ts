@@ -18,7 +18,9 @@ import { registerQuery } from "./cli/commands/query.js";
 export function buildProgram(): Command {
   const program = new Command("canopy")
     .description("Canopy: fleet manager for Raspberry Pi-class devices and their microcontrollers, on NATS")
-    .option("-s, --server <url>", "hub NATS URL (env CANOPY_SERVER)", undefined)
+    .option("-s, --server <url>", "hub NATS URL (env CANOPY_SERVER; else the selected context)", undefined)
+    .option("--creds <file>", "NATS credentials for the hub (env CANOPY_CREDS; a hub writes <data>/creds/admin.creds)")
+    .option("--tls-ca <file>", "CA of the hub's TLS client port (env CANOPY_TLS_CA)")
     .option("--log-level <level>", "trace|debug|info|warn|error (env CANOPY_LOG_LEVEL)")
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()

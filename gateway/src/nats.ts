@@ -1,29 +1,76 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { CanopyError, ErrorCode } from "@canopy/protocol";
+import { readFile } from "node:fs/promises";
+import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { CanopyError, ErrorCode, Subjects } from "@canopy/protocol";
+import { selectedContext } from "./contexts.js";
 
 export const DEFAULT_SERVER = "nats://127.0.0.1:4222";
 
+/** How to reach the hub: URL, credentials file (JWT + seed) and, for a TLS client port, the CA. */
+export interface HubTarget {
+  server: string;
+  creds?: string;
+  ca?: string;
+}
+
+/** Each field: flag > env (CANOPY_SERVER / CANOPY_CREDS / CANOPY_TLS_CA) > selected context > default. */
+export function resolveHub(flags: { server?: string | undefined; creds?: string | undefined; tlsCa?: string | undefined } = {}): HubTarget {
+  const ctx = selectedContext();
+  const e = process.env;
+  const server = flags.server ?? e.CANOPY_SERVER ?? ctx?.server ?? DEFAULT_SERVER;
+  const creds = flags.creds ?? e.CANOPY_CREDS ?? ctx?.creds;
+  const ca = flags.tlsCa ?? e.CANOPY_TLS_CA ?? ctx?.ca;
+  return { server, ...(creds ? { creds } : {}), ...(ca ? { ca } : {}) };
+}
+
 export function serverUrl(flag: string | undefined): string {
-  return flag ?? process.env.CANOPY_SERVER ?? DEFAULT_SERVER;
+  return resolveHub({ server: flag }).server;
 }
 
 /** Connects an operator command or the gateway to the hub; a clear error when nothing answers. */
 export async function connectHub(
-  url: string,
+  target: HubTarget | string,
   opts: { name?: string; daemon?: boolean } = {},
 ): Promise<NatsConnection> {
+  const t = typeof target === "string" ? resolveHub({ server: target }) : target;
+  const auth = await authOptions(t);
   try {
     return await connect({
-      servers: url,
+      servers: t.server,
       name: opts.name ?? "canopy-cli",
-      timeout: 5_000,
+      timeout: 10_000,
+      // Devices may publish replies only to the operator side's inboxes, never to each other's.
+      inboxPrefix: Subjects.hubInboxPrefix,
+      ...auth,
       ...(opts.daemon ? { maxReconnectAttempts: -1, reconnectTimeWait: 1_000 } : { maxReconnectAttempts: 2 }),
     });
   } catch (err) {
-    throw new CanopyError(
-      ErrorCode.Unavailable,
-      `cannot reach the hub at ${url} (${(err as Error).message}); start one with 'canopy hub start' or set --server / CANOPY_SERVER`,
-      { cause: err },
-    );
+    const msg = (err as Error).message;
+    const hint = /authoriz|authenticat/i.test(msg)
+      ? t.creds
+        ? `the hub refused the credentials in ${t.creds}`
+        : "the hub requires credentials: pass --creds FILE or set CANOPY_CREDS (a hub writes <data>/creds/admin.creds)"
+      : "start one with 'canopy hub start' or set --server / CANOPY_SERVER";
+    throw new CanopyError(ErrorCode.Unavailable, `cannot reach the hub at ${t.server} (${msg}); ${hint}`, { cause: err });
   }
+}
+
+interface AuthOptions {
+  authenticator?: ReturnType<typeof credsAuthenticator>;
+  tls?: { caFile?: string };
+}
+
+async function authOptions(t: HubTarget): Promise<AuthOptions> {
+  const out: AuthOptions = {};
+  if (t.creds) {
+    let creds: Uint8Array;
+    try {
+      creds = await readFile(t.creds);
+    } catch (err) {
+      throw new CanopyError(ErrorCode.InvalidInput, `cannot read credentials ${t.creds}: ${(err as Error).message}`, { cause: err });
+    }
+    out.authenticator = credsAuthenticator(creds);
+  }
+  if (t.ca) out.tls = { caFile: t.ca };
+  else if (t.server.startsWith("tls://")) out.tls = {};
+  return out;
 }

@@ -13,3 +13,4 @@ export * from "./schemas/mcu.js";
 export * from "./schemas/command.js";
 export * from "./schemas/query.js";
 export * from "./query-env.js";
+export * from "./schemas/enroll.js";

@@ -26,6 +26,8 @@ export const Assets = {
   kvLeases: "leases",
   kvRollouts: "rollouts",
   kvCommands: "commands",
+  /** Gateway identity bookkeeping: per device, the user keys minted and not yet revoked. */
+  kvIdentity: "identity",
   objFirmware: "firmware",
 } as const;
 
@@ -55,6 +57,13 @@ export const Subjects = {
   queryAll: "q.all",
   queryGroup: (group: string): string => `q.group.${checkId(group, "group id")}`,
   queryDevice: (dev: string): string => `q.dev.${checkId(dev, "device id")}`,
+  /**
+   * Answers: `qr.<dev>.<query id>`. Only device <dev>'s credentials may publish under `qr.<dev>.>`, so
+   * the collector takes the device from the subject and a device cannot answer as another.
+   */
+  queryReplyPrefix: "qr",
+  queryReply: (dev: string, queryId: string): string => `qr.${checkId(dev, "device id")}.${checkId(queryId, "id")}`,
+  queryReplies: (queryId: string): string => `qr.*.${checkId(queryId, "id")}`,
 
   /**
    * Leaf-local subjects (`local.>`): nothing on the hub subscribes to or stores them, so they never
@@ -73,6 +82,32 @@ export const Subjects = {
 
   /** JetStream API prefix of a device's domain, for hub streams that source it. */
   deviceJsApi: (dev: string): string => `$JS.${checkId(dev, "device id")}.API`,
+  /** JetStream API prefix of the hub's domain, for the leaf's mirrors. */
+  hubJsApi: `$JS.${HUB_DOMAIN}.API`,
+  /**
+   * Per-device deliver prefixes (never the shared `$JS.S.>` / `$JS.M.>`): the hub's source of a leaf UP
+   * delivers on `du.<dev>.…` (leaf → hub), a leaf mirror of a hub asset on `dl.<dev>.…` (hub → leaf), so a
+   * device's credentials allow exactly its own.
+   */
+  sourceDeliver: (dev: string): string => `du.${checkId(dev, "device id")}`,
+  mirrorDeliver: (dev: string): string => `dl.${checkId(dev, "device id")}`,
+  /** Reply inboxes: a device's own (its creds receive only these) and the operator side's. */
+  deviceInboxPrefix: (dev: string): string => `_INBOX.${checkId(dev, "device id")}`,
+  hubInboxPrefix: "_INBOX.hub",
+  /**
+   * The device's own status key in hub KV `status`, as a JetStream publish from the leaf: a leaf link
+   * does not carry `$KV.>`, so it goes through the hub domain's prefix (what nats.js KV does too).
+   */
+  statusPut: (dev: string): string => `$JS.${HUB_DOMAIN}.API.$KV.${Assets.kvStatus}.${checkId(dev, "device id")}`,
+  /** Direct get of the device's own status entry: its Nats-Time-Stamp is a sample of the hub's clock. */
+  statusGet: (dev: string): string =>
+    `$JS.${HUB_DOMAIN}.API.DIRECT.GET.KV_${Assets.kvStatus}.$KV.${Assets.kvStatus}.${checkId(dev, "device id")}`,
+  /** Direct get of the device's own registry record in hub KV `devices` (last message of its key). */
+  registryGet: (dev: string): string =>
+    `$JS.${HUB_DOMAIN}.API.DIRECT.GET.KV_${Assets.kvDevices}.$KV.${Assets.kvDevices}.${checkId(dev, "device id")}`,
+  /** The gateway's identity service (admin credentials only): mint and revoke device credentials. */
+  identityMint: "canopy.identity.mint",
+  identityRevoke: "canopy.identity.revoke",
 } as const;
 
 /** Config KV keys. Layers in `cfg-src`; rendered per-device keys in `cfg`. */

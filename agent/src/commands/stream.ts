@@ -7,7 +7,7 @@ import {
   type ConsumerInfo,
   type JetStreamManager,
 } from "@nats-io/jetstream";
-import { Assets, HUB_DOMAIN, Subjects } from "@canopy/protocol";
+import { Assets, Subjects } from "@canopy/protocol";
 import type { AgentState } from "../state/store.js";
 
 const DAY_NS = 86_400e9;
@@ -30,7 +30,12 @@ export async function ensureCmdMirror(jsm: JetStreamManager, device: string): Pr
   }
   await jsm.streams.add({
     name: Assets.cmdStream,
-    mirror: { name: Assets.cmdStream, domain: HUB_DOMAIN, filter_subject: Subjects.cmdAll(device) },
+    // The hub's API and this device's own deliver prefix: its credentials allow exactly these.
+    mirror: {
+      name: Assets.cmdStream,
+      filter_subject: Subjects.cmdAll(device),
+      external: { api: Subjects.hubJsApi, deliver: Subjects.mirrorDeliver(device) },
+    },
     retention: RetentionPolicy.Limits,
     storage: StorageType.File,
     discard: DiscardPolicy.Old,

@@ -3,7 +3,6 @@ import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import {
   Assets,
   Backoff,
-  HUB_DOMAIN,
   LOCAL_CONFIG_RELOAD,
   Subjects,
   errorMessage,
@@ -99,7 +98,11 @@ export class ConfigModule implements AgentModule {
       try {
         // create() with the same options every time: Kvm.open() on a mirror is broken in kv 3.4.
         this.kv ??= await new Kvm(ctx.nc).create(Assets.kvConfig, {
-          mirror: { name: Assets.kvConfig, domain: HUB_DOMAIN, filter_subject: Subjects.configKvFilter(ctx.device) },
+          mirror: {
+            name: Assets.kvConfig,
+            filter_subject: Subjects.configKvFilter(ctx.device),
+            external: { api: Subjects.hubJsApi, deliver: Subjects.mirrorDeliver(ctx.device) },
+          },
         });
         const iter = await this.kv.watch({ key: `${ctx.device}.>` });
         const onAbort = (): void => iter.stop();

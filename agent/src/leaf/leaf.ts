@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { ServerSupervisor, fileStoreLimit, renderLeafConfig, type ServerPorts } from "@canopy/protocol";
+import { ServerSupervisor, fileStoreLimit, renderLeafConfig, type ServerPorts, type TlsFilesConfig } from "@canopy/protocol";
 import type { Logger } from "../logging.js";
 
 export interface LeafOptions {
@@ -11,6 +11,7 @@ export interface LeafOptions {
   httpPort?: number;
   maxFileStore: number;
   credentialsFile?: string;
+  tls?: TlsFilesConfig;
   syncInterval?: string;
   compression?: string;
 }
@@ -32,6 +33,7 @@ export async function startLeaf(o: LeafOptions, log: Logger): Promise<{ supervis
       ...(o.compression ? { compression: o.compression } : {}),
       ...(httpPort === undefined ? {} : { httpPort }),
       ...(o.credentialsFile ? { credentialsFile: o.credentialsFile } : {}),
+      ...(o.tls ? { tls: o.tls } : {}),
     });
   await writeFile(configFile, render(o.port, o.httpPort));
   const slog = log.child({ component: "leaf" });

@@ -1,7 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstream } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
-import { Assets, Backoff, HUB_DOMAIN, errorMessage, sleep, type DeviceStatus } from "@canopy/protocol";
+import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import { Backoff, Subjects, errorMessage, sleep, type DeviceStatus } from "@canopy/protocol";
 import type { Logger } from "../logging.js";
 import type { HubClock } from "../clock/hub-clock.js";
 
@@ -21,12 +20,12 @@ export interface ReporterOptions {
 }
 
 /**
- * Presence: writes the device's status to hub KV `status` through the hub's JetStream domain (the
- * one API prefix that crosses the leaf link) on every heartbeat. While the hub is unreachable it
+ * Presence: writes the device's status to hub KV `status` on every heartbeat, as a JetStream publish
+ * to its own key (`$KV.status.<dev>`; no bucket lookup, which its credentials do not allow). While the hub is unreachable it
  * retries with jittered backoff and logs once per attempt, i.e. once per backoff step.
  */
 export class PresenceReporter {
-  private kv: KV | undefined;
+  private js: JetStreamClient | undefined;
   private wake: (() => void) | undefined;
   private readonly backoff = new Backoff({ initialMs: 1_000, maxMs: 15_000 });
   private reachable: boolean | undefined;
@@ -79,7 +78,7 @@ export class PresenceReporter {
   }
 
   private async report(state: DeviceStatus["state"]): Promise<void> {
-    this.kv ??= await new Kvm(jetstream(this.nc, { domain: HUB_DOMAIN, timeout: 4_000 })).open(Assets.kvStatus);
+    this.js ??= jetstream(this.nc, { timeout: 4_000 });
     const parts = await Promise.all(this.opts.contributors.map(async (c) => c()));
     const merged = Object.assign({}, ...parts) as Partial<DeviceStatus>;
     this.intervalMs = merged.heartbeatMs !== undefined && merged.heartbeatMs > 0 ? merged.heartbeatMs : this.opts.intervalMs;
@@ -91,13 +90,16 @@ export class PresenceReporter {
       state,
     };
     const sent = performance.now();
-    const revision = await this.kv.put(this.opts.device, JSON.stringify(status));
+    await this.js.publish(Subjects.statusPut(this.opts.device), JSON.stringify(status));
     const clock = this.opts.clock;
     if (clock && (sent - this.clockSyncedAt > CLOCK_SYNC_MS || !clock.measured)) {
-      // The entry's `created` is the hub's clock when it stored the put: one sample of hub time.
-      const e = await this.kv.get(this.opts.device, { revision });
-      if (e) {
-        clock.observe(e.created.getTime(), sent, performance.now());
+      // The stored entry's Nats-Time-Stamp is the hub's clock when it stored the put: one sample of
+      // hub time (a direct get of the device's own status key, allowed by its credentials).
+      const m = await this.nc.request(Subjects.statusGet(this.opts.device), "", { timeout: 4_000 });
+      const stamp = m.headers?.get("Nats-Time-Stamp");
+      const hubMs = stamp ? Date.parse(stamp) : NaN;
+      if (Number.isFinite(hubMs)) {
+        clock.observe(hubMs, sent, performance.now());
         this.clockSyncedAt = sent;
       }
     }

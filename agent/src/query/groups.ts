@@ -1,21 +1,18 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstream } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
 import type { Database } from "lmdb";
-import { Assets, Backoff, DeviceRecord, HUB_DOMAIN, errorMessage, isValidId, sleep } from "@canopy/protocol";
+import { Backoff, DeviceRecord, Subjects, errorMessage, isValidId, sleep } from "@canopy/protocol";
 import type { Logger } from "../logging.js";
 
 /** LMDB `meta` key holding the last groups read from the registry. */
 export const GROUPS_META_KEY = "query.groups";
 
 /**
- * The device's groups, from its registry record in hub KV `devices` (read through the hub domain, the
- * one API prefix that crosses the leaf link), cached in LMDB so a device that boots without the hub
+ * The device's groups, from its registry record in hub KV `devices` (a direct get of its own key
+ * through the hub's JetStream domain: the one read its credentials allow there), cached in LMDB so a device that boots without the hub
  * still answers its group queries. Polls the record and calls `onChange` when the groups change.
  */
 export class GroupTracker {
   private groups: string[];
-  private kv: KV | undefined;
   private readonly backoff = new Backoff({ initialMs: 1_000, maxMs: 30_000 });
   private failing = false;
 
@@ -53,12 +50,14 @@ export class GroupTracker {
   }
 
   async refresh(): Promise<void> {
-    this.kv ??= await new Kvm(jetstream(this.nc, { domain: HUB_DOMAIN, timeout: 4_000 })).open(Assets.kvDevices);
-    const e = await this.kv.get(this.device);
-    // Removed from the registry (or never enrolled): no groups, so no group queries reach it.
+    const m = await this.nc.request(Subjects.registryGet(this.device), "", { timeout: 4_000 });
+    // 404: removed from the registry (or never enrolled): no groups, so no group queries reach it.
+    const status = m.headers?.code ?? 0;
+    if (status !== 0 && status !== 404) throw new Error(`registry read failed: ${status} ${m.headers?.description ?? ""}`);
+    const op = m.headers?.get("KV-Operation");
     let next: string[] = [];
-    if (e && e.operation === "PUT") {
-      const parsed = DeviceRecord.safeParse(e.json());
+    if (status === 0 && m.data.length > 0 && op !== "DEL" && op !== "PURGE") {
+      const parsed = DeviceRecord.safeParse(m.json());
       if (!parsed.success) throw new Error(`registry record of ${this.device} is malformed`);
       next = [...new Set(parsed.data.groups)].sort();
     }

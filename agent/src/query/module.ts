@@ -85,9 +85,16 @@ export class QueryModule implements AgentModule {
   }
 
   private handle(err: Error | null, msg: ServiceMsg): void {
-    if (err || !msg.reply || !this.responder) return;
-    this.responder.answer(msg.data).then(
-      (reply) => msg.respond(reply),
+    const nc = this.ctx?.nc;
+    if (err || !this.responder || !nc) return;
+    this.responder.answerOn(msg.data).then(
+      (out) => {
+        if (!out) return;
+        nc.publish(out.subject, out.data);
+        // A requester on this leaf (a device app) gets the answer on its inbox too; across the hub that
+        // inbox is never reachable: the device's credentials do not allow operator inboxes.
+        if (msg.reply) msg.respond(out.data);
+      },
       (e) => this.log?.warn({ err: errorMessage(e) }, "query answer failed"),
     );
   }

@@ -1,4 +1,4 @@
-import { QueryRequest, decode, encode, errorMessage, factAt, type QueryFacts, type QueryReply } from "@canopy/protocol";
+import { QueryRequest, Subjects, decode, encode, errorMessage, factAt, isValidId, type QueryFacts, type QueryReply } from "@canopy/protocol";
 import { toCelContext, type QueryCompiler } from "./cel.js";
 
 export type FactsProvider = () => Promise<QueryFacts> | QueryFacts;
@@ -20,6 +20,16 @@ export class QueryResponder {
 
   async answer(data: Uint8Array): Promise<Uint8Array> {
     return encode(await this.reply(data));
+  }
+
+  /**
+   * The answer and where it goes: `qr.<this device>.<query id>`, the one reply subject this device's
+   * credentials may publish. A request whose id cannot make a subject gets no answer.
+   */
+  async answerOn(data: Uint8Array): Promise<{ subject: string; data: Uint8Array } | undefined> {
+    const reply = await this.reply(data);
+    if (!isValidId(reply.id)) return undefined;
+    return { subject: Subjects.queryReply(this.device, reply.id), data: encode(reply) };
   }
 
   async reply(data: Uint8Array): Promise<QueryReply> {

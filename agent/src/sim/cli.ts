@@ -6,6 +6,7 @@ import { startSimFleet } from "./fleet.js";
 interface SimFlags {
   devices: string;
   server?: string;
+  creds?: string;
   seed: string;
   groups: string;
   prefix: string;
@@ -31,6 +32,7 @@ export function registerSim(program: Command): void {
     .description("run N simulated agents in this process, connected straight to the hub (no leaf servers)")
     .requiredOption("-n, --devices <n>", "number of simulated devices")
     .option("-s, --server <url>", "hub NATS URL (env CANOPY_SERVER)")
+    .option("--creds <file>", "hub credentials, e.g. the hub's admin.creds (env CANOPY_CREDS)")
     .option("--seed <n>", "seed for the facts (same seed, same fleet)", "1")
     .option("-g, --groups <list>", "comma-separated groups the devices are spread over", "sim")
     .option("--prefix <p>", "device id prefix: ids are <prefix>-<index>", "sim")
@@ -38,8 +40,9 @@ export function registerSim(program: Command): void {
     .option("--heartbeat <duration>", "presence heartbeat (offline after 3 missed)", "15s")
     .option("--per-connection <n>", "devices sharing one NATS connection", "1")
     .option("--log-level <level>", "trace|debug|info|warn|error")
-    .addHelpText("after", "\nExamples:\n  canopy sim fleet --devices 1000 --server nats://127.0.0.1:4222 --seed 7 --groups lab,field")
+    .addHelpText("after", "\nExamples:\n  canopy sim fleet --devices 1000 --server nats://127.0.0.1:4222 --creds hub/creds/admin.creds --seed 7 --groups lab,field")
     .action(async (f: SimFlags) => {
+      const creds = f.creds ?? process.env.CANOPY_CREDS;
       const groups = f.groups.split(",").map((g) => g.trim()).filter(Boolean);
       const options = {
         devices: int(f.devices, "--devices", 1, 100_000),
@@ -50,6 +53,7 @@ export function registerSim(program: Command): void {
         first: int(f.first, "--first", 0, 10_000_000),
         heartbeatMs: parseDuration(f.heartbeat, "--heartbeat"),
         perConnection: int(f.perConnection, "--per-connection", 1, 100_000),
+        ...(creds ? { creds } : {}),
       };
       const log = createLogger(f.logLevel ?? undefined, "sim").child({ component: "sim-fleet" });
       const ac = new AbortController();

@@ -42,8 +42,8 @@ export class SimDevice {
       this.subs.push(
         this.shared.nc.subscribe(subject, {
           callback: (err, msg) => {
-            if (err || !msg.reply) return;
-            this.responder.answer(msg.data).then((r) => msg.respond(r), this.onError);
+            if (err) return;
+            this.responder.answerOn(msg.data).then((r) => r && this.shared.nc.publish(r.subject, r.data), this.onError);
           },
         }),
       );

@@ -1,6 +1,7 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { readFileSync } from "node:fs";
+import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
-import { Assets, CanopyError, ErrorCode, checkId, errorMessage } from "@canopy/protocol";
+import { Assets, CanopyError, ErrorCode, Subjects, checkId, errorMessage } from "@canopy/protocol";
 import type { Logger } from "../logging.js";
 import { QueryCompiler } from "../query/cel.js";
 import { AGENT_VERSION } from "../version.js";
@@ -10,6 +11,8 @@ import { simGroups, simProfile } from "./facts.js";
 export interface SimFleetOptions {
   devices: number;
   server: string;
+  /** Credentials file for the hub (simulated devices talk to it directly, as the operator would). */
+  creds?: string;
   seed: number;
   groups: string[];
   /** Device ids are `<prefix>-<index>`; several simulator processes use disjoint `first` indexes. */
@@ -44,7 +47,8 @@ async function pool<T>(items: T[], limit: number, task: (item: T) => Promise<voi
 export async function startSimFleet(o: SimFleetOptions, log: Logger): Promise<RunningSimFleet> {
   checkId(`${o.prefix}-0`, "device id");
   for (const g of o.groups) checkId(g, "group id");
-  const control = await connectTo(o.server, `canopy-sim-control-${o.prefix}`);
+  const creds = o.creds ? readCreds(o.creds) : undefined;
+  const control = await connectTo(o.server, `canopy-sim-control-${o.prefix}`, creds);
   const kvm = new Kvm(control);
   let devicesKv, statusKv;
   try {
@@ -66,7 +70,7 @@ export async function startSimFleet(o: SimFleetOptions, log: Logger): Promise<Ru
     const ncs: NatsConnection[] = new Array<NatsConnection>(Math.ceil(o.devices / o.perConnection));
     try {
       await pool([...ncs.keys()], 32, async (c) => {
-        ncs[c] = await connectTo(o.server, `canopy-sim-${o.prefix}-${o.first + c * o.perConnection}`);
+        ncs[c] = await connectTo(o.server, `canopy-sim-${o.prefix}-${o.first + c * o.perConnection}`, creds);
       });
     } finally {
       conns.push(...ncs.filter(Boolean));
@@ -94,10 +98,21 @@ export async function startSimFleet(o: SimFleetOptions, log: Logger): Promise<Ru
   };
 }
 
-async function connectTo(server: string, name: string): Promise<NatsConnection> {
+async function connectTo(server: string, name: string, creds: Uint8Array | undefined): Promise<NatsConnection> {
   try {
-    return await connect({ servers: server, name, maxReconnectAttempts: -1, reconnectTimeWait: 1_000, reconnectJitter: 2_000, timeout: 10_000 });
+    return await connect({
+      servers: server, name, maxReconnectAttempts: -1, reconnectTimeWait: 1_000, reconnectJitter: 2_000, timeout: 10_000,
+      ...(creds ? { authenticator: credsAuthenticator(creds), inboxPrefix: Subjects.hubInboxPrefix } : {}),
+    });
   } catch (err) {
     throw new CanopyError(ErrorCode.Unavailable, `cannot reach the hub at ${server}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+function readCreds(file: string): Uint8Array {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new CanopyError(ErrorCode.InvalidInput, `cannot read credentials ${file}: ${errorMessage(err)}`, { cause: err });
   }
 }

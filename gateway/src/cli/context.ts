@@ -1,11 +1,10 @@
 import type { Command } from "commander";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectHub, serverUrl } from "../nats.js";
+import { connectHub, resolveHub, type HubTarget } from "../nats.js";
 
-/** Runs `fn` with a hub connection made from the global --server option, and drains it after. */
+/** Runs `fn` with a hub connection made from the global --server/--creds/--tls-ca options, and drains it after. */
 export async function withHub<T>(cmd: Command, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const url = serverUrl(cmd.optsWithGlobals<{ server?: string }>().server);
-  const nc = await connectHub(url);
+  const nc = await connectHub(hubTarget(cmd));
   try {
     return await fn(nc);
   } finally {
@@ -13,9 +12,15 @@ export async function withHub<T>(cmd: Command, fn: (nc: NatsConnection) => Promi
   }
 }
 
-export function globals(cmd: Command): { server: string; logLevel: string | undefined } {
-  const o = cmd.optsWithGlobals<{ server?: string; logLevel?: string }>();
-  return { server: serverUrl(o.server), logLevel: o.logLevel };
+/** The hub to reach, from the global options (flags > env > selected context > default). */
+export function hubTarget(cmd: Command): HubTarget {
+  const o = cmd.optsWithGlobals<{ server?: string; creds?: string; tlsCa?: string }>();
+  return resolveHub({ server: o.server, creds: o.creds, tlsCa: o.tlsCa });
+}
+
+export function globals(cmd: Command): { server: string; target: HubTarget; logLevel: string | undefined } {
+  const target = hubTarget(cmd);
+  return { server: target.server, target, logLevel: cmd.optsWithGlobals<{ logLevel?: string }>().logLevel };
 }
 
 /** Collects repeatable options: `--group a --group b`. */

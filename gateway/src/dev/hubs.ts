@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { createServer } from "node:net";
 import { startHubServer, type HubServer } from "../hub/server.js";
+import { initIdentity } from "../identity/init.js";
 import type { Logger } from "../logging.js";
 
 export interface DevHubs {
@@ -24,6 +25,10 @@ export async function startDevHubs(data: string, nodes: number, freePorts: boole
     );
     return { servers: [hub], clientUrls: [hub.clientUrl], leafUrls: [hub.leafUrl], replicas: 1 };
   }
+  // One identity for every node (as `canopy hub init --dir` + `hub start --identity`), made once
+  // before the nodes start so they do not race to create it.
+  const identityDir = join(data, "hub-identity");
+  await initIdentity(identityDir, { tlsHosts: ["127.0.0.1"] });
   const clusterPorts = await Promise.all(Array.from({ length: nodes }, () => freeLoopbackPort()));
   const routes = clusterPorts.map((p) => `nats-route://127.0.0.1:${p}`);
   const servers = await Promise.all(
@@ -37,6 +42,7 @@ export async function startDevHubs(data: string, nodes: number, freePorts: boole
           httpPort: i === 0 ? await portOr(8222, freePorts) : -1,
           maxFileStore: 2 * 1024 ** 3,
           serverName: `hub-${i + 1}`,
+          identityDir,
           cluster: { name: "canopy-dev", host: "127.0.0.1", port: clusterPort, routes: routes.filter((_, j) => j !== i) },
         },
         log.child({ component: `hub-${i + 1}` }),

@@ -4,8 +4,13 @@ import { drainOrClose, requireNatsServer } from "@canopy/protocol";
 import { connectHub } from "../nats.js";
 import { provisionWhenReady } from "../hub/provision.js";
 import { freeLoopbackPort, startDevHubs } from "./hubs.js";
+import type { HubServer } from "../hub/server.js";
 import { Gateway } from "../service/gateway.js";
 import { Registry } from "../registry/devices.js";
+import { IdentityService } from "../identity/service.js";
+import { requestMint } from "../identity/client.js";
+import { writeSecret } from "../identity/init.js";
+import { writeContext } from "../contexts.js";
 import { Children } from "./children.js";
 import type { Logger } from "../logging.js";
 
@@ -33,10 +38,15 @@ export async function devUp(o: DevUpOptions): Promise<void> {
   await requireNatsServer();
   await mkdir(data, { recursive: true });
   const hubs = await startDevHubs(data, o.hubNodes ?? 1, o.freePorts, o.log);
-  const nc = await connectHub(hubs.clientUrls.join(","), { name: "canopy-dev", daemon: true });
+  const hub = hubs.servers[0] as HubServer;
+  const target = { server: hubs.clientUrls.join(","), creds: hub.identity.adminCreds };
+  const nc = await connectHub(target, { name: "canopy-dev", daemon: true });
   await provisionWhenReady(nc, hubs.replicas, o.log, o.signal);
   const gateway = new Gateway(nc, o.log.child({ component: "gateway" }));
   await gateway.start();
+  const identity = new IdentityService(nc, hub.identity, { hubUrl: hub.clientUrl, leafUrls: hubs.leafUrls }, o.log.child({ component: "identity" }));
+  await identity.start();
+  await writeContext("dev", target);
   const children = new Children(o.bin, (name, line) => {
     if (o.verbose || /"level":(40|50|60)/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
   });
@@ -48,9 +58,13 @@ export async function devUp(o: DevUpOptions): Promise<void> {
     const agents = await Promise.all(
       ids.map(async (id, i) => {
         await registry.enroll(id, i % 2 === 0 ? ["lab"] : ["field"]);
+        // Each device enrolls with its own bundle (new credentials on every start of the demo).
+        const bundle = join(data, "devices", `${id}.bundle.json`);
+        await mkdir(join(data, "devices"), { recursive: true });
+        await writeSecret(bundle, JSON.stringify((await requestMint(nc, id)).bundle));
         const bridgeArgs = i === 0 && mcu ? ["--bridge-serial", mcu.bridgeTty, "--bridge-mqtt", `127.0.0.1:${mcu.mqttPort}`] : [];
         const child = children.start(id, [
-          "agent", "--device", id, ...hubs.leafUrls.flatMap((u) => ["--hub", u]), "--data", join(data, "devices", id), "--port", "-1", "--heartbeat", "2s",
+          "agent", "--bundle", bundle, "--data", join(data, "devices", id), "--port", "-1", "--heartbeat", "2s",
           ...bridgeArgs,
         ]);
         const ready = JSON.parse(await children.waitForLine(child, /"event":"agent-ready"/)) as { leaf: string };
@@ -62,7 +76,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
       // The bridge's MQTT listener starts with the agent; the simulator retries until it is up.
       children.start("mcu-mqtt", ["sim", "mcu", "--id", "mcu-wifi", "--mqtt", `127.0.0.1:${mcu.mqttPort}`, "--rate", "1"]);
     }
-    const env = `export CANOPY_SERVER=${hubs.clientUrls.join(",")}`;
+    const env = `export CANOPY_SERVER=${hubs.clientUrls.join(",")} CANOPY_CREDS=${hub.identity.adminCreds}   # or nothing: context "dev" if none was selected`;
     process.stdout.write(
       [
         "",
@@ -88,6 +102,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
     process.stdout.write("stopping the demo...\n");
   } finally {
     await children.stopAll();
+    identity.stop();
     await gateway.stop();
     await drainOrClose(nc);
     await Promise.all(hubs.servers.map((h) => h.supervisor.stop()));

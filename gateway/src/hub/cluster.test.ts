@@ -14,7 +14,9 @@ test("a node drops its own route from the shared --routes list; replicas 3 on a 
   // Listening on every address: loopback and this machine's own names are "self" too.
   const any = clusterFromFlags({ serverName: "n1", clusterName: "canopy", clusterPort: "6221", routes: `nats-route://localhost:6221,nats-route://hub2:6221` }, "0.0.0.0");
   assert.deepEqual(any?.routes, ["nats-route://hub2:6221"]);
-  const conf = renderHubConfig({ storeDir: "/s", host: "127.0.0.1", port: 4222, leafPort: 7422, httpPort: 8222, maxFileStore: 1e9, serverName: "n2", ...(c ? { cluster: c } : {}) });
+  const tls = { certFile: "/c", keyFile: "/k", caFile: "/ca" };
+  const auth = { operatorJwt: "o", systemAccount: "S", resolverDir: "/r", preload: {} };
+  const conf = renderHubConfig({ storeDir: "/s", host: "127.0.0.1", port: 4222, leafPort: 7422, httpPort: 8222, maxFileStore: 1e9, serverName: "n2", auth, leafTls: tls, ...(c ? { cluster: c } : {}) });
   assert.match(conf, /server_name: "n2"/);
   assert.match(conf, /cluster \{\n  name: "canopy"\n  listen: "127.0.0.1:6222"\n  routes: \["nats-route:\/\/127.0.0.1:6221", "nats-route:\/\/127.0.0.1:6223"\]\n\}/);
 });

@@ -12,6 +12,7 @@ export interface ClusterFlags {
   clusterHost?: string | undefined;
   clusterAdvertise?: string | undefined;
   routes?: string | undefined;
+  leafUrls?: string | undefined;
 }
 
 /**
@@ -41,6 +42,16 @@ export function clusterFromFlags(f: ClusterFlags, host: string): HubClusterOptio
     routes: others,
     ...(f.clusterAdvertise ? { advertise: f.clusterAdvertise } : {}),
   };
+}
+
+/** `--leaf-urls`: the nats-leaf:// (or tls://) URLs devices get in their bundles, one per node. */
+export function leafUrlList(text: string): string[] {
+  const urls = text.split(",").map((u) => u.trim()).filter(Boolean);
+  const bad = urls.find((u) => !/^(nats-leaf|tls):\/\/[^\s,]+:\d{1,5}$/.test(u));
+  if (urls.length === 0 || bad !== undefined) {
+    throw new CanopyError(ErrorCode.InvalidInput, `--leaf-urls: ${JSON.stringify(bad ?? text)} is not nats-leaf://HOST:PORT`);
+  }
+  return urls;
 }
 
 /** JetStream replicas for Canopy's streams and buckets: 3 in a cluster of 3 or more, else 1. */
@@ -76,5 +87,6 @@ export function addClusterOptions(cmd: Command): Command {
     .option("--cluster-port <port>", "port the cluster's route connections use on this node")
     .option("--cluster-host <addr>", "address for route connections (default: --host)")
     .option("--cluster-advertise <host:port>", "route address the other nodes should dial (behind NAT)")
-    .option("--routes <urls>", "nats-route://HOST:PORT of every node, comma-separated (a node skips its own)");
+    .option("--routes <urls>", "nats-route://HOST:PORT of every node, comma-separated (a node skips its own)")
+    .option("--leaf-urls <urls>", "every node's leafnode URL, comma-separated, for device bundles (default: this node's)");
 }

@@ -41,6 +41,7 @@ export async function provisionHub(nc: NatsConnection, limits: HubLimits = { com
   await bucket(Assets.kvLeases, { history: 1, ttl: 60_000 });
   await bucket(Assets.kvRollouts, { history: 16 });
   await bucket(Assets.kvCommands, { history: 1, ttl: limits.commandMaxAgeDays * 86_400_000 });
+  await bucket(Assets.kvIdentity, { history: 1 });
 
   if (!(await raiseReplicas(jsm, Assets.cmdStream, r))) {
     await jsm.streams.add({

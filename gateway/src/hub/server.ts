@@ -2,6 +2,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { ServerSupervisor, fileStoreLimit, renderHubConfig, type HubClusterOptions, type ServerPorts } from "@canopy/protocol";
 import type { Logger } from "../logging.js";
+import { initIdentity, type Identity } from "../identity/init.js";
 
 export interface HubServerOptions {
   data: string;
@@ -14,6 +15,10 @@ export interface HubServerOptions {
   /** Unique per cluster node. */
   serverName?: string;
   cluster?: HubClusterOptions;
+  /** Where the identity (keys, creds, CA) lives; default DATA. Made on first start. */
+  identityDir?: string;
+  /** TLS on the client port as well (the leaf port always has it). */
+  clientTls?: boolean;
 }
 
 export interface HubServer {
@@ -23,6 +28,7 @@ export interface HubServer {
   leafUrl: string;
   httpUrl: string;
   configFile: string;
+  identity: Identity;
 }
 
 /** Writes the hub's nats-server config under DATA and starts it supervised. */
@@ -32,6 +38,9 @@ export async function startHubServer(o: HubServerOptions, log: Logger): Promise<
   await mkdir(storeDir, { recursive: true });
   const configFile = join(data, "hub.conf");
   const maxFileStore = await fileStoreLimit(data, o.maxFileStore);
+  const tlsHosts = [o.host, ...(o.advertise ? [o.advertise.replace(/:\d+$/, "").replace(/^\[|\]$/g, "")] : [])].filter((h) => h !== "0.0.0.0");
+  const identity = await initIdentity(o.identityDir ?? data, { tlsHosts });
+  const tlsFiles = { certFile: identity.tls.serverCert, keyFile: identity.tls.serverKey, caFile: identity.tls.caCert };
   const cfg = {
     storeDir,
     host: o.host,
@@ -42,6 +51,14 @@ export async function startHubServer(o: HubServerOptions, log: Logger): Promise<
     ...(o.advertise ? { advertise: o.advertise } : {}),
     ...(o.serverName ? { serverName: o.serverName } : {}),
     ...(o.cluster ? { cluster: o.cluster } : {}),
+    auth: {
+      operatorJwt: identity.operator.jwt,
+      systemAccount: identity.sys.pub,
+      resolverDir: join(data, "jwt"),
+      preload: { [identity.sys.pub]: identity.sys.jwt, [identity.account.pub]: identity.account.jwt },
+    },
+    leafTls: tlsFiles,
+    ...(o.clientTls ? { clientTls: tlsFiles } : {}),
   };
   await writeFile(configFile, renderHubConfig(cfg));
   const slog = log.child({ component: "nats-server" });
@@ -58,10 +75,11 @@ export async function startHubServer(o: HubServerOptions, log: Logger): Promise<
   return {
     supervisor,
     ports,
-    clientUrl: `nats://${host}:${ports.client}`,
+    clientUrl: `${o.clientTls ? "tls" : "nats"}://${host}:${ports.client}`,
     leafUrl: `nats-leaf://${o.advertise ?? `${host}:${ports.leaf}`}`,
     httpUrl: `http://${host}:${ports.http}`,
     configFile,
+    identity,
   };
 }
 

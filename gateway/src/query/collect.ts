@@ -1,6 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { createInbox } from "@nats-io/nats-core";
-import { encode, isValidId, type QueryRequest, type QueryReply as QueryReplyT } from "@canopy/protocol";
+import { Subjects, encode, isValidId, type QueryRequest, type QueryReply as QueryReplyT } from "@canopy/protocol";
 
 export interface Answer extends QueryReplyT {
   /** Milliseconds from sending the query to this answer. */
@@ -19,10 +18,12 @@ export interface Scatter {
 }
 
 /**
- * Scatter-gather over core NATS: publish the request with a private inbox as reply subject, then
- * collect distinct device answers. The subscription exists before the publish (both go out on the
- * same connection, in order), so no early answer is lost. Answers from devices the caller did not
- * expect (unenrolled, presence not yet written) are kept too.
+ * Scatter-gather over core NATS: subscribe to `qr.*.<query id>`, publish the request, collect distinct
+ * device answers. Each device may publish only under its own `qr.<dev>.>` (its credentials), so the
+ * device an answer counts for is taken from the subject; an answer whose body names another device is
+ * dropped as spoofed. The subscription exists before the publish (both go out on the same connection,
+ * in order), so no early answer is lost. Answers from devices the caller did not expect (unenrolled,
+ * presence not yet written) are kept too.
  */
 export function scatter(
   nc: NatsConnection,
@@ -31,7 +32,6 @@ export function scatter(
   opts: { timeoutMs: number; signal?: AbortSignal | undefined },
 ): Scatter {
   const answers = new Map<string, Answer>();
-  const inbox = createInbox();
   const sentAt = performance.now();
   let expected: ReadonlySet<string> | undefined;
   let missing = Number.POSITIVE_INFINITY;
@@ -40,18 +40,19 @@ export function scatter(
     finish = (timedOut) => resolve({ timedOut });
   });
 
-  const sub = nc.subscribe(inbox, {
+  const sub = nc.subscribe(Subjects.queryReplies(req.id), {
     callback: (err, msg) => {
       if (err) return;
       const reply = parseReply(msg.data);
       if (!reply) return; // a malformed answer is not an answer; that device stays silent
-      if (reply.id !== req.id && reply.id !== "") return;
+      if (reply.device !== msg.subject.split(".")[1]) return; // claims another device: spoofed
+      if (reply.id !== req.id) return;
       if (answers.has(reply.device)) return;
       answers.set(reply.device, { ...reply, latencyMs: Math.round(performance.now() - sentAt) });
       if (expected?.has(reply.device) && --missing <= 0) finish?.(false);
     },
   });
-  nc.publish(subject, encode(req), { reply: inbox });
+  nc.publish(subject, encode(req));
 
   const timer = setTimeout(() => finish?.(true), opts.timeoutMs);
   const onAbort = (): void => finish?.(true);

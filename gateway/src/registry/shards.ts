@@ -145,7 +145,9 @@ export class Shards {
 
 /** A hub shard sources the device's leaf `UP` through the device's JetStream domain. */
 export function deviceSource(device: string): StreamSource {
-  return { name: Assets.upStream, external: { api: Subjects.deviceJsApi(device), deliver: "" } } as StreamSource;
+  // Delivered on the device's own prefix `du.<dev>`: its credentials may publish there and nowhere
+  // under another device's (never the shared `$JS.S.>`).
+  return { name: Assets.upStream, external: { api: Subjects.deviceJsApi(device), deliver: Subjects.sourceDeliver(device) } } as StreamSource;
 }
 
 /** The device a shard source points at, from its external API prefix `$JS.<dev>.API`. */

@@ -1,6 +1,7 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstreamManager, type JetStreamManager, type StreamConfig } from "@nats-io/jetstream";
-import { Assets } from "@canopy/protocol";
+import { nuid } from "@nats-io/nats-core";
+import { Assets, Subjects } from "@canopy/protocol";
 import { mapLimit } from "../kv/read.js";
 import { sourceDevice } from "../registry/shards.js";
 import type { GatewayTask } from "../service/gateway.js";
@@ -59,12 +60,17 @@ export class SourceReviver {
     return revived;
   }
 
-  /** The device's JetStream API answers through its leaf link. */
+  /**
+   * The device's JetStream API answers through its leaf link. The answer comes back on the device's
+   * own reply subject (`qr.<dev>.<token>`): its credentials do not let it publish into operator inboxes.
+   */
   private async reachable(device: string): Promise<boolean> {
+    const reply = Subjects.queryReply(device, nuid.next());
+    const sub = this.nc.subscribe(reply, { max: 1, timeout: this.opts.probeTimeoutMs });
+    this.nc.publish(`${Subjects.deviceJsApi(device)}.STREAM.INFO.${Assets.upStream}`, "", { reply });
     try {
-      const djsm = await jetstreamManager(this.nc, { domain: device, timeout: this.opts.probeTimeoutMs });
-      await djsm.streams.info(Assets.upStream);
-      return true;
+      for await (const m of sub) return !(m.headers?.code && m.headers.code >= 400) && !m.string().includes('"error"');
+      return false;
     } catch {
       return false;
     }

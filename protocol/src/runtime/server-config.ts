@@ -21,6 +21,13 @@ export interface HubConfigOptions {
   serverName?: string;
   /** A node of a hub cluster (JetStream clustered: every node has its own server_name). */
   cluster?: HubClusterOptions;
+  /** Monitoring listens here; loopback unless told otherwise (it shows connections and subjects). */
+  httpHost?: string;
+  auth: HubAuthOptions;
+  /** TLS on the leafnode listener (client certificates from the fleet CA required). */
+  leafTls: TlsFilesConfig;
+  /** TLS on the client port too (operators, gateways). */
+  clientTls?: TlsFilesConfig;
 }
 
 export interface HubClusterOptions {
@@ -33,13 +40,37 @@ export interface HubClusterOptions {
   advertise?: string;
 }
 
+/** Operator mode with a full resolver (revocations persist in `resolverDir` across restarts). */
+export interface HubAuthOptions {
+  operatorJwt: string;
+  systemAccount: string;
+  resolverDir: string;
+  /** account public key → JWT, stored by the resolver when newer than what it has. */
+  preload: Record<string, string>;
+}
+
+export interface TlsFilesConfig {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
 export function renderHubConfig(o: HubConfigOptions): string {
   const advertise = o.advertise ?? `${o.host === "0.0.0.0" ? "127.0.0.1" : o.host}:${o.leafPort}`;
+  const tls = (t: TlsFilesConfig, verify: boolean): string =>
+    `tls { cert_file: ${q(t.certFile)}, key_file: ${q(t.keyFile)}, ca_file: ${q(t.caFile)}, verify: ${verify}, timeout: 5 }`;
   const lines = [
     `server_name: ${q(o.serverName ?? "hub")}`,
     `listen: ${q(`${o.host}:${o.port}`)}`,
-    o.httpPort >= 0 || o.httpPort === -1 ? `http: ${q(`${o.host}:${o.httpPort}`)}` : "",
+    o.httpPort >= 0 || o.httpPort === -1 ? `http: ${q(`${o.httpHost ?? "127.0.0.1"}:${o.httpPort}`)}` : "",
     `max_payload: 8MB`,
+    `operator: ${q(o.auth.operatorJwt)}`,
+    `system_account: ${q(o.auth.systemAccount)}`,
+    `resolver: { type: full, dir: ${q(o.auth.resolverDir)}, allow_delete: false, interval: "2m", timeout: "5s" }`,
+    `resolver_preload: {`,
+    ...Object.entries(o.auth.preload).map(([k, v]) => `  ${k}: ${q(v)}`),
+    `}`,
+    o.clientTls ? tls(o.clientTls, false) : "",
     `jetstream {`,
     `  store_dir: ${q(o.storeDir)}`,
     `  domain: ${HUB_DOMAIN}`,
@@ -49,6 +80,7 @@ export function renderHubConfig(o: HubConfigOptions): string {
     `leafnodes {`,
     `  listen: ${q(`${o.host}:${o.leafPort}`)}`,
     o.leafPort === -1 ? "" : `  advertise: ${q(advertise)}`,
+    `  ${tls(o.leafTls, true)}`,
     `}`,
     ...(o.cluster ? renderCluster(o.cluster) : []),
   ];
@@ -87,6 +119,8 @@ export interface LeafConfigOptions {
    */
   reconnectSeconds?: number;
   credentialsFile?: string;
+  /** Client certificate for the leaf link and the CA that signed the hub's. */
+  tls?: TlsFilesConfig;
   /**
    * JetStream `sync_interval`. DEFAULT_LEAF_SYNC_INTERVAL ("100ms") bounds what a power cut can take
    * to the writes acked in the last 100 ms (plus the fsync itself); "always" fsyncs every write before
@@ -101,6 +135,7 @@ export function renderLeafConfig(o: LeafConfigOptions): string {
   const device = checkId(o.device, "device id");
   const remote = [`urls: [${o.hubUrls.map(q).join(", ")}]`, `compression: ${q(o.compression ?? "s2_auto")}`];
   if (o.credentialsFile) remote.push(`credentials: ${q(o.credentialsFile)}`);
+  if (o.tls) remote.push(`tls: { cert_file: ${q(o.tls.certFile)}, key_file: ${q(o.tls.keyFile)}, ca_file: ${q(o.tls.caFile)}, timeout: 5 }`);
   const reconnectMs = Math.round((o.reconnectSeconds ?? 2) * 1000 * (1 + 0.5 * idFraction(device)));
   const lines = [
     `server_name: ${q(device)}`,

@@ -52,7 +52,7 @@ test("every Canopy stream and bucket has 3 replicas", async () => {
     assert.equal(si.config.num_replicas, 3, `${si.config.name} has ${si.config.num_replicas} replicas`);
     names.push(si.config.name);
   }
-  for (const n of ["KV_devices", "KV_status", "KV_cfg", "KV_cfg-src", "KV_commands", "KV_leases", "CMD", "OBJ_firmware", SHARD]) {
+  for (const n of ["KV_identity", "KV_devices", "KV_status", "KV_cfg", "KV_cfg-src", "KV_commands", "KV_leases", "CMD", "OBJ_firmware", SHARD]) {
     assert.ok(names.includes(n), `${n} missing (have ${names.join(", ")})`);
   }
 });

@@ -1,6 +1,7 @@
 import { join } from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { waitFor } from "@canopy/protocol";
+import { mkdir, readFile } from "node:fs/promises";
+import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { Subjects, waitFor } from "@canopy/protocol";
 import { CanopyProcess, freePort, runCanopy, tempDir, type RunResult, type TempDir } from "../harness/index.js";
 
 export interface HubNode {
@@ -17,8 +18,9 @@ export interface ClusterAgent {
 
 /**
  * A hub cluster of real `canopy hub start` processes on loopback (nats-server + gateway each, one
- * --routes list for all), and agents that know every node's leaf URL. Every port is picked free
- * once, so a node restarted after a SIGKILL comes back on the same ports and data.
+ * --routes list for all, one identity made by `canopy hub init --dir` and shared with --identity),
+ * and agents enrolled with bundles that list every node's leaf URL (--leaf-urls). Every port is
+ * picked free once, so a node restarted after a SIGKILL comes back on the same ports and data.
  */
 export class HubCluster {
   readonly nodes: HubNode[] = [];
@@ -29,6 +31,8 @@ export class HubCluster {
 
   static async start(size = 3): Promise<HubCluster> {
     const c = new HubCluster(await tempDir("canopy-cluster-"));
+    const init = await c.cli(["hub", "init", "--dir", c.identityDir, "--tls-host", "127.0.0.1", "--json"]);
+    if (init.code !== 0) throw new Error(`hub init: ${init.stderr}`);
     for (let i = 1; i <= size; i++) {
       const ports = { client: await freePort(), leaf: await freePort(), http: await freePort(), cluster: await freePort() };
       c.nodes.push({ name: `n${i}`, ports, proc: undefined as unknown as CanopyProcess });
@@ -37,12 +41,28 @@ export class HubCluster {
     return c;
   }
 
+  get identityDir(): string {
+    return join(this.dir.path, "identity");
+  }
+
+  get creds(): string {
+    return join(this.identityDir, "creds", "admin.creds");
+  }
+
+  get leafUrls(): string {
+    return this.nodes.map((n) => `nats-leaf://127.0.0.1:${n.ports.leaf}`).join(",");
+  }
+
   get routes(): string {
     return this.nodes.map((n) => `nats-route://127.0.0.1:${n.ports.cluster}`).join(",");
   }
 
   get env(): NodeJS.ProcessEnv {
-    return { CANOPY_SERVER: this.nodes.map((n) => `nats://127.0.0.1:${n.ports.client}`).join(",") };
+    return {
+      CANOPY_SERVER: this.nodes.map((n) => `nats://127.0.0.1:${n.ports.client}`).join(","),
+      CANOPY_CREDS: this.creds,
+      XDG_CONFIG_HOME: join(this.dir.path, "config"),
+    };
   }
 
   /** Starts (or restarts) node i on its ports and data; resolves when it printed hub-ready. */
@@ -53,7 +73,8 @@ export class HubCluster {
       "hub", "start", "--data", join(this.dir.path, n.name), "--host", "127.0.0.1",
       "--port", String(n.ports.client), "--leaf-port", String(n.ports.leaf), "--http-port", String(n.ports.http),
       "--server-name", n.name, "--cluster-name", "canopy", "--cluster-port", String(n.ports.cluster), "--routes", this.routes,
-    ]);
+      "--identity", this.identityDir, "--leaf-urls", this.leafUrls,
+    ], { XDG_CONFIG_HOME: join(this.dir.path, "config") });
     await n.proc.waitForOutput(/"event":"hub-ready"/, 90_000);
     return n;
   }
@@ -78,15 +99,24 @@ export class HubCluster {
     return runCanopy(args, { env: this.env, timeoutMs });
   }
 
+  bundlePath(device: string): string {
+    return join(this.dir.path, "bundles", `${device}.json`);
+  }
+
+  /** `canopy device add --bundle`: the bundle lists every node's leaf URL. */
   async enroll(device: string): Promise<void> {
-    const r = await this.cli(["device", "add", device]);
+    await mkdir(join(this.dir.path, "bundles"), { recursive: true, mode: 0o700 });
+    const r = await this.cli(["device", "add", device, "--bundle", this.bundlePath(device)]);
     if (r.code !== 0) throw new Error(`device add ${device}: ${r.stderr}`);
   }
 
   async startAgent(device: string): Promise<ClusterAgent> {
-    if (!this.agents.has(device)) await this.enroll(device);
-    const hubs = this.nodes.flatMap((n) => ["--hub", `nats-leaf://127.0.0.1:${n.ports.leaf}`]);
-    const proc = new CanopyProcess(["agent", "--device", device, ...hubs, "--data", join(this.dir.path, "devices", device), "--port", "-1", "--heartbeat", "1s"]);
+    const enroll = !this.agents.has(device);
+    if (enroll) await this.enroll(device);
+    const proc = new CanopyProcess([
+      "agent", ...(enroll ? ["--bundle", this.bundlePath(device)] : []),
+      "--data", join(this.dir.path, "devices", device), "--port", "-1", "--heartbeat", "1s",
+    ]);
     const line = await proc.waitForOutput(/"event":"agent-ready"/, 30_000);
     const a = { device, proc, leafUrl: (JSON.parse(line) as { leaf: string }).leaf };
     this.agents.set(device, a);
@@ -95,7 +125,13 @@ export class HubCluster {
 
   /** A client connection that knows every node (fails over like the gateway does). */
   async hubConnection(): Promise<NatsConnection> {
-    const nc = await connect({ servers: this.nodes.map((n) => `nats://127.0.0.1:${n.ports.client}`), maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    const nc = await connect({
+      servers: this.nodes.map((n) => `nats://127.0.0.1:${n.ports.client}`),
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      authenticator: credsAuthenticator(await readFile(this.creds)),
+      inboxPrefix: Subjects.hubInboxPrefix,
+    });
     this.opened.push(nc);
     return nc;
   }

@@ -143,25 +143,30 @@ test("a CEL syntax or type error exits 2 with the position, and nothing is publi
   assert.deepEqual(seen, ["q.dev.d1"]);
 });
 
-test("agents register as NATS micro services (canopy-agent), discoverable with $SRV.PING/INFO/STATS", async () => {
-  // Plain requests on the micro-service protocol subjects, as `nats micro ls` would send them.
-  const ask = async <T>(verb: string): Promise<T[]> => {
+test("agents register as NATS micro services (canopy-agent), discoverable with $SRV.PING/INFO/STATS on each device's leaf", async () => {
+  // Plain requests on the micro-service protocol subjects, as `nats micro ls` would send them. A device's
+  // credentials do not let it answer into operator inboxes across the hub (it could forge replies to any
+  // operator request), so discovery runs on the device's own leaf; from the hub no device answers.
+  const ask = async <T>(nc: NatsConnection, verb: string): Promise<T[]> => {
     const out: T[] = [];
-    for await (const m of await hub.requestMany(`$SRV.${verb}.canopy-agent`, "", { strategy: "stall", maxWait: 2_000 })) {
+    for await (const m of await nc.requestMany(`$SRV.${verb}.canopy-agent`, "", { strategy: "stall", maxWait: 2_000 })) {
       out.push(m.json<T>());
     }
     return out;
   };
   type Info = { metadata?: Record<string, string>; endpoints: { name: string; subject: string; queue_group?: string; num_requests?: number }[] };
-  const pings = await ask<Info>("PING");
+  const pings: Info[] = [];
+  for (const d of ["d1", "d2", "d3"]) pings.push(...(await ask<Info>(await fleet.leafConnection(d), "PING")));
   assert.deepEqual(pings.map((p) => p.metadata?.device).sort(), ["d1", "d2", "d3"]);
-  const infos = await ask<Info>("INFO");
+  const infos = await ask<Info>(await fleet.leafConnection("d2"), "INFO");
   const d2 = infos.find((i) => i.metadata?.device === "d2");
   assert.deepEqual(d2?.endpoints.map((e) => e.subject).sort(), ["q.all", "q.dev.d2", "q.group.field", "q.group.lab"]);
   assert.ok(d2?.endpoints.every((e) => !e.queue_group), "no queue group: every agent answers a fan-out");
-  const stats = await ask<Info>("STATS");
+  const stats = await ask<Info>(await fleet.leafConnection("d1"), "STATS");
   const all = stats.find((s) => s.metadata?.device === "d1")?.endpoints?.find((e) => e.name === "all");
   assert.ok((all?.num_requests ?? 0) > 0);
+  const fromHub = await ask<Info>(hub, "PING").catch(() => []);
+  assert.deepEqual(fromHub.filter((p) => p.metadata?.device), [], "no device answers into an operator inbox");
 });
 
 test("a changed registry record re-subscribes the agent's groups", async () => {

@@ -11,7 +11,7 @@ import { TestServer, tempDir } from "../harness/index.js";
 test("readBucket returns every key's latest value while keys are rewritten during the read", async () => {
   const dir = await tempDir("canopy-readall-");
   const server = await TestServer.hub(join(dir.path, "hub"));
-  const nc = await connect({ servers: server.url });
+  const nc = await server.connect();
   try {
     const kv = await new Kvm(nc).create("status-test", { history: 1 });
     const N = 3_000;

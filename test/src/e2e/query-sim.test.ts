@@ -34,6 +34,7 @@ before(async () => {
   fleet = await Fleet.start();
   sim = new CanopyProcess(
     ["sim", "fleet", "--devices", String(N), "--server", fleet.hub.client, "--seed", String(SEED), "--groups", GROUPS.join(","), "--heartbeat", "30s"],
+    fleet.env,
   );
   await sim.waitForOutput(/"event":"sim-ready"/, 120_000);
 });

@@ -1,9 +1,21 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { waitFor } from "@canopy/protocol";
 
 /** The repo's `bin/canopy.js`: e2e tests run the real CLI, compiled, as users do. */
 export const CANOPY_BIN = fileURLToPath(new URL("../../../bin/canopy.js", import.meta.url));
+
+/**
+ * `hub start` and `dev up` write a context under XDG_CONFIG_HOME: CLI processes started by tests get a
+ * per-test-process temporary one unless the test names its own, so nothing lands in the real home.
+ */
+export const TEST_CONFIG_HOME = process.env.XDG_CONFIG_HOME ?? join(tmpdir(), `canopy-test-config-${process.pid}`);
+
+function childEnv(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  return { ...process.env, XDG_CONFIG_HOME: TEST_CONFIG_HOME, ...env };
+}
 
 export interface RunResult {
   code: number | null;
@@ -18,7 +30,7 @@ export function runCanopy(
 ): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CANOPY_BIN, ...args], {
-      env: { ...process.env, ...opts.env },
+      env: childEnv(opts.env),
       stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "";
@@ -58,7 +70,7 @@ export class CanopyProcess {
 
   constructor(readonly args: string[], env: NodeJS.ProcessEnv = {}) {
     this.child = spawn(process.execPath, [CANOPY_BIN, ...args], {
-      env: { ...process.env, ...env },
+      env: childEnv(env),
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });

@@ -1,5 +1,8 @@
+import { existsSync } from "node:fs";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { Subjects } from "@canopy/protocol";
 import { CanopyProcess, runCanopy, type RunResult } from "./canopy.js";
 import { LinkProxy } from "./proxy.js";
 import { freePort, tempDir, type TempDir } from "./ports.js";
@@ -10,6 +13,10 @@ export interface HubHandle {
   leaf: string;
   http: string;
   leafPort: number;
+  /** Admin credentials the hub made (`<data>/creds/admin.creds`). */
+  creds: string;
+  /** The fleet CA (leaf-link TLS). */
+  ca: string;
 }
 
 export interface AgentHandle {
@@ -51,8 +58,19 @@ export class Fleet {
     return f;
   }
 
+  /** What a CLI process needs to reach this fleet's hub as the operator. */
   get env(): NodeJS.ProcessEnv {
-    return { CANOPY_SERVER: this.hub.client };
+    return { CANOPY_SERVER: this.hub.client, CANOPY_CREDS: this.hub.creds, XDG_CONFIG_HOME: this.configHome };
+  }
+
+  /** Contexts written by this fleet's hub land here, not in the real home. */
+  get configHome(): string {
+    return join(this.dir.path, "config");
+  }
+
+  /** Where `enroll` writes each device's enrollment bundle (its secrets: creds, TLS key). */
+  bundlePath(device: string): string {
+    return join(this.dir.path, "bundles", `${device}.json`);
   }
 
   /** Starts (or restarts, same data dir and ports) the hub. */
@@ -61,10 +79,10 @@ export class Fleet {
     const proc = new CanopyProcess(
       ["hub", "start", "--data", join(this.dir.path, "hub"), "--host", "127.0.0.1", "--port", String(p.client),
         "--leaf-port", String(p.leaf), "--http-port", String(p.http), ...this.hubArgs],
-      env,
+      { XDG_CONFIG_HOME: this.configHome, ...env },
     );
     const line = await proc.waitForOutput(/"event":"hub-ready"/, 30_000);
-    const ready = JSON.parse(line) as { client: string; leaf: string; http: string };
+    const ready = JSON.parse(line) as { client: string; leaf: string; http: string; creds: string; ca: string };
     this.hub = { proc, ...ready, leafPort: this.realLeafPort ?? Number(/:(\d+)$/.exec(ready.leaf)?.[1]) };
     return this.hub;
   }
@@ -91,8 +109,10 @@ export class Fleet {
     return runCanopy(args, { env: this.env, timeoutMs });
   }
 
+  /** `canopy device add` with a bundle (at `bundlePath(device)`) the next `startAgent` enrolls with. */
   async enroll(device: string, groups: string[] = []): Promise<void> {
-    const r = await this.cli(["device", "add", device, ...groups.flatMap((g) => ["--group", g])]);
+    await mkdir(join(this.dir.path, "bundles"), { recursive: true, mode: 0o700 });
+    const r = await this.cli(["device", "add", device, "--bundle", this.bundlePath(device), ...groups.flatMap((g) => ["--group", g])]);
     if (r.code !== 0) throw new Error(`device add ${device} failed: ${r.stderr}`);
   }
 
@@ -101,13 +121,16 @@ export class Fleet {
     device: string,
     opts: { groups?: string[]; enroll?: boolean; args?: string[]; env?: NodeJS.ProcessEnv; heartbeat?: string } = {},
   ): Promise<AgentHandle> {
-    if (opts.enroll ?? true) await this.enroll(device, opts.groups ?? []);
+    const dataDir = join(this.dir.path, "devices", device);
+    // A device added without a bundle (plain `device add`) and never enrolled gets one now.
+    const enroll = (opts.enroll ?? true) || !existsSync(join(dataDir, "identity", "enrollment.json"));
+    if (enroll) await this.enroll(device, opts.groups ?? []);
     const existing = this.agents.get(device);
     const link = existing?.link ?? new LinkProxy(this.hub.leafPort);
     if (!existing) await link.start();
-    const dataDir = join(this.dir.path, "devices", device);
     const proc = new CanopyProcess(
-      ["agent", "--device", device, "--hub", `nats-leaf://127.0.0.1:${link.port}`, "--data", dataDir, "--port", "-1",
+      ["agent", "--device", device, ...(enroll ? ["--bundle", this.bundlePath(device)] : []),
+        "--hub", `nats-leaf://127.0.0.1:${link.port}`, "--data", dataDir, "--port", "-1",
         "--heartbeat", opts.heartbeat ?? "1s", ...(opts.args ?? [])],
       opts.env ?? {},
     );
@@ -124,9 +147,15 @@ export class Fleet {
     return a;
   }
 
-  /** A client connection to the hub, closed by stop(). */
+  /** A client connection to the hub as the operator (admin creds), closed by stop(). */
   async hubConnection(): Promise<NatsConnection> {
-    const nc = await connect({ servers: this.hub.client, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    const nc = await connect({
+      servers: this.hub.client,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      authenticator: credsAuthenticator(await readFile(this.hub.creds)),
+      inboxPrefix: Subjects.hubInboxPrefix,
+    });
     this.opened.push(nc);
     return nc;
   }

@@ -3,12 +3,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { waitFor } from "@canopy/protocol";
-import { Fleet, tempDir, type TempDir } from "../harness/index.js";
+import { Fleet, freePort, tempDir, type TempDir } from "../harness/index.js";
 import { Chroot, REPO, diff, must, snapshot } from "./chroot.js";
 
 /**
  * deploy/install.sh in a fresh Debian trixie root (debootstrap minbase + systemd, udev and Debian's
- * Node 20, cached between runs): the release tarball and a join token → user, groups, files and
+ * Node 20, cached between runs): the release tarball and a join token from `canopy device add` (the
+ * device's credentials and leaf-link TLS) → user, groups, files and
  * modes, the enabled unit, `systemd-analyze verify` clean, `canopy --version`; the agent started in
  * the root as the canopy user enrolls with a hub outside and shows online; a second run changes
  * nothing; --upgrade keeps config and data; --uninstall leaves only the data.
@@ -30,12 +31,6 @@ async function timed<T>(name: string, f: () => Promise<T>): Promise<T> {
   }
 }
 
-/** The one-line join token for DEVICE (the hub's leafnode URL; no credentials while the hub runs without auth). */
-function joinToken(hubLeafUrl: string): string {
-  const bundle = { v: 1, device: DEVICE, hub: [hubLeafUrl], creds: "" };
-  return "canopy1." + Buffer.from(JSON.stringify(bundle)).toString("base64url");
-}
-
 before(async () => {
   assert.equal(process.getuid?.(), 0, "the install test needs root (chroot, mounts, useradd inside the root)");
   tmp = await tempDir("canopy-install-");
@@ -48,8 +43,8 @@ before(async () => {
   version = JSON.parse(await readFile(join(REPO, "package.json"), "utf8")).version as string;
   await mkdir(join(root.root, "root/rel"), { recursive: true });
   await must("tar", ["-xzf", tarball, "-C", join(root.root, "root/rel")]);
-  fleet = await Fleet.start();
-  await fleet.enroll(DEVICE);
+  // The hub advertises its real leaf port: the device inside dials what its join token says.
+  fleet = await Fleet.start({ hubArgs: ["--leaf-port", String(await freePort())] });
 }, { timeout: 900_000 }); // a cold cache runs debootstrap first (~3.5 min here)
 
 after(async () => {
@@ -62,7 +57,11 @@ after(async () => {
 test("install.sh on fresh trixie: install, agent online as canopy, idempotent, upgrade, uninstall", { timeout: 600_000 }, async () => {
   const before = await snapshot(root, { mtimes: false });
   const installer = `/root/rel/canopy-${version}/install.sh`;
-  const token = joinToken(`nats-leaf://127.0.0.1:${fleet.hub.leafPort}`);
+  // `canopy device add` on the hub side: the device's join token (creds + leaf-link TLS in one line).
+  const added = await fleet.cli(["device", "add", DEVICE, "--json"]);
+  assert.equal(added.code, 0, added.stderr);
+  const token = (JSON.parse(added.stdout) as { join: string }).join;
+  assert.match(token, /^canopy1\./);
 
   // Bad input is refused at the door with exit 2 and nothing installed.
   const bad = await root.exec(`${installer} --join canopy1.bm90IGpzb24`);
@@ -82,21 +81,26 @@ test("install.sh on fresh trixie: install, agent online as canopy, idempotent, u
   assert.deepEqual(id.stdout.split("\n")[0]?.split(" ").sort(), ["canopy", "dialout"]);
   assert.match(id.stdout, /:\/var\/lib\/canopy:\/usr\/sbin\/nologin/);
   const stat = await root.exec(
-    "stat -c '%n %a %U %G' /etc/canopy /etc/canopy/agent.json /var/lib/canopy /opt/canopy /etc/udev/rules.d/99-canopy-serial.rules && readlink /usr/bin/canopy /etc/systemd/system/multi-user.target.wants/canopy-agent.service",
+    "stat -c '%n %a %U %G' /etc/canopy /etc/canopy/agent.json /etc/canopy/device.creds /etc/canopy/key.pem /var/lib/canopy /opt/canopy /etc/udev/rules.d/99-canopy-serial.rules && readlink /usr/bin/canopy /etc/systemd/system/multi-user.target.wants/canopy-agent.service",
   );
   assert.equal(stat.code, 0, stat.stderr);
   assert.deepEqual(stat.stdout.trim().split("\n"), [
     "/etc/canopy 750 root canopy",
     "/etc/canopy/agent.json 600 canopy canopy",
+    "/etc/canopy/device.creds 600 canopy canopy",
+    "/etc/canopy/key.pem 600 canopy canopy",
     "/var/lib/canopy 750 canopy canopy",
     "/opt/canopy 755 root root",
     "/etc/udev/rules.d/99-canopy-serial.rules 644 root root",
     "/opt/canopy/bin/canopy.js",
     "/etc/systemd/system/canopy-agent.service",
   ]);
-  const cfg = JSON.parse((await root.exec("cat /etc/canopy/agent.json")).stdout) as { device: string; hub: string[]; data: string };
+  const cfg = JSON.parse((await root.exec("cat /etc/canopy/agent.json")).stdout) as { device: string; hub: string[]; data: string; credentials: string; tls: object };
   assert.equal(cfg.device, DEVICE);
   assert.equal(cfg.data, "/var/lib/canopy");
+  assert.deepEqual(cfg.hub, [fleet.hub.leaf]);
+  assert.equal(cfg.credentials, "/etc/canopy/device.creds");
+  assert.deepEqual(cfg.tls, { certFile: "/etc/canopy/cert.pem", keyFile: "/etc/canopy/key.pem", caFile: "/etc/canopy/ca.pem" });
   // Production dependencies only: no test tools, no compiler output beside dist.
   const dev = await root.exec("ls /opt/canopy/node_modules/typescript /opt/canopy/node_modules/mqtt /opt/canopy/node_modules/fast-check /opt/canopy/test 2>&1");
   assert.equal((dev.stdout.match(/No such file or directory/g) ?? []).length, 4, dev.stdout);

@@ -4,9 +4,13 @@ import { connectHub } from "../../nats.js";
 import { createLogger } from "../../logging.js";
 import { startHubServer } from "../../hub/server.js";
 import { provisionWhenReady } from "../../hub/provision.js";
-import { addClusterOptions, clusterFromFlags, replicasFor, type ClusterFlags } from "../../hub/cluster.js";
+import { addClusterOptions, clusterFromFlags, leafUrlList, replicasFor, type ClusterFlags } from "../../hub/cluster.js";
 import { Gateway } from "../../service/gateway.js";
-import { shutdownSignal } from "../context.js";
+import { IdentityService } from "../../identity/service.js";
+import { initIdentity } from "../../identity/init.js";
+import { writeContext } from "../../contexts.js";
+import { collect, shutdownSignal } from "../context.js";
+import { printJson } from "../output.js";
 
 interface HubStartOptions extends ClusterFlags {
   data: string;
@@ -17,21 +21,40 @@ interface HubStartOptions extends ClusterFlags {
   advertise?: string;
   maxFileStore: string;
   gateway: boolean;
+  identity?: string;
+  tls?: boolean;
+  contextName: string;
 }
 
 export function registerHub(program: Command): void {
   const hub = program.command("hub").description("run the cloud side: NATS hub + gateway");
+  hub
+    .command("init")
+    .description("make the hub's identity (operator, accounts, admin creds, leaf-link CA) if it does not exist yet")
+    .requiredOption("--dir <dir>", "identity directory (keys 0600; share it between the nodes of a hub)")
+    .option("--tls-host <host>", "extra host name or IP in the hub's TLS certificate (repeatable)", collect, [])
+    .option("--json", "print the paths as JSON")
+    .addHelpText("after", "\nExamples:\n  canopy hub init --dir /etc/canopy/hub-identity --tls-host hub.example.net")
+    .action(async (o: { dir: string; tlsHost: string[]; json?: boolean }) => {
+      const id = await initIdentity(o.dir, { tlsHosts: o.tlsHost });
+      const out = { dir: id.dir, operator: id.operator.pub, account: id.account.pub, adminCreds: id.adminCreds, ca: id.tls.caCert };
+      if (o.json) printJson(out);
+      else process.stdout.write(`identity in ${id.dir}\n  admin credentials ${id.adminCreds}\n  leaf-link CA      ${id.tls.caCert}\n`);
+    });
   const start = hub.command("start");
   addClusterOptions(start);
   start
-    .description("run a hub nats-server (JetStream domain 'hub') supervised, provision its assets, and a gateway")
-    .requiredOption("-d, --data <dir>", "data directory (server config and JetStream store)")
+    .description("run a hub nats-server (JetStream domain 'hub', operator-mode auth, TLS leaf port) supervised, provision its assets, and a gateway")
+    .requiredOption("-d, --data <dir>", "data directory (server config, JetStream store, and the identity unless --identity)")
     .option("--host <addr>", "address to listen on", "0.0.0.0")
     .option("-p, --port <port>", "client port (-1 = any free port)", "4222")
     .option("--leaf-port <port>", "leafnode port devices dial (-1 = any free port)", "7422")
-    .option("--http-port <port>", "monitoring port (-1 = any free port)", "8222")
+    .option("--http-port <port>", "monitoring port on loopback (-1 = any free port)", "8222")
     .option("--advertise <host:port>", "leafnode address to advertise to devices (behind a proxy or LB)")
     .option("--max-file-store <size>", "JetStream disk limit (capped below free disk)", "20GiB")
+    .option("--identity <dir>", "identity directory made by 'canopy hub init' (default: DATA)")
+    .option("--tls", "TLS on the client port as well (certificate from the hub's CA)")
+    .option("--context-name <name>", "name of the context written for this hub", "hub")
     .option("--no-gateway", "do not run a gateway in this process")
     .addHelpText(
       "after",
@@ -44,6 +67,7 @@ export function registerHub(program: Command): void {
       const log = createLogger(undefined, "hub");
       const cluster = clusterFromFlags(o, o.host);
       const replicas = replicasFor(cluster);
+      const leafUrls = o.leafUrls ? leafUrlList(o.leafUrls) : undefined;
       const server = await startHubServer(
         {
           data: o.data,
@@ -53,29 +77,37 @@ export function registerHub(program: Command): void {
           httpPort: Number(o.httpPort),
           maxFileStore: parseBytes(o.maxFileStore, "--max-file-store"),
           ...(o.advertise ? { advertise: o.advertise } : {}),
+          ...(o.identity ? { identityDir: o.identity } : {}),
+          ...(o.tls ? { clientTls: true } : {}),
           ...(o.serverName ? { serverName: o.serverName } : {}),
           ...(cluster ? { cluster } : {}),
         },
         log,
       );
       const { done, signal } = shutdownSignal();
-      const nc = await connectHub(server.clientUrl, { name: "canopy-hub", daemon: true });
+      const id = server.identity;
+      const target = { server: server.clientUrl, creds: id.adminCreds, ...(o.tls ? { ca: id.tls.caCert } : {}) };
+      const nc = await connectHub(target, { name: "canopy-hub", daemon: true });
       let gateway: Gateway | undefined;
-      if (await provisionWhenReady(nc, replicas, log, signal)) {
-        if (o.gateway) {
-          gateway = new Gateway(nc, log.child({ component: "gateway" }));
-          await gateway.start();
-        }
+      let identity: IdentityService | undefined;
+      if ((await provisionWhenReady(nc, replicas, log, signal)) && o.gateway) {
+        gateway = new Gateway(nc, log.child({ component: "gateway" }));
+        await gateway.start();
+        identity = new IdentityService(nc, id, { hubUrl: server.clientUrl, leafUrls: leafUrls ?? [server.leafUrl] }, log.child({ component: "identity" }));
+        await identity.start();
       }
+      const context = await writeContext(o.contextName, target);
       process.stdout.write(
         JSON.stringify({
           event: "hub-ready", client: server.clientUrl, leaf: server.leafUrl, http: server.httpUrl, pid: server.supervisor.pid,
+          creds: id.adminCreds, ca: id.tls.caCert, context,
           server: o.serverName ?? "hub", ...(cluster ? { cluster: cluster.name, replicas } : {}),
         }) + "\n",
       );
       const sig = await done;
       server.supervisor.stopRestarting();
       log.info({ signal: sig }, "stopping hub");
+      identity?.stop();
       await gateway?.stop();
       await drainOrClose(nc);
       await server.supervisor.stop();
