@@ -9,8 +9,8 @@
 #     /usr/local/lib/canopy/nats-server-<version>/ with /usr/local/bin/nats-server pointing at it.
 #     The package is unpacked, not installed, so it does not enable a system nats-server service.
 #   - socat (serial tests and demo MCUs over pty pairs); faketime for the fault tests and python3 for the
-#     sd_notify test's fake service manager (node has no unix datagram sockets) (CANOPY_FOR_TESTS=0
-#     skips test-only packages, as the device installer does).
+#     sd_notify test's fake service manager (node has no unix datagram sockets). All three are for
+#     tests and the demo: CANOPY_FOR_TESTS=0 skips them, as the device installer does.
 #   - mosquitto, only for the MQTT benchmark: CANOPY_WITH_MOSQUITTO=1.
 #   - debootstrap, only for the install test (a fresh Debian root): CANOPY_WITH_DEBOOTSTRAP=1.
 #   - extra packages named in CANOPY_EXTRA_PACKAGES (space separated; e.g. "chromium simavr").
@@ -37,8 +37,9 @@ need_root() {
 }
 
 need=()
-command -v socat >/dev/null 2>&1 || need+=(socat)
 if [ "${CANOPY_FOR_TESTS:-1}" = 1 ]; then
+  # socat: serial tests and the demo's MCUs (pty pairs); a device's bridge opens real ports.
+  command -v socat >/dev/null 2>&1 || need+=(socat)
   # libfaketime: the fault tests run agents with a clock hours off, as a Pi without RTC has it.
   command -v faketime >/dev/null 2>&1 || need+=(faketime)
   command -v python3 >/dev/null 2>&1 || need+=(python3-minimal)
