@@ -53,7 +53,7 @@ export async function startDevHubs(data: string, nodes: number, freePorts: boole
 }
 
 /** The preferred port if it is free on loopback, else any free one. */
-async function portOr(preferred: number, free = false): Promise<number> {
+export async function portOr(preferred: number, free = false): Promise<number> {
   if (free) return -1;
   return new Promise((resolvePort) => {
     const srv = createServer();

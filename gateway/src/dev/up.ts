@@ -3,8 +3,9 @@ import { join, resolve } from "node:path";
 import { drainOrClose, requireNatsServer } from "@canopy/protocol";
 import { connectHub } from "../nats.js";
 import { provisionWhenReady } from "../hub/provision.js";
-import { freeLoopbackPort, startDevHubs } from "./hubs.js";
+import { freeLoopbackPort, portOr, startDevHubs } from "./hubs.js";
 import type { HubServer } from "../hub/server.js";
+import { ConsoleServer, DEFAULT_CONSOLE_PORT } from "../http/server.js";
 import { Gateway } from "../service/gateway.js";
 import { Registry } from "../registry/devices.js";
 import { IdentityService } from "../identity/service.js";
@@ -47,6 +48,10 @@ export async function devUp(o: DevUpOptions): Promise<void> {
   const identity = new IdentityService(nc, hub.identity, { hubUrl: hub.clientUrl, leafUrls: hubs.leafUrls }, o.log.child({ component: "identity" }));
   await identity.start();
   await writeContext("dev", target);
+  const clog = o.log.child({ component: "console" });
+  const web = await ConsoleServer.start(nc, { data: join(data, "hub"), host: "127.0.0.1", port: Math.max(0, await portOr(DEFAULT_CONSOLE_PORT, o.freePorts)) }, clog).catch(
+    (err: Error) => void clog.warn({ err: err.message }, "console not started"),
+  );
   const children = new Children(o.bin, (name, line) => {
     if (o.verbose || /"level":(40|50|60)/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
   });
@@ -62,7 +67,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
         const bundle = join(data, "devices", `${id}.bundle.json`);
         await mkdir(join(data, "devices"), { recursive: true });
         await writeSecret(bundle, JSON.stringify((await requestMint(nc, id)).bundle));
-        const bridgeArgs = i === 0 && mcu ? ["--bridge-serial", mcu.bridgeTty, "--bridge-mqtt", `127.0.0.1:${mcu.mqttPort}`] : [];
+        const bridgeArgs = i === 0 && mcu ? ["--bridge-serial", mcu.bridgeTty, "--bridge-mqtt", `127.0.0.1:${mcu.mqttPort}`, "--bridge-mqtt-anonymous"] : [];
         const child = children.start(id, [
           "agent", "--bundle", bundle, "--data", join(data, "devices", id), "--port", "-1", "--heartbeat", "2s",
           ...bridgeArgs,
@@ -77,6 +82,8 @@ export async function devUp(o: DevUpOptions): Promise<void> {
       children.start("mcu-mqtt", ["sim", "mcu", "--id", "mcu-wifi", "--mqtt", `127.0.0.1:${mcu.mqttPort}`, "--rate", "1"]);
     }
     const env = `export CANOPY_SERVER=${hubs.clientUrls.join(",")} CANOPY_CREDS=${hub.identity.adminCreds}   # or nothing: context "dev" if none was selected`;
+    // Hints that work from any directory: absolute paths, and an alias when `canopy` is not on PATH.
+    const alias = `alias canopy=${JSON.stringify(`${process.execPath} ${resolve(o.bin)}`)}`;
     process.stdout.write(
       [
         "",
@@ -85,15 +92,19 @@ export async function devUp(o: DevUpOptions): Promise<void> {
         ...hubs.servers.map((h, i) => `  ${(hubs.servers.length > 1 ? `hub-${i + 1}` : "hub").padEnd(10)} ${h.clientUrl}   leafnodes ${h.leafUrl}   monitoring ${h.httpUrl}`),
         ...(hubs.servers.length > 1 ? [`             a ${hubs.servers.length}-node cluster: streams and KV buckets at ${hubs.replicas} replicas`] : []),
         `  gateway    in-process (id ${gateway.id})`,
-        ...agents.map((a) => `  ${a.id.padEnd(10)} agent + leaf nats-server at ${a.leaf}   group ${a.group}   data ${join(data, "devices", a.id)}`),
+        ...(web ? [`  console    ${web.loginUrl()}`] : []),
+        ...agents.map((a) => `  ${a.id.padEnd(10)} agent + leaf nats-server at ${a.leaf}   group ${a.group}   data ${resolve(data, "devices", a.id)}`),
         "",
-        "Try, in another terminal:",
+        "Try, in another terminal (from any directory):",
+        `  ${alias}   # unless canopy is on your PATH`,
         `  ${env}`,
-        "  npx canopy devices",
-        `  nats --server ${agents[0]?.leaf ?? ""} pub up.dev-1.tlm.temp 21.5   # or any NATS client: a device app publishing`,
-        "  npx canopy tail --follow",
-        ...(mcu ? ["  npx canopy mcu list                      # dev-1 has a serial MCU (socat pty) and an MQTT MCU"] : []),
-        "  npx canopy backlog",
+        "  canopy devices",
+        `  canopy pub --device ${agents[0]?.id ?? "dev-1"} tlm.temp 21.5        # a device app publishing on ${agents[0]?.id ?? "dev-1"}'s leaf`,
+        "  canopy tail --follow",
+        ...(mcu ? ["  canopy mcu list                             # dev-1 has a serial MCU (socat pty) and an MQTT MCU"] : []),
+        ...(mcu ? ["", "  WARNING: dev-1's MQTT listener lets anonymous MCUs in (demo only). Real devices give each MCU", "  its own credentials: canopy mcu creds --device dev-1 --mcu <id>"] : []),
+        "  canopy backlog",
+        "  canopy doctor",
         "",
       ].join("\n") + "\n",
     );
@@ -103,6 +114,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
   } finally {
     await children.stopAll();
     identity.stop();
+    await web?.stop();
     await gateway.stop();
     await drainOrClose(nc);
     await Promise.all(hubs.servers.map((h) => h.supervisor.stop()));
