@@ -23,7 +23,7 @@ TREE=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
 
 log() { echo "canopy install: $*" >&2; }
 die() { log "$1"; exit "${2:-1}"; }
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit "${1:-0}"; }
 
 mode=install role=device join="" bundle="" purge=0 hub_args="" bridge=1
 while [ $# -gt 0 ]; do
