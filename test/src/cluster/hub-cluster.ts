@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import { mkdir, readFile } from "node:fs/promises";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Subjects, waitFor } from "@canopy/protocol";
 import { CanopyProcess, freePort, runCanopy, tempDir, type RunResult, type TempDir } from "../harness/index.js";
 
@@ -146,6 +147,32 @@ export class HubCluster {
 
   devicesOnline(ids: string[], timeoutMs = 30_000): Promise<void> {
     return devicesOnline(this.env, ids, timeoutMs);
+  }
+
+  /** The node leading `stream` (waits through an election). */
+  async leaderOf(jsm: JetStreamManager, stream: string): Promise<string> {
+    return waitFor(async () => (await jsm.streams.info(stream).catch(() => undefined))?.cluster?.leader, { timeoutMs: 30_000, what: `a leader for ${stream}` });
+  }
+
+  /** Every replica of `stream` is back and current (a restarted node caught up). */
+  async replicasCurrent(jsm: JetStreamManager, stream: string, timeoutMs = 60_000): Promise<void> {
+    await waitFor(
+      async () => {
+        const c = (await jsm.streams.info(stream).catch(() => undefined))?.cluster;
+        return c?.leader && c.replicas?.length === this.nodes.length - 1 && c.replicas.every((r) => r.current && !r.offline);
+      },
+      { timeoutMs, intervalMs: 250, what: `every replica of ${stream} current` },
+    );
+  }
+
+  /** A 3-node cluster with agents d1 and d2 online, and an operator's JetStream manager. */
+  static async withAgents(): Promise<{ cluster: HubCluster; hub: NatsConnection; jsm: JetStreamManager }> {
+    const cluster = await HubCluster.start(3);
+    await cluster.startAgent("d1");
+    await cluster.startAgent("d2");
+    await cluster.devicesOnline(["d1", "d2"]);
+    const hub = await cluster.hubConnection();
+    return { cluster, hub, jsm: await jetstreamManager(hub) };
   }
 
   async stop(): Promise<void> {
