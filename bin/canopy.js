@@ -5,6 +5,12 @@
 // the gateway.
 const argv = process.argv.slice(2);
 const [first, second] = argv;
+if (argv.length === 1 && (first === "--version" || first === "-V")) {
+  const { readFileSync } = await import("node:fs");
+  const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8"));
+  process.stdout.write(`${pkg.version}\n`);
+  process.exit(0);
+}
 let part = "@canopy/gateway/cli";
 if (first === "agent" || (first === "sim" && second === "fleet")) part = "@canopy/agent/cli";
 else if (first === "bridge" || (first === "sim" && second === "mcu") || (first === "mcu" && second === "map")) part = "@canopy/firmware-bridge/cli";

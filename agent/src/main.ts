@@ -10,6 +10,8 @@ import { FactsSampler } from "./presence/facts.js";
 import { PresenceReporter } from "./presence/reporter.js";
 import { agentModules } from "./modules.js";
 import { AGENT_VERSION } from "./version.js";
+import { SystemdNotifier } from "./service/notify.js";
+import { ServiceLoop } from "./service/watchdog.js";
 import { AgentMetrics } from "./metrics/server.js";
 import { HubClock } from "./clock/hub-clock.js";
 import { DiskGuard } from "./disk/guard.js";
@@ -117,7 +119,17 @@ export async function runAgent(
     await m.start(ctx);
     started.push(m);
   }
-  const running = [monitor.run(loops.signal), reporter.run(loops.signal)];
+  const service = new ServiceLoop(
+    new SystemdNotifier(log.child({ component: "systemd" })),
+    [
+      async () => {
+        if (nc.isClosed()) throw new Error("leaf connection closed");
+        await nc.flush();
+      },
+    ],
+    log.child({ component: "service" }),
+  );
+  const running = [monitor.run(loops.signal), reporter.run(loops.signal), service.run(loops.signal)];
   let metrics: AgentMetrics | undefined;
   if (o.metricsPort !== undefined) {
     metrics = new AgentMetrics({ nc, up: () => monitor.backlog, outbox: () => publisher.pending });
@@ -129,10 +141,12 @@ export async function runAgent(
     .catch(() => {});
   log.info({ device: o.device, leaf: leafUrl, hub: o.hub, leafPid: leaf.supervisor.pid }, "agent running");
   onReady?.(leafUrl, metrics?.url);
+  await service.ready(`device ${o.device} running, leaf ${leafUrl}`);
 
   await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })));
   leaf.supervisor.stopRestarting();
   log.info("agent stopping");
+  await service.stopping();
   await metrics?.close();
   for (const m of started.reverse()) {
     await m.stop().catch((err) => log.warn({ module: m.name, err: errorMessage(err) }, "module stop failed"));

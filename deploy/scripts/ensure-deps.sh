@@ -9,9 +9,11 @@
 #     /usr/local/lib/canopy/nats-server-<version>/ with /usr/local/bin/nats-server pointing at it.
 #     The package is unpacked, not installed, so it does not enable a system nats-server service.
 #   - socat (serial tests and demo MCUs over pty pairs); faketime for the fault tests, mosquitto-clients
-#     and python3-paho-mqtt (MQTT profile fixtures replayed by real clients) (CANOPY_FOR_TESTS=0
-#     skips test-only packages, as the device installer does).
+#     and python3-paho-mqtt (MQTT profile fixtures replayed by real clients), python3 for the sd_notify
+#     test's fake service manager (node has no unix datagram sockets). All are for tests and the demo:
+#     CANOPY_FOR_TESTS=0 skips them, as the device installer (deploy/install.sh) does.
 #   - mosquitto, only for the MQTT benchmark: CANOPY_WITH_MOSQUITTO=1.
+#   - debootstrap, only for the install test (a fresh Debian root): CANOPY_WITH_DEBOOTSTRAP=1.
 #   - the AVR flashing test kit, CANOPY_WITH_AVR=1 (npm's pretest sets it): avrdude, simavr with its
 #     library and headers, gcc-avr + avr-libc, arduino-core-avr (optiboot), make and gcc.
 #   - chromium (and openssl, for a test certificate), only for the web console's browser tests and bench:
@@ -40,12 +42,19 @@ need_root() {
 }
 
 need=()
-command -v socat >/dev/null 2>&1 || need+=(socat)
-# libfaketime: the fault tests run agents with a clock hours off, as a Pi without RTC has it.
-[ "${CANOPY_FOR_TESTS:-1}" = 1 ] && ! command -v faketime >/dev/null 2>&1 && need+=(faketime)
-# MQTT test clients: the profile fixtures are replayed with mosquitto_pub and Python's paho-mqtt.
-[ "${CANOPY_FOR_TESTS:-1}" = 1 ] && ! command -v mosquitto_pub >/dev/null 2>&1 && need+=(mosquitto-clients)
-[ "${CANOPY_FOR_TESTS:-1}" = 1 ] && ! python3 -c 'import paho.mqtt.client' >/dev/null 2>&1 && need+=(python3-paho-mqtt)
+if [ "${CANOPY_FOR_TESTS:-1}" = 1 ]; then
+  # socat: serial tests and the demo's MCUs (pty pairs); a device's bridge opens real ports.
+  command -v socat >/dev/null 2>&1 || need+=(socat)
+  # libfaketime: the fault tests run agents with a clock hours off, as a Pi without RTC has it.
+  command -v faketime >/dev/null 2>&1 || need+=(faketime)
+  command -v python3 >/dev/null 2>&1 || need+=(python3-minimal)
+  # MQTT test clients: the profile fixtures are replayed with mosquitto_pub and Python's paho-mqtt.
+  command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
+  python3 -c 'import paho.mqtt.client' >/dev/null 2>&1 || need+=(python3-paho-mqtt)
+fi
+if [ "${CANOPY_WITH_DEBOOTSTRAP:-0}" = 1 ] && ! command -v debootstrap >/dev/null 2>&1 && [ ! -x /usr/sbin/debootstrap ]; then
+  need+=(debootstrap)
+fi
 if [ "${CANOPY_WITH_MOSQUITTO:-0}" = 1 ] && ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   need+=(mosquitto)
 fi

@@ -51,14 +51,22 @@ const INFO_WAIT_MS = 2_800;
  * connectHub, which says how to start a hub.
  */
 export async function probeNats(target: Target): Promise<void> {
+  // A hub cluster is a comma-separated list (one URL per node): each is checked, a node that is down
+  // (refused) is fine as long as the client can reach another.
+  const urls = target.server.split(",").map((u) => u.trim());
+  await Promise.all(urls.map((server) => probeOne({ ...target, server }, target.server)));
+}
+
+async function probeOne(target: Target, given: string): Promise<void> {
   let host: string;
   let port: number;
   try {
+    if (!target.server) throw new Error("empty");
     const u = new URL(target.server.replace(/^(nats|tls):/, "http:"));
     host = u.hostname.replace(/^\[|\]$/g, "");
     port = Number(u.port || 4222);
   } catch {
-    throw new CanopyError(ErrorCode.InvalidInput, `--server ${JSON.stringify(target.server)} is not a URL like nats://HOST:PORT`);
+    throw new CanopyError(ErrorCode.InvalidInput, `--server ${JSON.stringify(given)} is not a URL like nats://HOST:PORT (or a comma-separated list of them)`);
   }
   const first = await new Promise<string | "refused">((resolve) => {
     const sock = createConnection({ host, port });

@@ -1,9 +1,10 @@
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { createServer } from "node:net";
 import { drainOrClose, requireNatsServer } from "@canopy/protocol";
 import { connectHub } from "../nats.js";
-import { startHubServer } from "../hub/server.js";
+import { provisionWhenReady } from "../hub/provision.js";
+import { freeLoopbackPort, portOr, startDevHubs } from "./hubs.js";
+import type { HubServer } from "../hub/server.js";
 import { ConsoleServer, DEFAULT_CONSOLE_PORT } from "../http/server.js";
 import { Gateway } from "../service/gateway.js";
 import { Registry } from "../registry/devices.js";
@@ -16,6 +17,8 @@ import type { Logger } from "../logging.js";
 
 export interface DevUpOptions {
   devices: number;
+  /** Hub nodes: 1, or a cluster of 3 (`--hub-nodes 3`). */
+  hubNodes?: number;
   data: string;
   bin: string;
   signal: AbortSignal;
@@ -24,16 +27,6 @@ export interface DevUpOptions {
   verbose: boolean;
   /** Any free ports instead of the usual 4222/7422/8222 (tests, several demos side by side). */
   freePorts: boolean;
-}
-
-/** The preferred port if it is free on loopback, else any free one. */
-async function portOr(preferred: number, free = false): Promise<number> {
-  if (free) return -1;
-  return new Promise((resolvePort) => {
-    const srv = createServer();
-    srv.once("error", () => resolvePort(-1));
-    srv.listen(preferred, "127.0.0.1", () => srv.close(() => resolvePort(preferred)));
-  });
 }
 
 /**
@@ -45,15 +38,14 @@ export async function devUp(o: DevUpOptions): Promise<void> {
   const data = resolve(o.data);
   await requireNatsServer();
   await mkdir(data, { recursive: true });
-  const hub = await startHubServer(
-    { data: join(data, "hub"), host: "127.0.0.1", port: await portOr(4222, o.freePorts), leafPort: await portOr(7422, o.freePorts), httpPort: await portOr(8222, o.freePorts), maxFileStore: 4 * 1024 ** 3 },
-    o.log.child({ component: "hub" }),
-  );
-  const target = { server: hub.clientUrl, creds: hub.identity.adminCreds };
+  const hubs = await startDevHubs(data, o.hubNodes ?? 1, o.freePorts, o.log);
+  const hub = hubs.servers[0] as HubServer;
+  const target = { server: hubs.clientUrls.join(","), creds: hub.identity.adminCreds };
   const nc = await connectHub(target, { name: "canopy-dev", daemon: true });
+  await provisionWhenReady(nc, hubs.replicas, o.log, o.signal);
   const gateway = new Gateway(nc, o.log.child({ component: "gateway" }));
   await gateway.start();
-  const identity = new IdentityService(nc, hub.identity, { hubUrl: hub.clientUrl, leafUrls: [hub.leafUrl] }, o.log.child({ component: "identity" }));
+  const identity = new IdentityService(nc, hub.identity, { hubUrl: hub.clientUrl, leafUrls: hubs.leafUrls }, o.log.child({ component: "identity" }));
   await identity.start();
   await writeContext("dev", target);
   const clog = o.log.child({ component: "console" });
@@ -89,7 +81,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
       // The bridge's MQTT listener starts with the agent; the simulator retries until it is up.
       children.start("mcu-mqtt", ["sim", "mcu", "--id", "mcu-wifi", "--mqtt", `127.0.0.1:${mcu.mqttPort}`, "--rate", "1"]);
     }
-    const env = `export CANOPY_SERVER=${hub.clientUrl} CANOPY_CREDS=${hub.identity.adminCreds}   # or nothing: context "dev" if none was selected`;
+    const env = `export CANOPY_SERVER=${hubs.clientUrls.join(",")} CANOPY_CREDS=${hub.identity.adminCreds}   # or nothing: context "dev" if none was selected`;
     // Hints that work from any directory: absolute paths, and an alias when `canopy` is not on PATH.
     const alias = `alias canopy=${JSON.stringify(`${process.execPath} ${resolve(o.bin)}`)}`;
     process.stdout.write(
@@ -97,7 +89,8 @@ export async function devUp(o: DevUpOptions): Promise<void> {
         "",
         "Canopy demo is up (Ctrl-C stops everything).",
         "",
-        `  hub        ${hub.clientUrl}   leafnodes ${hub.leafUrl}   monitoring ${hub.httpUrl}`,
+        ...hubs.servers.map((h, i) => `  ${(hubs.servers.length > 1 ? `hub-${i + 1}` : "hub").padEnd(10)} ${h.clientUrl}   leafnodes ${h.leafUrl}   monitoring ${h.httpUrl}`),
+        ...(hubs.servers.length > 1 ? [`             a ${hubs.servers.length}-node cluster: streams and KV buckets at ${hubs.replicas} replicas`] : []),
         `  gateway    in-process (id ${gateway.id})`,
         ...(web ? [`  console    ${web.loginUrl()}`] : []),
         ...agents.map((a) => `  ${a.id.padEnd(10)} agent + leaf nats-server at ${a.leaf}   group ${a.group}   data ${resolve(data, "devices", a.id)}`),
@@ -116,7 +109,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
       ].join("\n") + "\n",
     );
     await new Promise<void>((r) => (o.signal.aborted ? r() : o.signal.addEventListener("abort", () => r(), { once: true })));
-    hub.supervisor.stopRestarting();
+    for (const h of hubs.servers) h.supervisor.stopRestarting();
     process.stdout.write("stopping the demo...\n");
   } finally {
     await children.stopAll();
@@ -124,7 +117,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
     await web?.stop();
     await gateway.stop();
     await drainOrClose(nc);
-    await hub.supervisor.stop();
+    await Promise.all(hubs.servers.map((h) => h.supervisor.stop()));
   }
 }
 
@@ -139,15 +132,4 @@ async function demoMcuLinks(data: string, children: Children): Promise<{ bridgeT
   if (!existsSync(simTty)) return undefined;
   const mqttPort = await freeLoopbackPort();
   return { bridgeTty, simTty, mqttPort };
-}
-
-function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      srv.close(() => resolvePort(typeof a === "object" && a ? a.port : 0));
-    });
-  });
 }

@@ -1,8 +1,16 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstreamManager, RetentionPolicy, DiscardPolicy, StorageType } from "@nats-io/jetstream";
-import { Kvm } from "@nats-io/kv";
+import {
+  jetstreamManager,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  RetentionPolicy,
+  DiscardPolicy,
+  StorageType,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
+import { Kvm, type KvOptions } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
-import { Assets } from "@canopy/protocol";
+import { Assets, Backoff, sleep } from "@canopy/protocol";
 
 const DAY_NS = 86_400e9;
 
@@ -14,32 +22,93 @@ export interface HubLimits {
 /**
  * Creates the hub's assets if they are missing; safe to run on every start and from several gateways.
  * KV buckets with history keep what the issues need to reconstruct (config layers: 64 revisions).
+ * `replicas` (3 on a 3-node cluster, see cluster.ts) applies to every stream and bucket; an asset that
+ * has fewer (a single hub grown into a cluster) is raised to it. Left out, it is what the hub already
+ * has (the devices bucket), else 3 when the server is in a cluster, else 1.
  */
-export async function provisionHub(nc: NatsConnection, limits: HubLimits = { commandMaxAgeDays: 30 }): Promise<void> {
-  const kvm = new Kvm(nc);
-  await kvm.create(Assets.kvDevices, { history: 5 });
-  await kvm.create(Assets.kvStatus, { history: 1 });
-  await kvm.create(Assets.kvConfigSource, { history: 64 });
-  await kvm.create(Assets.kvConfig, { history: 16 });
-  await kvm.create(Assets.kvShards, { history: 5 });
-  await kvm.create(Assets.kvLeases, { history: 1, ttl: 60_000 });
-  await kvm.create(Assets.kvRollouts, { history: 16 });
-  await kvm.create(Assets.kvCommands, { history: 1, ttl: limits.commandMaxAgeDays * 86_400_000 });
-
+export async function provisionHub(nc: NatsConnection, limits: HubLimits = { commandMaxAgeDays: 30 }, replicas?: number): Promise<number> {
   const jsm = await jetstreamManager(nc);
-  const cmd = {
-    name: Assets.cmdStream,
-    subjects: ["cmd.>"],
-    retention: RetentionPolicy.Limits,
-    storage: StorageType.File,
-    discard: DiscardPolicy.Old,
-    max_age: limits.commandMaxAgeDays * DAY_NS,
-    duplicate_window: 3_600e9,
+  const r = replicas ?? (await hubReplicas(nc, jsm));
+  const kvm = new Kvm(nc);
+  const bucket = async (name: string, opts: Partial<KvOptions>): Promise<void> => {
+    if (!(await raiseReplicas(jsm, `KV_${name}`, r))) await kvm.create(name, { ...opts, replicas: r });
   };
-  try {
-    await jsm.streams.info(Assets.cmdStream);
-  } catch {
-    await jsm.streams.add(cmd);
+  await bucket(Assets.kvDevices, { history: 5 });
+  await bucket(Assets.kvStatus, { history: 1 });
+  await bucket(Assets.kvConfigSource, { history: 64 });
+  await bucket(Assets.kvConfig, { history: 16 });
+  await bucket(Assets.kvShards, { history: 5 });
+  await bucket(Assets.kvLeases, { history: 1, ttl: 60_000 });
+  await bucket(Assets.kvRollouts, { history: 16 });
+  await bucket(Assets.kvCommands, { history: 1, ttl: limits.commandMaxAgeDays * 86_400_000 });
+  await bucket(Assets.kvIdentity, { history: 1 });
+
+  if (!(await raiseReplicas(jsm, Assets.cmdStream, r))) {
+    await jsm.streams.add({
+      name: Assets.cmdStream,
+      subjects: ["cmd.>"],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      max_age: limits.commandMaxAgeDays * DAY_NS,
+      duplicate_window: 3_600e9,
+      num_replicas: r,
+    });
   }
-  await new Objm(nc).create(Assets.objFirmware, { storage: StorageType.File });
+  if (!(await raiseReplicas(jsm, `OBJ_${Assets.objFirmware}`, r))) {
+    await new Objm(nc).create(Assets.objFirmware, { storage: StorageType.File, replicas: r });
+  }
+  return r;
+}
+
+/**
+ * The replica count of the hub's assets: that of the devices bucket when it exists; otherwise 3
+ * when the server we talk to is in a cluster (its INFO names one), else 1.
+ */
+export async function hubReplicas(nc: NatsConnection, jsm?: JetStreamManager): Promise<number> {
+  const m = jsm ?? (await jetstreamManager(nc));
+  try {
+    return (await m.streams.info(`KV_${Assets.kvDevices}`)).config.num_replicas || 1;
+  } catch {
+    return nc.info?.cluster ? 3 : 1;
+  }
+}
+
+/** True when the stream exists (its replicas raised to `replicas` if it had fewer). */
+export async function raiseReplicas(jsm: JetStreamManager, stream: string, replicas: number): Promise<boolean> {
+  let config;
+  try {
+    config = (await jsm.streams.info(stream)).config;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+  if ((config.num_replicas || 1) < replicas) await jsm.streams.update(stream, { ...config, num_replicas: replicas });
+  return true;
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound;
+}
+
+/**
+ * provisionHub, retried with backoff until it succeeds or `signal` aborts: a cluster node that starts
+ * first has no JetStream quorum (no meta leader) until a second node joins.
+ */
+export async function provisionWhenReady(
+  nc: NatsConnection,
+  replicas: number,
+  log: { warn(o: object, msg: string): void },
+  signal: AbortSignal,
+): Promise<boolean> {
+  const backoff = new Backoff({ initialMs: 250, maxMs: 5_000 });
+  for (;;) {
+    try {
+      await provisionHub(nc, undefined, replicas);
+      return true;
+    } catch (err) {
+      log.warn({ err: (err as Error).message, attempt: backoff.attempts + 1 }, "hub assets not provisioned yet (JetStream cluster not ready?); retrying");
+    }
+    if (!(await sleep(backoff.next(), signal))) return false;
+  }
 }

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { ServerSupervisor, fileStoreLimit, renderHubConfig, type ServerPorts } from "@canopy/protocol";
+import { ServerSupervisor, fileStoreLimit, renderHubConfig, type HubClusterOptions, type ServerPorts } from "@canopy/protocol";
 import type { Logger } from "../logging.js";
 import { initIdentity, type Identity } from "../identity/init.js";
 
@@ -12,6 +12,9 @@ export interface HubServerOptions {
   httpPort: number;
   advertise?: string;
   maxFileStore: number;
+  /** Unique per cluster node. */
+  serverName?: string;
+  cluster?: HubClusterOptions;
   /** Where the identity (keys, creds, CA) lives; default DATA. Made on first start. */
   identityDir?: string;
   /** TLS on the client port as well (the leaf port always has it). */
@@ -46,6 +49,8 @@ export async function startHubServer(o: HubServerOptions, log: Logger): Promise<
     httpPort: o.httpPort,
     maxFileStore,
     ...(o.advertise ? { advertise: o.advertise } : {}),
+    ...(o.serverName ? { serverName: o.serverName } : {}),
+    ...(o.cluster ? { cluster: o.cluster } : {}),
     auth: {
       operatorJwt: identity.operator.jwt,
       systemAccount: identity.sys.pub,

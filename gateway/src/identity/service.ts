@@ -8,6 +8,7 @@ import { mintDeviceUser } from "./device.js";
 import { issueCert } from "./tls.js";
 import { Revoker } from "./revoke.js";
 import type { Identity } from "./init.js";
+import { hubReplicas } from "../hub/provision.js";
 
 export const MintRequest = z.object({ device: Id });
 export const RevokeRequest = z.object({ device: Id, keep: z.string().optional() });
@@ -42,7 +43,7 @@ export class IdentityService {
   }
 
   async start(): Promise<void> {
-    this.kv = await new Kvm(this.nc).create(Assets.kvIdentity, { history: 1 });
+    this.kv = await new Kvm(this.nc).create(Assets.kvIdentity, { history: 1, replicas: await hubReplicas(this.nc) });
     this.subs = [
       this.nc.subscribe(Subjects.identityMint, { queue: "identity", callback: (_e, m) => void this.answer(m, () => this.mint(m)) }),
       this.nc.subscribe(Subjects.identityRevoke, { queue: "identity", callback: (_e, m) => void this.answer(m, () => this.revoke(m)) }),

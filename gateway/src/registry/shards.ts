@@ -17,6 +17,8 @@ export interface ShardRecord {
 export interface ShardOptions {
   shardSize: number;
   retentionDays: number;
+  /** JetStream replicas of shard streams: those of the hub's own buckets (3 on a cluster). */
+  replicas: number;
 }
 
 export const DEFAULT_SHARD_SIZE = 2_000;
@@ -34,6 +36,7 @@ export class Shards {
     return new Shards(nc, kv, {
       shardSize: opts.shardSize ?? DEFAULT_SHARD_SIZE,
       retentionDays: opts.retentionDays ?? 90,
+      replicas: opts.replicas ?? ((await kv.status()).replicas || 1),
     });
   }
 
@@ -134,6 +137,7 @@ export class Shards {
       storage: StorageType.File,
       discard: DiscardPolicy.Old,
       max_age: this.opts.retentionDays * 86_400e9,
+      num_replicas: this.opts.replicas,
       sources,
     };
   }

@@ -19,6 +19,8 @@ export interface HubConfigOptions {
   advertise?: string;
   maxFileStore: number;
   serverName?: string;
+  /** A node of a hub cluster (JetStream clustered: every node has its own server_name). */
+  cluster?: HubClusterOptions;
   /** Monitoring listens here; loopback unless told otherwise (it shows connections and subjects). */
   httpHost?: string;
   auth: HubAuthOptions;
@@ -26,6 +28,16 @@ export interface HubConfigOptions {
   leafTls: TlsFilesConfig;
   /** TLS on the client port too (operators, gateways). */
   clientTls?: TlsFilesConfig;
+}
+
+export interface HubClusterOptions {
+  name: string;
+  host: string;
+  port: number;
+  /** nats-route://HOST:PORT of the other nodes (a node's own route is dropped before this). */
+  routes: string[];
+  /** host:port the other nodes should dial for this node's routes (behind NAT). */
+  advertise?: string;
 }
 
 /** Operator mode with a full resolver (revocations persist in `resolverDir` across restarts). */
@@ -70,8 +82,20 @@ export function renderHubConfig(o: HubConfigOptions): string {
     o.leafPort === -1 ? "" : `  advertise: ${q(advertise)}`,
     `  ${tls(o.leafTls, true)}`,
     `}`,
+    ...(o.cluster ? renderCluster(o.cluster) : []),
   ];
   return lines.filter(Boolean).join("\n") + "\n";
+}
+
+function renderCluster(c: HubClusterOptions): string[] {
+  return [
+    `cluster {`,
+    `  name: ${q(c.name)}`,
+    `  listen: ${q(`${c.host}:${c.port}`)}`,
+    c.advertise ? `  advertise: ${q(c.advertise)}` : "",
+    `  routes: [${c.routes.map(q).join(", ")}]`,
+    `}`,
+  ];
 }
 
 /** The leaf's JetStream sync interval unless configured (see LeafConfigOptions.syncInterval). */

@@ -13,15 +13,19 @@ export function registerDev(program: Command): void {
     .option("-d, --data <dir>", "data directory", "./.canopy")
     .option("-v, --verbose", "print every child log line")
     .option("--free-ports", "use any free ports instead of 4222/7422/8222")
-    .addHelpText("after", "\nExamples:\n  canopy dev up\n  canopy dev up --devices 5 --data /tmp/canopy-demo")
-    .action(async (o: { devices: string; data: string; verbose?: boolean; freePorts?: boolean }) => {
+    .option("--hub-nodes <n>", "1 hub nats-server, or 3: a hub cluster on loopback (replicas 3)", "1")
+    .addHelpText("after", "\nExamples:\n  canopy dev up\n  canopy dev up --devices 5 --data /tmp/canopy-demo\n  canopy dev up --hub-nodes 3")
+    .action(async (o: { devices: string; data: string; verbose?: boolean; freePorts?: boolean; hubNodes: string }) => {
       const n = Number(o.devices);
       if (!Number.isInteger(n) || n < 1 || n > 50) {
         throw new CanopyError(ErrorCode.InvalidInput, `--devices must be an integer from 1 to 50, got ${o.devices}`);
       }
+      const hubNodes = Number(o.hubNodes);
+      if (hubNodes !== 1 && hubNodes !== 3) throw new CanopyError(ErrorCode.InvalidInput, `--hub-nodes must be 1 or 3, got ${o.hubNodes}`);
       const { signal } = shutdownSignal();
       await devUp({
         devices: n,
+        hubNodes,
         data: o.data,
         bin: process.argv[1] ?? "canopy",
         signal,

@@ -4,7 +4,8 @@ import { CanopyError, ErrorCode, drainOrClose, errorMessage, parseBytes } from "
 import { connectHub } from "../../nats.js";
 import { createLogger } from "../../logging.js";
 import { startHubServer } from "../../hub/server.js";
-import { provisionHub } from "../../hub/provision.js";
+import { provisionWhenReady } from "../../hub/provision.js";
+import { addClusterOptions, clusterFromFlags, leafUrlList, replicasFor, type ClusterFlags } from "../../hub/cluster.js";
 import { Gateway } from "../../service/gateway.js";
 import { IdentityService } from "../../identity/service.js";
 import { initIdentity } from "../../identity/init.js";
@@ -13,7 +14,7 @@ import { collect, shutdownSignal } from "../context.js";
 import { ConsoleServer, DEFAULT_CONSOLE_PORT } from "../../http/server.js";
 import { printJson } from "../output.js";
 
-interface HubStartOptions {
+interface HubStartOptions extends ClusterFlags {
   data: string;
   host: string;
   port: string;
@@ -47,8 +48,9 @@ export function registerHub(program: Command): void {
       if (o.json) printJson(out);
       else process.stdout.write(`identity in ${id.dir}\n  admin credentials ${id.adminCreds}\n  leaf-link CA      ${id.tls.caCert}\n`);
     });
-  hub
-    .command("start")
+  const start = hub.command("start");
+  addClusterOptions(start);
+  start
     .description("run a hub nats-server (JetStream domain 'hub', operator-mode auth, TLS leaf port) supervised, provision its assets, and a gateway")
     .requiredOption("-d, --data <dir>", "data directory (server config, JetStream store, and the identity unless --identity)")
     .option("--host <addr>", "address to listen on", "0.0.0.0")
@@ -68,7 +70,10 @@ export function registerHub(program: Command): void {
     .option("--console-key <file>", "PEM private key for --console-cert")
     .addHelpText(
       "after",
-      "\nExamples:\n  canopy hub start --data /var/lib/canopy/hub\n  canopy hub start --data ./hub --port -1 --leaf-port -1 --http-port -1 --host 127.0.0.1\n  canopy hub start --data /var/lib/canopy/hub --console-listen 0.0.0.0 --console-cert hub.crt --console-key hub.key",
+      "\nExamples:\n  canopy hub start --data /var/lib/canopy/hub\n  canopy hub start --data ./hub --port -1 --leaf-port -1 --http-port -1 --host 127.0.0.1\n" +
+        "  # node 1 of 3 (the same --routes on every node; streams and buckets get 3 replicas):\n" +
+        "  canopy hub start --data /var/lib/canopy/hub --server-name hub1 --advertise hub1.example.net:7422 \\\n" +
+        "    --cluster-name canopy --cluster-port 6222 --routes nats-route://hub1:6222,nats-route://hub2:6222,nats-route://hub3:6222",
     )
     .action(async (o: HubStartOptions) => {
       const consolePort = Number(o.consolePort);
@@ -85,6 +90,9 @@ export function registerHub(program: Command): void {
         });
       }
       const log = createLogger(undefined, "hub");
+      const cluster = clusterFromFlags(o, o.host);
+      const replicas = replicasFor(cluster);
+      const leafUrls = o.leafUrls ? leafUrlList(o.leafUrls) : undefined;
       const server = await startHubServer(
         {
           data: o.data,
@@ -96,20 +104,22 @@ export function registerHub(program: Command): void {
           ...(o.advertise ? { advertise: o.advertise } : {}),
           ...(o.identity ? { identityDir: o.identity } : {}),
           ...(o.tls ? { clientTls: true } : {}),
+          ...(o.serverName ? { serverName: o.serverName } : {}),
+          ...(cluster ? { cluster } : {}),
         },
         log,
       );
-      const { done } = shutdownSignal();
+      const { done, signal } = shutdownSignal();
       const id = server.identity;
       const target = { server: server.clientUrl, creds: id.adminCreds, ...(o.tls ? { ca: id.tls.caCert } : {}) };
       const nc = await connectHub(target, { name: "canopy-hub", daemon: true });
       let gateway: Gateway | undefined;
       let identity: IdentityService | undefined;
       let consoleServer: ConsoleServer | undefined;
-      if (o.gateway) {
+      if ((await provisionWhenReady(nc, replicas, log, signal)) && o.gateway) {
         gateway = new Gateway(nc, log.child({ component: "gateway" }));
         await gateway.start();
-        identity = new IdentityService(nc, id, { hubUrl: server.clientUrl, leafUrls: [server.leafUrl] }, log.child({ component: "identity" }));
+        identity = new IdentityService(nc, id, { hubUrl: server.clientUrl, leafUrls: leafUrls ?? [server.leafUrl] }, log.child({ component: "identity" }));
         await identity.start();
         if (o.console) {
           // A console that cannot listen (port taken) must not take the hub down with it.
@@ -121,14 +131,13 @@ export function registerHub(program: Command): void {
             return undefined;
           });
         }
-      } else {
-        await provisionHub(nc);
       }
       const context = await writeContext(o.contextName, target);
       process.stdout.write(
         JSON.stringify({
           event: "hub-ready", client: server.clientUrl, leaf: server.leafUrl, http: server.httpUrl, pid: server.supervisor.pid,
           creds: id.adminCreds, ca: id.tls.caCert, context,
+          server: o.serverName ?? "hub", ...(cluster ? { cluster: cluster.name, replicas } : {}),
           ...(consoleServer ? { console: consoleServer.url } : {}),
         }) + "\n",
       );
