@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { waitFor } from "@canopy/protocol";
 import { Fleet, TestServer, freePort, runCanopy, tempDir, type RunResult, type TempDir } from "../harness/index.js";
+import { HubStatusJson } from "@canopy/gateway/cli/json/schemas";
 
 // Connection errors, --version, --help, completion and EPIPE through the real CLI.
 let fleet: Fleet;
@@ -70,7 +71,7 @@ test("--version for the CLI and the agent; the nats-server version in hub status
   }
   const s = await fleet.cli(["hub", "status", "--json"]);
   assert.equal(s.code, 0, s.stderr);
-  const st = JSON.parse(s.stdout) as { canopy: string; natsServer: { version: string }; jetstream: { domain: string } };
+  const st = HubStatusJson.parse(JSON.parse(s.stdout));
   assert.match(st.natsServer.version, /^2\.\d+\.\d+/);
   assert.equal(st.jetstream.domain, "hub");
   assert.match((await fleet.cli(["hub", "status"])).stdout, /nats-server\s+2\.\d+/);

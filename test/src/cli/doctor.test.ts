@@ -5,6 +5,7 @@ import { mkdir, statfs, writeFile, open } from "node:fs/promises";
 import { join } from "node:path";
 import { waitFor } from "@canopy/protocol";
 import { Fleet, json } from "../harness/index.js";
+import { DoctorJson } from "@canopy/gateway/cli/json/schemas";
 
 // `canopy doctor` against a real fleet: one healthy device, one whose clock is 10 minutes ahead
 // (libfaketime on the agent process; its leaf nats-server is a static Go binary and keeps real time),
@@ -59,6 +60,7 @@ test("doctor flags a device clock 10 minutes ahead and a full disk, exits 1, and
     throw new Error(`${err.message}\nlast: ${JSON.stringify(last?.checks.filter((c) => c.device))}`);
   });
   assert.equal(report.code, 1);
+  DoctorJson.parse(report.r);
   assert.equal(report.r.ok, false);
   assert.match(find(report.r, "skew1", "clock")?.detail ?? "", /device clock is (9\.9|10\.0|10\.1) min ahead of the hub/);
   assert.match(find(report.r, "full1", "disk")?.detail ?? "", /free of 96\.0 MiB/);

@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { waitFor } from "@canopy/protocol";
 import { tempDir, type TempDir } from "../harness/index.js";
+import { z } from "zod";
+import { DeviceJson, PubJson } from "@canopy/gateway/cli/json/schemas";
 
 // One `canopy` on PATH: the root tarball from `npm pack`, installed with `npm install -g` into a clean
 // prefix, runs `canopy --help` and `canopy dev up` from a directory outside the checkout, and the
@@ -64,11 +66,11 @@ test("npm pack → npm install -g into a clean prefix → canopy --help, --versi
   await waitFor(
     async () => {
       const r = await run("canopy", ["pub", "--device", "dev-1", "tlm.temp", "21.5", "--json"], { cwd: "/", env: hintEnv }).catch(() => undefined);
-      return r && (JSON.parse(r.stdout) as { stream: string }).stream === "UP";
+      return r && PubJson.parse(JSON.parse(r.stdout)).stream === "UP";
     },
     { timeoutMs: 30_000, intervalMs: 500, what: "canopy pub --device dev-1 tlm.temp 21.5 (the printed hint)" },
   );
-  const devices = JSON.parse((await run("canopy", ["devices", "--json"], { cwd: "/", env: hintEnv })).stdout) as Array<{ device: string }>;
+  const devices = z.array(DeviceJson).parse(JSON.parse((await run("canopy", ["devices", "--json"], { cwd: "/", env: hintEnv })).stdout));
   assert.deepEqual(devices.map((d) => d.device), ["dev-1"]);
   process.kill(-(demo.pid ?? 0), "SIGINT");
   const code = await new Promise<number | null>((resolve) => demo?.once("exit", resolve));
