@@ -91,8 +91,11 @@ test("help everywhere: sim --help exits 0, sim alone prints help, agent without 
   }
   const agent = await runCanopy(["agent"]);
   assert.equal(agent.code, 2);
-  assert.match(agent.stderr, /^error: missing --device, --hub, --data: an agent needs/);
+  assert.match(agent.stderr, /^error: missing --data DIR: an agent needs a data directory, and an enrollment .* or --device ID --hub/);
   assert.doesNotMatch(agent.stderr, /expected string|invalid_type/);
+  const noDevice = await runCanopy(["agent", "--data", join(dir.path, "agent-data")]);
+  assert.equal(noDevice.code, 2);
+  assert.match(noDevice.stderr, /no device id: enroll with --bundle FILE or --join TOKEN \(or give --device\)/);
 });
 
 test("completion scripts for bash and zsh, with candidates from the command tree", async () => {
