@@ -23,11 +23,14 @@ export function buildProgram(): Command {
     .version(canopyVersion(), "-V, --version", "print the agent's version")
     .option("--port <port>", "local client port of the leaf server (-1 = any free port; default 4223)")
     .option("--http-port <port>", "leaf monitoring port (off by default)")
+    .option("--metrics-port <port>", "Prometheus /metrics on 127.0.0.1:PORT (0 = any free port; off by default)")
     .option("--heartbeat <duration>", "presence heartbeat interval", undefined)
     .option("--config <file>", "JSON config file (same fields as the flags, plus up.* and bridge.*)")
     .option("--log-level <level>", "trace|debug|info|warn|error")
     .option("--bridge-serial <path[:baud]>", "run the firmware bridge on this serial port or glob (repeatable)", collect)
     .option("--bridge-mqtt <host:port>", "run the firmware bridge with an MQTT listener here")
+    .option("--mqtt-profiles <list>", "MQTT topic profiles to accept, comma-separated (default all: canopy,tasmota,esphome,shelly,custom)")
+    .option("--bridge-mqtt-anonymous", "let MQTT clients without credentials in (development only; logged as a warning)")
     .option("--allow-exec <path>", "absolute path of a script the 'exec' command may run (repeatable; adds to config exec.allow)", collect)
     .addHelpText(
       "after",
@@ -42,11 +45,23 @@ export function buildProgram(): Command {
           data: f.data as string | undefined,
           port: f.port === undefined ? undefined : Number(f.port),
           httpPort: f.httpPort === undefined ? undefined : Number(f.httpPort),
+          metricsPort: f.metricsPort === undefined ? undefined : Number(f.metricsPort),
           heartbeat: f.heartbeat as string | undefined,
           allowExec: f.allowExec as string[] | undefined,
           bridge:
             f.bridgeSerial || f.bridgeMqtt
-              ? { serial: (f.bridgeSerial as string[] | undefined) ?? [], ...(f.bridgeMqtt ? { mqtt: f.bridgeMqtt as string } : {}) }
+              ? {
+                  serial: (f.bridgeSerial as string[] | undefined) ?? [],
+                  ...(f.bridgeMqtt
+                    ? {
+                        mqtt: {
+                          listen: f.bridgeMqtt as string,
+                          anonymous: Boolean(f.bridgeMqttAnonymous),
+                          ...(f.mqttProfiles ? { profiles: String(f.mqttProfiles).split(",") as Array<"canopy"> } : {}),
+                        },
+                      }
+                    : {}),
+                }
               : undefined,
         },
         f.config as string | undefined,
@@ -60,8 +75,8 @@ export function buildProgram(): Command {
       };
       process.once("SIGINT", onSignal);
       process.once("SIGTERM", onSignal);
-      await runAgent(options, log, ac.signal, (leafUrl) => {
-        process.stdout.write(JSON.stringify({ event: "agent-ready", device: options.device, leaf: leafUrl, pid: process.pid }) + "\n");
+      await runAgent(options, log, ac.signal, (leafUrl, metrics) => {
+        process.stdout.write(JSON.stringify({ event: "agent-ready", device: options.device, leaf: leafUrl, pid: process.pid, ...(metrics ? { metrics } : {}) }) + "\n");
       });
     });
   registerSim(program);

@@ -30,6 +30,8 @@ export const AgentOptionsSchema = z.object({
   data: z.string().min(1).transform((p) => resolve(p)),
   port: z.number().int().min(-1).max(65535).default(4223),
   httpPort: z.number().int().min(-1).max(65535).optional(),
+  /** Prometheus /metrics on 127.0.0.1:<port> (0 or -1 = any free port); off when absent. */
+  metricsPort: z.number().int().min(-1).max(65535).optional(),
   heartbeat: Duration.default(5_000),
   maxFileStore: Bytes.default(1024 ** 3),
   up: z
@@ -43,7 +45,17 @@ export const AgentOptionsSchema = z.object({
   bridge: z
     .object({
       serial: z.array(z.string()).default([]),
-      mqtt: z.string().optional(),
+      /** `HOST:PORT`, or the listener with options (`profiles` narrows the topic profiles; `anonymous` is for development). */
+      mqtt: z
+        .union([
+          z.string(),
+          z.object({
+            listen: z.string(),
+            profiles: z.array(z.enum(["canopy", "tasmota", "esphome", "shelly", "custom"])).min(1).optional(),
+            anonymous: z.boolean().default(false),
+          }).strict(),
+        ])
+        .optional(),
     })
     .optional(),
   /** The leaf nats-server's durability and link settings (see protocol renderLeafConfig). */

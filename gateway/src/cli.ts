@@ -10,6 +10,7 @@ import { registerConfig } from "./cli/commands/config.js";
 import { registerCmd } from "./cli/commands/cmd.js";
 import { registerMcu } from "./cli/commands/mcu.js";
 import { registerQuery } from "./cli/commands/query.js";
+import { registerConsole } from "./cli/commands/console.js";
 import { registerContext } from "./cli/commands/contexts.js";
 import { registerCompletion } from "./cli/commands/completion.js";
 import { registerHubStatus } from "./cli/commands/hub-status.js";
@@ -57,6 +58,7 @@ Examples:
   registerCmd(program);
   registerMcu(program);
   registerQuery(program);
+  registerConsole(program);
   registerContext(program);
   registerCompletion(program);
   registerHubStatus(program);

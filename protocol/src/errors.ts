@@ -14,6 +14,10 @@ export const ErrorCode = {
   Expired: "EXPIRED",
   Cancelled: "CANCELLED",
   Internal: "INTERNAL",
+  Unauthorized: "UNAUTHORIZED",
+  Forbidden: "FORBIDDEN",
+  /** The microcontroller answered a command with an error; the message is its detail. */
+  McuError: "MCU_ERROR",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -38,7 +38,7 @@ export interface ExecutorDeps {
   state: AgentState;
   publisher: UpPublisher;
   registry: HandlerRegistry;
-  handlerCtx: Omit<HandlerContext, "requestRestart">;
+  handlerCtx: Omit<HandlerContext, "requestRestart" | "command">;
   log: Logger;
   /** TTLs are judged on hub time; without a measurement the executor holds TTL decisions. */
   clock: HubClock;
@@ -56,6 +56,8 @@ export class Executor {
   private readonly held = new Map<string, Held>();
   private readonly running = new Map<string, AbortController>();
   private readonly inFlight = new Set<Promise<void>>();
+  /** Results being made durable and then acked, off the run loop (see `finish`). */
+  private readonly acking = new Set<Promise<void>>();
   private readonly cancelRequested = new Set<string>();
   private readonly journal: CommandJournal;
   private readonly backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
@@ -151,7 +153,7 @@ export class Executor {
         await sleep(wait, signal);
       }
     }
-    await Promise.allSettled([...this.inFlight]);
+    await Promise.allSettled([...this.inFlight, ...this.acking]);
   }
 
   private async process(h: Held, signal: AbortSignal): Promise<void> {
@@ -192,13 +194,30 @@ export class Executor {
     const control = new AbortController();
     this.running.set(req.id, control);
     let restart = false;
-    const ctx: HandlerContext = { ...this.d.handlerCtx, requestRestart: () => (restart = true) };
+    const ctx: HandlerContext = {
+      ...this.d.handlerCtx,
+      requestRestart: () => (restart = true),
+      command: { id: req.id, createdAt: req.createdAt, ttlMs: req.ttlMs, now: () => this.d.clock.now() },
+    };
     const exec = runHandler(req, handler, args, ctx, control, { deliveredAt: h.deliveredAt, startedAt }, () => this.d.clock.now())
-      .then(async (ev) => {
+      .then((ev) => {
         this.running.delete(req.id);
         this.executed++;
-        await this.finish(h, ev);
-        if (restart && ev.state === "succeeded") this.requestRestart();
+        // The run loop goes on as soon as the result is written: the next command's `running` mark
+        // waits for the same fsync (LMDB commits in order), so a stream of commands pays one fsync
+        // per command instead of two. This one is acked once its result is on disk.
+        const acked = this.finish(h, ev).then(
+          () => {
+            if (restart && ev.state === "succeeded") this.requestRestart();
+          },
+          (err: unknown) => {
+            // Not acked: ack_wait redelivers it, and the journal decides (replay or interrupted).
+            this.held.delete(h.id);
+            this.d.log.error({ id: req.id, err: errorMessage(err) }, "could not record a command result");
+          },
+        );
+        this.acking.add(acked);
+        void acked.finally(() => this.acking.delete(acked));
       })
       .catch((err: unknown) => this.d.log.error({ id: req.id, err: errorMessage(err) }, "could not record a command result"));
     if (!handler.concurrent) return exec;

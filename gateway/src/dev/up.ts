@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { drainOrClose, requireNatsServer } from "@canopy/protocol";
 import { connectHub } from "../nats.js";
 import { startHubServer } from "../hub/server.js";
+import { ConsoleServer, DEFAULT_CONSOLE_PORT } from "../http/server.js";
 import { Gateway } from "../service/gateway.js";
 import { Registry } from "../registry/devices.js";
 import { IdentityService } from "../identity/service.js";
@@ -55,6 +56,10 @@ export async function devUp(o: DevUpOptions): Promise<void> {
   const identity = new IdentityService(nc, hub.identity, { hubUrl: hub.clientUrl, leafUrls: [hub.leafUrl] }, o.log.child({ component: "identity" }));
   await identity.start();
   await writeContext("dev", target);
+  const clog = o.log.child({ component: "console" });
+  const web = await ConsoleServer.start(nc, { data: join(data, "hub"), host: "127.0.0.1", port: Math.max(0, await portOr(DEFAULT_CONSOLE_PORT, o.freePorts)) }, clog).catch(
+    (err: Error) => void clog.warn({ err: err.message }, "console not started"),
+  );
   const children = new Children(o.bin, (name, line) => {
     if (o.verbose || /"level":(40|50|60)/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
   });
@@ -70,7 +75,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
         const bundle = join(data, "devices", `${id}.bundle.json`);
         await mkdir(join(data, "devices"), { recursive: true });
         await writeSecret(bundle, JSON.stringify((await requestMint(nc, id)).bundle));
-        const bridgeArgs = i === 0 && mcu ? ["--bridge-serial", mcu.bridgeTty, "--bridge-mqtt", `127.0.0.1:${mcu.mqttPort}`] : [];
+        const bridgeArgs = i === 0 && mcu ? ["--bridge-serial", mcu.bridgeTty, "--bridge-mqtt", `127.0.0.1:${mcu.mqttPort}`, "--bridge-mqtt-anonymous"] : [];
         const child = children.start(id, [
           "agent", "--bundle", bundle, "--data", join(data, "devices", id), "--port", "-1", "--heartbeat", "2s",
           ...bridgeArgs,
@@ -94,6 +99,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
         "",
         `  hub        ${hub.clientUrl}   leafnodes ${hub.leafUrl}   monitoring ${hub.httpUrl}`,
         `  gateway    in-process (id ${gateway.id})`,
+        ...(web ? [`  console    ${web.loginUrl()}`] : []),
         ...agents.map((a) => `  ${a.id.padEnd(10)} agent + leaf nats-server at ${a.leaf}   group ${a.group}   data ${resolve(data, "devices", a.id)}`),
         "",
         "Try, in another terminal (from any directory):",
@@ -103,6 +109,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
         `  canopy pub --device ${agents[0]?.id ?? "dev-1"} tlm.temp 21.5        # a device app publishing on ${agents[0]?.id ?? "dev-1"}'s leaf`,
         "  canopy tail --follow",
         ...(mcu ? ["  canopy mcu list                             # dev-1 has a serial MCU (socat pty) and an MQTT MCU"] : []),
+        ...(mcu ? ["", "  WARNING: dev-1's MQTT listener lets anonymous MCUs in (demo only). Real devices give each MCU", "  its own credentials: canopy mcu creds --device dev-1 --mcu <id>"] : []),
         "  canopy backlog",
         "  canopy doctor",
         "",
@@ -114,6 +121,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
   } finally {
     await children.stopAll();
     identity.stop();
+    await web?.stop();
     await gateway.stop();
     await drainOrClose(nc);
     await hub.supervisor.stop();

@@ -59,7 +59,7 @@ test("npm pack → npm install -g into a clean prefix → canopy --help, --versi
   await waitFor(() => /Canopy demo is up[\s\S]*canopy backlog/.test(out), { timeoutMs: 90_000, intervalMs: 200, what: `the installed demo to come up\n${out}` });
   // The hints as printed: absolute paths, the alias, the server, and a publish with canopy itself.
   const server = /export CANOPY_SERVER=(\S+)/.exec(out)?.[1] ?? "";
-  assert.match(out, /alias canopy="\/\S+ \/\S+\/bin\/canopy\.js"/);
+  assert.match(out, /alias canopy="\/\S+ \/\S+\/bin\/canopy(\.js)?"/);
   assert.match(out, /data \/\S+\/demo\/devices\/dev-1/);
   const creds = /CANOPY_CREDS=(\S+)/.exec(out)?.[1];
   const hintEnv = { ...env, CANOPY_SERVER: server, ...(creds ? { CANOPY_CREDS: creds } : {}) };
