@@ -52,6 +52,7 @@ test("-n N gives the last N; the default window is bounded; a wildcard within a 
 test("tail --follow across a hub SIGKILL + restart: every message exactly once, in order", async () => {
   const tail = new CanopyProcess(["tail", "--device", "t1", "--subject", "up.*.tlm.seq", "-n", "50", "--follow", "--json"], fleet.env);
   await waitFor(() => payloads(tail.output).includes(299), { timeoutMs: 20_000, what: "tail printed the window" });
+  await tail.waitForOutput(/following up\.t1\.tlm\.seq/, 20_000);
   const leaf = await fleet.leafConnection("t1");
   await fleet.restartHub({
     kill: true,
