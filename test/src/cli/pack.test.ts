@@ -44,6 +44,7 @@ test("npm pack → npm install -g into a clean prefix → canopy --help, --versi
   for (const part of ["protocol", "agent", "gateway", "firmware-bridge"]) {
     assert.ok(listing.includes(`package/${part}/dist/cli.js`) || listing.includes(`package/${part}/dist/index.js`), `${part}/dist in the tarball`);
   }
+  assert.ok(listing.includes("package/gateway/console/dist/index.html"), "the bundled web console");
   const prefix = join(dir.path, "prefix");
   await run("npm", ["install", "-g", "--prefix", prefix, "--prefer-offline", "--no-audit", "--no-fund", join(dir.path, tgz)], { cwd: dir.path, timeout: 300_000 });
   const env = { ...process.env, PATH: `${join(prefix, "bin")}:${process.env.PATH ?? ""}`, CANOPY_SERVER: "", XDG_CONFIG_HOME: join(dir.path, "config") };
