@@ -69,7 +69,7 @@ test("npm pack → npm install -g into a clean prefix → canopy --help, --versi
       const r = await run("canopy", ["pub", "--device", "dev-1", "tlm.temp", "21.5", "--json"], { cwd: "/", env: hintEnv }).catch(() => undefined);
       return r && PubJson.parse(JSON.parse(r.stdout)).stream === "UP";
     },
-    { timeoutMs: 30_000, intervalMs: 500, what: "canopy pub --device dev-1 tlm.temp 21.5 (the printed hint)" },
+    { timeoutMs: 120_000, intervalMs: 500, what: "canopy pub --device dev-1 tlm.temp 21.5 (the printed hint)" },
   );
   const devices = z.array(DeviceJson).parse(JSON.parse((await run("canopy", ["devices", "--json"], { cwd: "/", env: hintEnv })).stdout));
   assert.deepEqual(devices.map((d) => d.device), ["dev-1"]);
