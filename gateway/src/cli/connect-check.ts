@@ -5,8 +5,6 @@ import { Assets, CanopyError, ErrorCode } from "@canopy/protocol";
 import { connectHub } from "../nats.js";
 import type { Target } from "./contexts/resolve.js";
 
-/** Whatever the server at the other end does, an operator command knows within this time. */
-export const CONNECT_TIMEOUT_MS = 5_000;
 const HUB_DOMAIN = "hub";
 
 /**
@@ -14,25 +12,18 @@ const HUB_DOMAIN = "hub";
  * port never sends the NATS INFO line), with JetStream in domain `hub` and Canopy's registry stream.
  */
 export async function connectOperator(target: Target, opts: { name?: string; reconnect?: boolean } = {}): Promise<NatsConnection> {
+  // The probe names a wrong port within seconds; past it, the client's own connect timeout applies
+  // (a loaded machine can take seconds to finish the handshake and the credentials exchange).
   await probeNats(target);
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(notNats(target, undefined)), CONNECT_TIMEOUT_MS + 500);
-  });
-  const attempt = connectHub(
+  const nc = await connectHub(
     { server: target.server, ...(target.creds ? { creds: target.creds } : {}), ...(target.ca ? { ca: target.ca } : {}) },
     { name: opts.name ?? "canopy-cli", daemon: opts.reconnect === true },
-  );
-  let nc: NatsConnection;
-  try {
-    nc = await Promise.race([attempt, deadline]);
-  } catch (err) {
-    attempt.then((late) => late.close(), () => {});
-    if (err instanceof CanopyError && isTimeout(err.cause)) throw notNats(target, err);
+  ).catch((err: unknown) => {
+    if (err instanceof CanopyError && isTimeout(err.cause)) {
+      throw new CanopyError(ErrorCode.Unavailable, `the NATS server at ${target.server} ${origin(target)} greeted but did not complete the connection in time (overloaded, or a TLS/credentials mismatch)`, { cause: err });
+    }
     throw err;
-  } finally {
-    clearTimeout(timer);
-  }
+  });
   try {
     await checkCanopyHub(nc, target.server);
   } catch (err) {
@@ -40,6 +31,10 @@ export async function connectOperator(target: Target, opts: { name?: string; rec
     throw err;
   }
   return nc;
+}
+
+function origin(t: Target): string {
+  return t.from === "context" && t.context ? `(from context '${t.context}')` : `(from ${t.from})`;
 }
 
 /** A NATS server sends its INFO line as soon as a client connects; an HTTP server waits for a request. */
@@ -91,7 +86,7 @@ async function probeOne(target: Target, given: string): Promise<void> {
   const said = first.trim().split(/\r?\n/)[0] ?? "";
   throw new CanopyError(
     ErrorCode.Unavailable,
-    `${target.server} is not a NATS server (${said ? `it answered ${JSON.stringify(said.slice(0, 40))}` : `no NATS greeting within ${(2 * INFO_WAIT_MS) / 1000} s`}; from ${target.from}${target.context ? ` '${target.context}'` : ""}); ` +
+    `${target.server} ${origin(target)} is not a NATS server (${said ? `it answered ${JSON.stringify(said.slice(0, 40))}` : `no NATS greeting within ${(2 * INFO_WAIT_MS) / 1000} s`}); ` +
       `is it an HTTP or monitoring port? Use the hub's client port (the 'client' URL 'canopy hub start' prints)`,
   );
 }
@@ -122,13 +117,4 @@ async function apiRequest(nc: NatsConnection, subject: string): Promise<unknown>
 
 function isTimeout(err: unknown): boolean {
   return err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError);
-}
-
-function notNats(target: Target, cause: unknown): CanopyError {
-  return new CanopyError(
-    ErrorCode.Unavailable,
-    `no NATS server answered at ${target.server} within ${CONNECT_TIMEOUT_MS / 1000} s (from ${target.from}${target.context ? ` '${target.context}'` : ""}); ` +
-      `is it an HTTP or monitoring port? Use the hub's client port (the 'client' URL 'canopy hub start' prints)`,
-    { cause },
-  );
 }

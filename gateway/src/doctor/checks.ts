@@ -69,8 +69,9 @@ export function deviceChecks(v: DeviceView, b: BacklogRow | undefined, now = Dat
   add("presence", v.online ? "ok" : "warn", v.online ? `online, heartbeat ${ms(s.heartbeatMs)}` : `offline, last seen ${ms(now - s.seenAt)} ago`);
   const engine = s.natsServer?.version;
   add("engine", versionAtLeast(engine, NATS_FLOOR) ? "ok" : "fail", `leaf nats-server ${engine ?? "?"}, agent ${s.agent.version}`);
-  // `at` is the device's clock when it wrote the record; `seenAt` the hub's when it stored it.
-  const skew = s.at - s.seenAt;
+  // The agent measures its clock against the hub's (status.clock.skewMs) and writes `at` in hub time;
+  // an agent that has not measured yet is judged by `at` against the hub's receive time `seenAt`.
+  const skew = s.clock?.skewMs ?? s.at - s.seenAt;
   add(
     "clock",
     Math.abs(skew) > MAX_CLOCK_SKEW_MS ? "fail" : "ok",

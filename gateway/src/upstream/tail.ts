@@ -107,6 +107,8 @@ async function* readTo(js: JetStreamClient, shard: string, filter: string, start
       pending = m.info.pending;
       last = m.seq;
       yield fromJsMsg(m, shard);
+      // Leave the batch at once rather than waiting out its expiry with nothing more to come.
+      if (pending === 0 || last >= end) return;
     }
     if (got === 0 || pending === 0 || last >= end || signal?.aborted) return;
   }

@@ -4,6 +4,7 @@ import { Kvm } from "@nats-io/kv";
 import { waitFor } from "@canopy/protocol";
 import { Fleet, json } from "../harness/index.js";
 import { cliOk, show, waitApplied } from "../e2e/config-helpers.js";
+import { ConfigSetJson, ConfigShowJson } from "@canopy/gateway/cli/json/schemas";
 
 // Validation at the door: every refused value exits 2 with the rule (and the nearest key for a typo),
 // and nothing reaches KV `cfg-src` or `cfg`.
@@ -56,7 +57,7 @@ test("size caps: a 7 MB string and a 200,000-key object are refused; app keys ar
   assert.deepEqual((await authoredKeys()).filter((k) => k.startsWith("fleet.app.")), []);
 
   // A negative number is a value, not an option; app namespaces take any JSON.
-  const set = json<{ value: unknown; revision: number }>(await fleet.cli(["config", "set", "app.offset", "-5", "--device", "d1", "--json"]));
+  const set = ConfigSetJson.parse(json(await fleet.cli(["config", "set", "app.offset", "-5", "--device", "d1", "--json"])));
   assert.equal(set.value, -5);
   await cliOk(fleet, ["config", "set", "app.nested", '{"a":{"b":[1,2,3]}}', "--device", "d1"]);
   const row = await waitApplied(fleet, "d1", "app.offset", -5);
@@ -79,7 +80,7 @@ test("config show exits 1 when the device refused a key, and says which", async 
     { timeoutMs: 20_000, intervalMs: 250, what: "config show to report the refused key" },
   );
   assert.equal(last.code, 1, last.stderr);
-  const view = json<{ failed: number; keys: Array<{ key: string; status: string }> }>(last);
+  const view = ConfigShowJson.parse(json(last));
   assert.equal(view.failed, 1);
   assert.equal(view.keys.find((k) => k.key === "up.maxBytes")?.status, "failed");
   const human = await fleet.cli(["config", "show", "--device", "d1"]);

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { waitFor } from "@canopy/protocol";
 import { Fleet, TestServer, freePort, runCanopy, tempDir, type RunResult, type TempDir } from "../harness/index.js";
+import { HubStatusJson } from "@canopy/gateway/cli/json/schemas";
 
 // Connection errors, --version, --help, completion and EPIPE through the real CLI.
 let fleet: Fleet;
@@ -28,13 +29,13 @@ test("--server at an HTTP port: a clear error within 6 s (beyond the CLI's own s
   const http = fleet.hub.http.replace(/^http:/, "nats:");
   // The same CLI start-up, measured in the same run: this machine is shared, node may start slowly.
   const b0 = Date.now();
-  assert.equal((await runCanopy(["--version"], { env: env() })).code, 0);
+  assert.equal((await runCanopy(["devices", "--help"], { env: env() })).code, 0);
   const startup = Date.now() - b0;
   const t0 = Date.now();
   const r = await runCanopy(["devices", "--server", http], { env: env(), timeoutMs: 30_000 });
   const ms = Date.now() - t0;
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /nats:\/\/127\.0\.0\.1:\d+ is not a NATS server \(no NATS greeting within 3 s; from flag\); is it an HTTP or monitoring port\?/);
+  assert.match(r.stderr, /nats:\/\/127\.0\.0\.1:\d+ \(from flag\) is not a NATS server \(no NATS greeting within 3 s\); is it an HTTP or monitoring port\?/);
   assert.ok(ms - startup < 6_000, `error after ${ms} ms, of which start-up ${startup} ms`);
   console.log(`# --server at the HTTP port: exit 1 after ${ms} ms (CLI start-up alone: ${startup} ms)`);
 });
@@ -70,7 +71,7 @@ test("--version for the CLI and the agent; the nats-server version in hub status
   }
   const s = await fleet.cli(["hub", "status", "--json"]);
   assert.equal(s.code, 0, s.stderr);
-  const st = JSON.parse(s.stdout) as { canopy: string; natsServer: { version: string }; jetstream: { domain: string } };
+  const st = HubStatusJson.parse(JSON.parse(s.stdout));
   assert.match(st.natsServer.version, /^2\.\d+\.\d+/);
   assert.equal(st.jetstream.domain, "hub");
   assert.match((await fleet.cli(["hub", "status"])).stdout, /nats-server\s+2\.\d+/);
@@ -90,8 +91,11 @@ test("help everywhere: sim --help exits 0, sim alone prints help, agent without 
   }
   const agent = await runCanopy(["agent"]);
   assert.equal(agent.code, 2);
-  assert.match(agent.stderr, /^error: missing --device, --hub, --data: an agent needs/);
+  assert.match(agent.stderr, /^error: missing --data DIR: an agent needs a data directory, and an enrollment .* or --device ID --hub/);
   assert.doesNotMatch(agent.stderr, /expected string|invalid_type/);
+  const noDevice = await runCanopy(["agent", "--data", join(dir.path, "agent-data")]);
+  assert.equal(noDevice.code, 2);
+  assert.match(noDevice.stderr, /no device id: enroll with --bundle FILE or --join TOKEN \(or give --device\)/);
 });
 
 test("completion scripts for bash and zsh, with candidates from the command tree", async () => {

@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Fleet, runCanopy, tempDir, type RunResult, type TempDir } from "../harness/index.js";
+import { z } from "zod";
+import { ContextJson } from "@canopy/gateway/cli/json/schemas";
 
 // Contexts through the real CLI, with XDG_CONFIG_HOME in a temp dir and no CANOPY_SERVER.
 let fleet: Fleet;
@@ -24,6 +26,7 @@ function canopy(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult>
 test("context add/select, then commands without --server use it; --context and CANOPY_CONTEXT pick another", async () => {
   const add = await canopy(["context", "add", "lab", "--server", fleet.hub.client, "--creds", fleet.hub.creds, "--description", "the test hub", "--select", "--json"]);
   assert.equal(add.code, 0, add.stderr);
+  ContextJson.parse(JSON.parse(add.stdout));
   assert.deepEqual(JSON.parse(add.stdout), { name: "lab", selected: true, server: fleet.hub.client, creds: fleet.hub.creds, description: "the test hub" });
   // The file format shared with `hub start` / `dev up`.
   const file = JSON.parse(await readFile(join(home.path, "canopy", "contexts", "lab.json"), "utf8")) as { server: string };
@@ -35,7 +38,7 @@ test("context add/select, then commands without --server use it; --context and C
   assert.deepEqual(JSON.parse(devices.stdout), []);
 
   assert.equal((await canopy(["context", "add", "dead", "--server", "nats://127.0.0.1:1"])).code, 0);
-  const ls = JSON.parse((await canopy(["context", "ls", "--json"])).stdout) as Array<{ name: string; selected: boolean }>;
+  const ls = z.array(ContextJson).parse(JSON.parse((await canopy(["context", "ls", "--json"])).stdout));
   assert.deepEqual(ls.map((c) => [c.name, c.selected]), [["dead", false], ["lab", true]]);
   const human = await canopy(["context", "ls"]);
   assert.match(human.stdout, /\* lab\s+nats:\/\/127\.0\.0\.1:\d+/);

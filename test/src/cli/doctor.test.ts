@@ -4,7 +4,8 @@ import { execFileSync } from "node:child_process";
 import { mkdir, statfs, writeFile, open } from "node:fs/promises";
 import { join } from "node:path";
 import { waitFor } from "@canopy/protocol";
-import { Fleet, json } from "../harness/index.js";
+import { CanopyProcess, Fleet, json } from "../harness/index.js";
+import { DoctorJson } from "@canopy/gateway/cli/json/schemas";
 
 // `canopy doctor` against a real fleet: one healthy device, one whose clock is 10 minutes ahead
 // (libfaketime on the agent process; its leaf nats-server is a static Go binary and keeps real time),
@@ -59,6 +60,7 @@ test("doctor flags a device clock 10 minutes ahead and a full disk, exits 1, and
     throw new Error(`${err.message}\nlast: ${JSON.stringify(last?.checks.filter((c) => c.device))}`);
   });
   assert.equal(report.code, 1);
+  DoctorJson.parse(report.r);
   assert.equal(report.r.ok, false);
   assert.match(find(report.r, "skew1", "clock")?.detail ?? "", /device clock is (9\.9|10\.0|10\.1) min ahead of the hub/);
   assert.match(find(report.r, "full1", "disk")?.detail ?? "", /free of 96\.0 MiB/);
@@ -78,4 +80,22 @@ test("doctor flags a device clock 10 minutes ahead and a full disk, exits 1, and
   assert.equal(json<Report>(healthy).ok, true);
   assert.equal((await fleet.cli(["doctor", "--device", "nope"])).code, 1);
   assert.equal((await fleet.cli(["doctor", "--device", "bad.id"])).code, 2);
+});
+
+test("--watch redraws until Ctrl-C; fan-out --wait says n/m done; sysinfo prints readable lines", async () => {
+  const watch = new CanopyProcess(["devices", "--watch", "1s", "--json"], fleet.env);
+  await waitFor(() => watch.output.filter((l) => l.startsWith("[")).length >= 2, { timeoutMs: 30_000, what: "two frames of devices --watch" });
+  for (const frame of watch.output.filter((l) => l.startsWith("["))) assert.equal((JSON.parse(frame) as unknown[]).length, 3);
+  watch.killGroup("SIGINT");
+  assert.equal(await watch.exited, 0);
+
+  const fan = await fleet.cli(["cmd", "send", "--where", 'device == "ok1" || device == "skew1"', "ping", "--wait", "--timeout", "60s"], 90_000);
+  assert.equal(fan.code, 0, fan.stdout + fan.stderr);
+  assert.match(fan.stderr, /^1\/2 done\n2\/2 done\n/m);
+
+  const info = await fleet.cli(["cmd", "send", "--device", "ok1", "sysinfo", "--wait", "--timeout", "60s"], 90_000);
+  assert.equal(info.code, 0, info.stderr);
+  assert.match(info.stdout, /\(below\)/);
+  assert.match(info.stdout, /^ok1 sysinfo:\n {2}\S+:/m);
+  assert.ok(info.stdout.split("\n").length > 5, "several lines");
 });

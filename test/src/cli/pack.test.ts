@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { waitFor } from "@canopy/protocol";
 import { tempDir, type TempDir } from "../harness/index.js";
+import { z } from "zod";
+import { DeviceJson, PubJson } from "@canopy/gateway/cli/json/schemas";
 
 // One `canopy` on PATH: the root tarball from `npm pack`, installed with `npm install -g` into a clean
 // prefix, runs `canopy --help` and `canopy dev up` from a directory outside the checkout, and the
@@ -42,6 +44,7 @@ test("npm pack → npm install -g into a clean prefix → canopy --help, --versi
   for (const part of ["protocol", "agent", "gateway", "firmware-bridge"]) {
     assert.ok(listing.includes(`package/${part}/dist/cli.js`) || listing.includes(`package/${part}/dist/index.js`), `${part}/dist in the tarball`);
   }
+  assert.ok(listing.includes("package/gateway/console/dist/index.html"), "the bundled web console");
   const prefix = join(dir.path, "prefix");
   await run("npm", ["install", "-g", "--prefix", prefix, "--prefer-offline", "--no-audit", "--no-fund", join(dir.path, tgz)], { cwd: dir.path, timeout: 300_000 });
   const env = { ...process.env, PATH: `${join(prefix, "bin")}:${process.env.PATH ?? ""}`, CANOPY_SERVER: "", XDG_CONFIG_HOME: join(dir.path, "config") };
@@ -57,18 +60,18 @@ test("npm pack → npm install -g into a clean prefix → canopy --help, --versi
   await waitFor(() => /Canopy demo is up[\s\S]*canopy backlog/.test(out), { timeoutMs: 90_000, intervalMs: 200, what: `the installed demo to come up\n${out}` });
   // The hints as printed: absolute paths, the alias, the server, and a publish with canopy itself.
   const server = /export CANOPY_SERVER=(\S+)/.exec(out)?.[1] ?? "";
-  assert.match(out, /alias canopy="\/\S+ \/\S+\/bin\/canopy\.js"/);
+  assert.match(out, /alias canopy="\/\S+ \/\S+\/bin\/canopy(\.js)?"/);
   assert.match(out, /data \/\S+\/demo\/devices\/dev-1/);
   const creds = /CANOPY_CREDS=(\S+)/.exec(out)?.[1];
   const hintEnv = { ...env, CANOPY_SERVER: server, ...(creds ? { CANOPY_CREDS: creds } : {}) };
   await waitFor(
     async () => {
       const r = await run("canopy", ["pub", "--device", "dev-1", "tlm.temp", "21.5", "--json"], { cwd: "/", env: hintEnv }).catch(() => undefined);
-      return r && (JSON.parse(r.stdout) as { stream: string }).stream === "UP";
+      return r && PubJson.parse(JSON.parse(r.stdout)).stream === "UP";
     },
-    { timeoutMs: 30_000, intervalMs: 500, what: "canopy pub --device dev-1 tlm.temp 21.5 (the printed hint)" },
+    { timeoutMs: 120_000, intervalMs: 500, what: "canopy pub --device dev-1 tlm.temp 21.5 (the printed hint)" },
   );
-  const devices = JSON.parse((await run("canopy", ["devices", "--json"], { cwd: "/", env: hintEnv })).stdout) as Array<{ device: string }>;
+  const devices = z.array(DeviceJson).parse(JSON.parse((await run("canopy", ["devices", "--json"], { cwd: "/", env: hintEnv })).stdout));
   assert.deepEqual(devices.map((d) => d.device), ["dev-1"]);
   process.kill(-(demo.pid ?? 0), "SIGINT");
   const code = await new Promise<number | null>((resolve) => demo?.once("exit", resolve));

@@ -152,11 +152,13 @@ Examples:
   cmd
     .command("cancel <id>")
     .description("cancel a command: not run if it has not started; a running handler is told to stop")
+    .option("--json", "print the command record as JSON")
     .addHelpText("after", "\nExamples:\n  canopy cmd cancel 0lx3k9z1a9f3c2e4b1d")
-    .action(async (id: string, _o: unknown, command: Command) => {
+    .action(async (id: string, o: { json?: boolean }, command: Command) => {
       checkId(id, "command id");
       await withHub(command, async (nc) => {
         const rec = await (await CommandSender.open(nc)).cancel(id);
+        if (o.json) return printJson(rec);
         process.stdout.write(`cancel requested for ${id} on ${rec.device} (was ${rec.state}); see 'canopy cmd status ${id}'\n`);
       });
     });

@@ -64,7 +64,7 @@ export function registerDevice(program: Command): void {
         await mustBeEnrolled(reg, id);
         const revoked = await requestRevoke(nc, id);
         await reg.remove(id);
-        if (opts.json) printJson({ id, removed: true, revoked });
+        if (opts.json) printJson({ device: id, id, removed: true, revoked });
         else process.stdout.write(`removed ${id} (${revoked.length} credential(s) revoked)\n`);
       });
     });

@@ -30,10 +30,11 @@ export function registerQuery(program: Command): void {
     .addHelpText(
       "after",
       `
-Facts: device, os.{platform,distro,release,arch,kernel,hostname,uptime}, cpu.{model,cores,load,temperature},
+Facts: device, os.{platform,distro,release,arch,kernel,hostname,uptime}, cpu.{model,cores,load (% busy, 0-100),temperature (°C)},
   mem.{total,available,used}, disk.{total,available,used}, net.interfaces, agent.{version,uptime},
   labels (groups), config (effective config: config.log.level or config["log.level"]),
-  mcus (list of {id, board, firmware, online}), up.{messages,bytes,pending,full}.
+  mcus (list of {id, board, firmware, online}), up.{messages,bytes,full} (what the hub has not received
+  yet: 'canopy backlog').
   Integers are CEL ints: write mem.available < 200000000 or 200e6; guard optional facts with has().
 
 Examples:

@@ -108,11 +108,15 @@ Examples:
   rollout
     .command("abort <id>")
     .description("halt a rollout and restore the previous value on the devices it already changed")
+    .option("--json", "print the rollout record as JSON")
     .addHelpText("after", "\nExamples:\n  canopy rollout abort r1a2b3c")
-    .action(async (id: string, _o: unknown, cmd: Command) => {
+    .action(async (id: string, o: { json?: boolean }, cmd: Command) => {
       checkId(id, "id");
       await withHub(cmd, async (nc) => {
-        await (await RolloutStore.open(nc)).requestAbort(id);
+        const store = await RolloutStore.open(nc);
+        await store.requestAbort(id);
+        const after = await store.get(id);
+        if (o.json && after) return printJson(withPending(after.rollout));
         process.stdout.write(`abort requested for ${id}; the gateway halts it and rolls back (see: canopy rollout status ${id})\n`);
       });
     });
