@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { Kvm } from "@nats-io/kv";
@@ -20,7 +21,8 @@ let gateway: CanopyProcess;
 const DEVICES = ["d1", "d2", "d3"];
 
 async function startGateway(): Promise<CanopyProcess> {
-  const gw = new CanopyProcess(["gateway"], fleet.env);
+  // The hub runs without a gateway: this one also mints device credentials (the hub's identity).
+  const gw = new CanopyProcess(["gateway", "--identity", join(fleet.dir.path, "hub"), "--leaf-url", fleet.hub.leaf], fleet.env);
   await gw.waitForOutput(/gateway running/, 20_000);
   return gw;
 }
