@@ -35,7 +35,7 @@ test("--server at an HTTP port: a clear error within 6 s (beyond the CLI's own s
   const r = await runCanopy(["devices", "--server", http], { env: env(), timeoutMs: 30_000 });
   const ms = Date.now() - t0;
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /nats:\/\/127\.0\.0\.1:\d+ \(from flag\) is not a NATS server \(no NATS greeting within 3 s\); is it an HTTP or monitoring port\?/);
+  assert.match(r.stderr, /nats:\/\/127\.0\.0\.1:\d+ \(from flag\) is not a NATS server \(it answered "HTTP\/1\.[01] \d+[^"]*"\); is it an HTTP or monitoring port\?/);
   assert.ok(ms - startup < 6_000, `error after ${ms} ms, of which start-up ${startup} ms`);
   console.log(`# --server at the HTTP port: exit 1 after ${ms} ms (CLI start-up alone: ${startup} ms)`);
 });
