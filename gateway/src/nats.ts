@@ -37,7 +37,7 @@ export async function connectHub(
     return await connect({
       servers: t.server,
       name: opts.name ?? "canopy-cli",
-      timeout: 10_000,
+      timeout: 20_000,
       // Devices may publish replies only to the operator side's inboxes, never to each other's.
       inboxPrefix: Subjects.hubInboxPrefix,
       ...auth,
