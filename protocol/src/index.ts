@@ -14,3 +14,4 @@ export * from "./schemas/command.js";
 export * from "./schemas/query.js";
 export * from "./query-env.js";
 export * from "./schemas/enroll.js";
+export * from "./query-regex.js";
