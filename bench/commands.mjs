@@ -12,6 +12,7 @@ import { Fleet } from "@canopy/test/harness/index";
 import { CommandSender } from "@canopy/gateway/commands/index";
 import { KvWatchInclude } from "@nats-io/kv";
 import { isTerminal, waitFor } from "@canopy/protocol";
+import { emit, figure } from "./lib/report.mjs";
 
 const { values } = parseArgs({ options: { n: { type: "string", default: "1000" }, concurrency: { type: "string", default: "50" } } });
 const N = Number(values.n);
@@ -122,7 +123,11 @@ try {
   console.log(`command round trip    ${ms(r.commands.p50Ms).padEnd(12)} ${ms(r.commands.p99Ms).padEnd(12)} ${cmdRate.toFixed(0)}`);
   console.log(`  (the agent itself finished ${agentRate.toFixed(0)} commands/s in step 3)`);
   console.log(`ratio (command / req-reply): p50 ×${ratio.p50.toFixed(1)}, p99 ×${ratio.p99.toFixed(1)}; throughput: req-reply is ×${ratio.throughput.toFixed(1)} commands/s`);
-  console.log(JSON.stringify({ bench: "commands", ...r, ratio }));
+  emit("commands", [
+    figure({ name: "command round trip p50 (vs core req/reply)", value: r.commands.p50Ms, unit: "ms", baseline: r.reqReply.p50Ms, goal: 5, goalOn: "value", better: "lower" }),
+    figure({ name: "command round trip p99 (vs core req/reply)", value: r.commands.p99Ms, unit: "ms", baseline: r.reqReply.p99Ms, better: "lower" }),
+    figure({ name: "commands/s to one device (vs req/reply/s)", value: r.commands.perSec, unit: "cmd/s", baseline: r.reqReply.perSec, goal: 1000, goalOn: "value", better: "higher" }),
+  ], { n: N, concurrency: CONC, agentPerSec: agentRate });
 } finally {
   await fleet.stop();
 }

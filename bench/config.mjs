@@ -22,6 +22,7 @@ import { provisionHub } from "@canopy/gateway/hub/provision";
 import { ConfigService } from "@canopy/gateway/config/operations";
 import { ConfigEngine } from "@canopy/agent/config/engine";
 import { MemoryConfigStore } from "@canopy/agent/config/store";
+import { emit, figure, percentile as pct } from "./lib/report.mjs";
 
 const { values: args } = parseArgs({ options: { devices: { type: "string", default: "200" }, rounds: { type: "string", default: "30" } } });
 const N = Number(args.devices);
@@ -111,10 +112,6 @@ try {
   }
   reports.unsubscribe();
 
-  const pct = (xs, p) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-  };
   const row = (name, c, r) => {
     const [c50, c99, r50, r99] = [pct(c, 50), pct(c, 99), pct(r, 50), pct(r, 99)];
     console.log(`${name.padEnd(34)} config p50 ${c50.toFixed(1)} ms  p99 ${c99.toFixed(1)} ms | raw KV p50 ${r50.toFixed(1)} ms  p99 ${r99.toFixed(1)} ms | ratio p50 ${(c50 / r50).toFixed(1)}x  p99 ${(c99 / r99).toFixed(1)}x`);
@@ -122,6 +119,10 @@ try {
   console.log(`bench/config: ${N} simulated devices, ${ROUNDS} rounds (+${WARMUP} warm-up), nats-server hub on 127.0.0.1`);
   row("all devices applied (per round)", cfgAll, rawAll);
   row("each device applied (per report)", cfgEach, rawEach);
+  emit("config", [
+    figure({ name: `config set → applied p99, ${N} devices (vs raw KV put watched)`, value: pct(cfgEach, 99), unit: "ms", baseline: pct(rawEach, 99), goal: 1.5, better: "lower" }),
+    figure({ name: `config set → applied p50, ${N} devices (vs raw KV put watched)`, value: pct(cfgEach, 50), unit: "ms", baseline: pct(rawEach, 50), better: "lower" }),
+  ], { devices: N, rounds: ROUNDS });
 } finally {
   await Promise.allSettled(conns.map((c) => c.close()));
   await admin.close();

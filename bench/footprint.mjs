@@ -5,6 +5,7 @@
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { Fleet, natsServerChild } from "@canopy/test/harness/index";
+import { emit, figure } from "./lib/report.mjs";
 
 const seconds = Number(process.env.CANOPY_BENCH_SECONDS ?? 60);
 const rssKiB = async (pid) => Number(/VmRSS:\s+(\d+)/.exec(await readFile(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
@@ -24,6 +25,10 @@ try {
   console.log(`leaf nats-server      RSS ${mib(l)} MiB`);
   console.log(`bare node baseline    RSS ${mib(b)} MiB`);
   console.log(`device total          RSS ${mib(a + l)} MiB   ratio to bare node ${((a + l) / b).toFixed(2)}`);
+  emit("footprint", [
+    figure({ name: "agent (+ bridge) RSS vs bare node", value: a / 1024, unit: "MiB", baseline: b / 1024, goal: 1.5, better: "lower" }),
+    figure({ name: "leaf nats-server RSS", value: l / 1024, unit: "MiB", goal: 25, better: "lower" }),
+  ], { idleSeconds: seconds });
 } finally {
   bare.kill("SIGKILL");
   await fleet.stop();

@@ -13,7 +13,11 @@ import mqtt from "mqtt";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { NatsServerProcess, waitFor } from "@canopy/protocol";
+import { renderLeafConfig } from "@canopy/protocol";
 import { CanopyProcess, freePort, tempDir } from "@canopy/test/harness/index";
+import { ensureUpStream, DEFAULT_UP_LIMITS } from "@canopy/agent/up/stream";
+import { emit, figure } from "./lib/report.mjs";
+import { startCanopy } from "./lib/profile.mjs";
 
 const CLIENTS = 50;
 const PER_CLIENT = Number(process.env.CANOPY_BENCH_MSGS ?? 2000);
@@ -94,21 +98,27 @@ async function natsServer(name, conf) {
 try {
   // (a) Canopy bridge → leaf UP
   const leafPort = await freePort();
-  await natsServer("leaf", `server_name: d1\nlisten: "127.0.0.1:${leafPort}"\njetstream { store_dir: "${dir.path}/leaf", domain: d1 }\n`);
+  // The device's own leaf config (renderLeafConfig), so the bench runs at the production durability
+  // default; its hub remote points at a closed port (no hub in this bench).
+  const leafServer = await natsServer("leaf", renderLeafConfig({ device: "d1", storeDir: join(dir.path, "leaf"), port: leafPort, hubUrls: [`nats-leaf://127.0.0.1:${await freePort()}`], maxFileStore: 4 * 2 ** 30 }));
   const nc = await connect({ servers: `nats://127.0.0.1:${leafPort}` });
   cleanups.push(() => nc.close());
   const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "UP", subjects: ["up.d1.>"], duplicate_window: 120e9, max_bytes: 2 ** 30 });
+  await ensureUpStream(jsm, "d1", { ...DEFAULT_UP_LIMITS, maxBytes: 2 ** 30 }); // the agent's own UP stream
   const bridgePort = await freePort();
   const pty = { a: join(dir.path, "tty-bridge"), b: join(dir.path, "tty-mcu") };
   const socat = spawn("socat", [`pty,raw,echo=0,link=${pty.a}`, `pty,raw,echo=0,link=${pty.b}`], { stdio: "ignore" });
   cleanups.push(() => socat.kill("SIGKILL"));
   await waitFor(() => existsSync(pty.a) && existsSync(pty.b), { timeoutMs: 5_000, what: "ptys" });
-  const bridge = new CanopyProcess(["bridge", "--device", "d1", "--leaf", `nats://127.0.0.1:${leafPort}`, "--mqtt", `127.0.0.1:${bridgePort}`, "--serial", `${pty.a}:${BAUD}`, "--data", join(dir.path, "bridge"), "--log-level", "warn"]);
+  const bridge = startCanopy(["bridge", "--device", "d1", "--leaf", `nats://127.0.0.1:${leafPort}`, "--mqtt", `127.0.0.1:${bridgePort}`, "--serial", `${pty.a}:${BAUD}`, "--data", join(dir.path, "bridge"), "--log-level", "warn"]);
   cleanups.push(() => bridge.stop());
   await waitPort(bridgePort);
   log("(a) canopy bridge …");
+  const cpu0 = { bridge: cpuMs(bridge.pid), leaf: cpuMs(leafServer.pid) };
   const a = await load(bridgePort, (i) => `bench-${i}/tlm/env`);
+  // Where the CPU went during (a): the bridge (node) and the leaf (nats-server), per 1,000 messages.
+  const perK = (ms) => ms / ((CLIENTS * PER_CLIENT) / 1000);
+  const cpuA = { bridge: perK(cpuMs(bridge.pid) - cpu0.bridge), leaf: perK(cpuMs(leafServer.pid) - cpu0.leaf) };
   const stored = (await jsm.streams.info("UP", { subjects_filter: "up.d1.tlm.>" })).state.subjects;
   const inUp = Object.values(stored ?? {}).reduce((x, y) => x + y, 0);
   if (inUp !== CLIENTS * PER_CLIENT) throw new Error(`bridge stored ${inUp}, expected ${CLIENTS * PER_CLIENT}`);
@@ -154,8 +164,14 @@ try {
   console.log(`  (b) mosquitto, persistence on      : ${f(b)} msgs/s`);
   console.log(`  (c) nats-server MQTT (JetStream)   : ${f(c)} msgs/s`);
   console.log(`  a/b = ${(a / b).toFixed(2)}   a/c = ${(a / c).toFixed(2)}`);
+  console.log(`  CPU during (a) per 1,000 messages: bridge ${cpuA.bridge.toFixed(1)} ms, leaf nats-server ${cpuA.leaf.toFixed(1)} ms`);
   console.log(`Serial: ${SERIAL_FRAMES} binary frames offered at ${rate} frames/s (921,600 baud, ${FRAME_BYTES} B/frame); all stored and acked in ${serialSecs.toFixed(1)} s (${(SERIAL_FRAMES / serialSecs).toFixed(0)} frames/s achieved)`);
   console.log(`  bridge CPU: ${cpuPer1000.toFixed(1)} ms per 1,000 frames (${((cpuPer1000 * rate) / 1000 / 10).toFixed(1)} % of one core at that rate)`);
+  emit("mqtt-ingest", [
+    figure({ name: "MQTT QoS1 ingest vs mosquitto (persistence on)", value: a, unit: "msg/s", baseline: b, goal: 1.0, better: "higher" }),
+    figure({ name: "MQTT QoS1 ingest vs nats-server MQTT", value: a, unit: "msg/s", baseline: c, goal: 1.0, better: "higher" }),
+    figure({ name: "serial binary frames: bridge CPU per 1,000", value: cpuPer1000, unit: "ms", goal: 60, better: "lower" }),
+  ], { clients: CLIENTS, perClient: PER_CLIENT, window: WINDOW, serialFrames: SERIAL_FRAMES, cpuPer1000: cpuA });
 } finally {
   await cleanup();
 }

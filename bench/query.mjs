@@ -12,6 +12,7 @@ import { spawn } from "node:child_process";
 import { connect } from "@nats-io/transport-node";
 import { Fleet, CanopyProcess } from "@canopy/test/harness/index";
 import { runQuery } from "@canopy/gateway/query/index";
+import { emit, figure, percentile } from "./lib/report.mjs";
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
@@ -46,11 +47,6 @@ async function responders() {
   process.exit(0);
 }
 
-function percentile(values, p) {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-}
-
 function waitLine(child, re, timeoutMs) {
   return new Promise((resolve, reject) => {
     let buf = "";
@@ -67,7 +63,7 @@ function waitLine(child, re, timeoutMs) {
 }
 
 async function main() {
-  const devices = Number(flag("devices", "5000"));
+  const devices = Number(flag("devices", process.env.CANOPY_BENCH_DEVICES ?? "5000"));
   const procs = Number(flag("procs", "4"));
   const runs = Number(flag("runs", "20"));
   const timeoutMs = Number(flag("timeout-ms", "10000"));
@@ -134,7 +130,15 @@ async function main() {
     t0 = Date.now();
     const cli = await fleet.cli(["query", "--timeout", `${timeoutMs}ms`, "--json", "--fields", "os.platform"], 60_000);
     const summary = JSON.parse(cli.stdout).summary;
-    console.log(`one 'canopy query' CLI run (process start + connect + query): ${Date.now() - t0} ms wall, collector ${summary.elapsedMs} ms, ${summary.answered} answered`);
+    const cliMs = Date.now() - t0;
+    console.log(`one 'canopy query' CLI run (process start + connect + query): ${cliMs} ms wall, collector ${summary.elapsedMs} ms, ${summary.answered} answered`);
+    const full50 = percentile(series.full, 50);
+    emit("query", [
+      figure({ name: `full-fleet query p50, ${devices} devices`, value: full50, unit: "ms", goal: devices >= 10_000 ? 1000 : 500, better: "lower" }),
+      figure({ name: `full-fleet query p50 vs requestMany, ${devices} devices`, value: full50, unit: "ms", baseline: base50, goal: 1.3, better: "lower" }),
+      figure({ name: `10%-selective query p50 vs requestMany, ${devices} devices`, value: percentile(series.selective, 50), unit: "ms", baseline: base50, better: "lower" }),
+      figure({ name: "one `canopy query` CLI run, wall", value: cliMs, unit: "ms", better: "lower" }),
+    ], { devices, procs, runs });
   } finally {
     for (const b of bare) b.child.kill("SIGTERM");
     await Promise.allSettled(sims.map((s) => s.stop()));

@@ -13,6 +13,7 @@ import { Registry } from "@canopy/gateway/registry/devices";
 import { UpPublisher } from "@canopy/agent/up/publisher";
 import { AgentState } from "@canopy/agent/state/store";
 import { createLogger } from "@canopy/agent/logging";
+import { emit, figure } from "./lib/report.mjs";
 
 const N = Number(process.env.CANOPY_BENCH_MSGS ?? 100_000);
 const PUB_N = Number(process.env.CANOPY_BENCH_PUB_MSGS ?? 20_000);
@@ -99,3 +100,7 @@ const canopy = await canopyDrain();
 console.log(`(a) drain of ${N} after an outage: canopy ${rate(N, canopy)} msg/s (${canopy} ms), plain nats.js ${rate(N, plain)} msg/s (${plain} ms), ratio canopy/plain = ${(plain / canopy).toFixed(2)}`);
 const p = await publishRates();
 console.log(`(b) publish ${PUB_N}, window 1000: canopy UpPublisher ${rate(PUB_N, p.canopyMs)} msg/s, plain JetStream ${rate(PUB_N, p.plainMs)} msg/s, ratio canopy/plain = ${(p.plainMs / p.canopyMs).toFixed(2)}`);
+emit("upstream", [
+  figure({ name: "UpPublisher vs plain JetStream publish", value: rate(PUB_N, p.canopyMs), unit: "msg/s", baseline: rate(PUB_N, p.plainMs), goal: 1.0, better: "higher" }),
+  figure({ name: "drain after an outage: UP → shard vs hand-made source", value: rate(N, canopy), unit: "msg/s", baseline: rate(N, plain), better: "higher" }),
+], { drainMsgs: N, publishMsgs: PUB_N });

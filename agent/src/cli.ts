@@ -22,6 +22,7 @@ export function buildProgram(): Command {
     .option("--data <dir>", "data directory (leaf store, agent state)")
     .option("--port <port>", "local client port of the leaf server (-1 = any free port)", "4223")
     .option("--http-port <port>", "leaf monitoring port (off by default)")
+    .option("--metrics-port <port>", "Prometheus /metrics on 127.0.0.1:PORT (0 = any free port; off by default)")
     .option("--heartbeat <duration>", "presence heartbeat interval", undefined)
     .option("--config <file>", "JSON config file (same fields as the flags, plus up.* and bridge.*)")
     .option("--log-level <level>", "trace|debug|info|warn|error")
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
           data: f.data as string | undefined,
           port: f.port === undefined ? undefined : Number(f.port),
           httpPort: f.httpPort === undefined ? undefined : Number(f.httpPort),
+          metricsPort: f.metricsPort === undefined ? undefined : Number(f.metricsPort),
           heartbeat: f.heartbeat as string | undefined,
           allowExec: f.allowExec as string[] | undefined,
           execAllowFile: f.execAllowFile as string | undefined,
@@ -61,8 +63,8 @@ export function buildProgram(): Command {
       };
       process.once("SIGINT", onSignal);
       process.once("SIGTERM", onSignal);
-      await runAgent(options, log, ac.signal, (leafUrl) => {
-        process.stdout.write(JSON.stringify({ event: "agent-ready", device: options.device, leaf: leafUrl, pid: process.pid }) + "\n");
+      await runAgent(options, log, ac.signal, (leafUrl, metrics) => {
+        process.stdout.write(JSON.stringify({ event: "agent-ready", device: options.device, leaf: leafUrl, pid: process.pid, ...(metrics ? { metrics } : {}) }) + "\n");
       });
     });
   registerSim(program);

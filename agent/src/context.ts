@@ -6,6 +6,7 @@ import type { FactsSampler } from "./presence/facts.js";
 import type { StatusContributor } from "./presence/reporter.js";
 import type { Logger } from "./logging.js";
 import type { AgentOptions } from "./options.js";
+import type { HubClock } from "./clock/hub-clock.js";
 
 /** What every agent module gets: the local leaf connection, local state, the upstream publisher. */
 export interface AgentContext {
@@ -20,6 +21,8 @@ export interface AgentContext {
   state: AgentState;
   publisher: UpPublisher;
   facts: FactsSampler;
+  /** Hub time for TTL decisions and report timestamps (the device clock may be wrong). */
+  clock: HubClock;
   log: Logger;
   signal: AbortSignal;
   /** Ask for a presence report now (e.g. after applying config). */

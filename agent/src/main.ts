@@ -10,6 +10,8 @@ import { FactsSampler } from "./presence/facts.js";
 import { PresenceReporter } from "./presence/reporter.js";
 import { agentModules } from "./modules.js";
 import { AGENT_VERSION } from "./version.js";
+import { AgentMetrics } from "./metrics/server.js";
+import { HubClock } from "./clock/hub-clock.js";
 import type { AgentContext, AgentModule } from "./context.js";
 import type { AgentOptions } from "./options.js";
 import type { Logger } from "./logging.js";
@@ -18,7 +20,12 @@ import type { Logger } from "./logging.js";
  * Wires the device daemon: local state → leaf server → local connection → UP stream → presence →
  * feature modules. Runs until `signal` aborts, then stops everything in reverse order.
  */
-export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal, onReady?: (leafUrl: string) => void): Promise<void> {
+export async function runAgent(
+  o: AgentOptions,
+  log: Logger,
+  signal: AbortSignal,
+  onReady?: (leafUrl: string, metricsUrl: string | undefined) => void,
+): Promise<void> {
   const state = AgentState.open(o.data);
   const leaf = await startLeaf(
     {
@@ -58,6 +65,7 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
   const serverVersion = await natsServerVersion().catch(() => "unknown");
   const modules: AgentModule[] = agentModules(o);
 
+  const clock = new HubClock();
   const reporter = new PresenceReporter(
     nc,
     {
@@ -74,7 +82,9 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
       contributors: [
         () => (monitor.backlog ? { up: monitor.backlog } : {}),
         ...modules.flatMap((m) => (m.status ? [m.status] : [])),
+        () => (clock.skewMs === undefined ? {} : { clock: { skewMs: clock.skewMs, rttMs: clock.lastRttMs ?? 0 } }),
       ],
+      clock,
     },
     log.child({ component: "presence" }),
   );
@@ -88,6 +98,7 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
     state,
     publisher,
     facts,
+    clock,
     log,
     signal: loops.signal,
     reportNow: () => reporter.reportNow(),
@@ -98,15 +109,22 @@ export async function runAgent(o: AgentOptions, log: Logger, signal: AbortSignal
     started.push(m);
   }
   const running = [monitor.run(loops.signal), reporter.run(loops.signal)];
+  let metrics: AgentMetrics | undefined;
+  if (o.metricsPort !== undefined) {
+    metrics = new AgentMetrics({ nc, up: () => monitor.backlog, outbox: () => publisher.pending });
+    publisher.onPublished = (s) => metrics?.publishSeconds.observe(s);
+    await metrics.listen(Math.max(0, o.metricsPort));
+  }
   publisher
     .publish(Subjects.presenceEvent(o.device), JSON.stringify({ state: "online", at: Date.now(), version: AGENT_VERSION }))
     .catch(() => {});
   log.info({ device: o.device, leaf: leafUrl, hub: o.hub, leafPid: leaf.supervisor.pid }, "agent running");
-  onReady?.(leafUrl);
+  onReady?.(leafUrl, metrics?.url);
 
   await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener("abort", () => resolve(), { once: true })));
   leaf.supervisor.stopRestarting();
   log.info("agent stopping");
+  await metrics?.close();
   for (const m of started.reverse()) {
     await m.stop().catch((err) => log.warn({ module: m.name, err: errorMessage(err) }, "module stop failed"));
   }

@@ -31,6 +31,8 @@ export const AgentOptionsSchema = z.object({
   data: z.string().min(1).transform((p) => resolve(p)),
   port: z.number().int().min(-1).max(65535).default(4223),
   httpPort: z.number().int().min(-1).max(65535).optional(),
+  /** Prometheus /metrics on 127.0.0.1:<port> (0 or -1 = any free port); off when absent. */
+  metricsPort: z.number().int().min(-1).max(65535).optional(),
   heartbeat: Duration.default(5_000),
   maxFileStore: Bytes.default(1024 ** 3),
   up: z

@@ -8,8 +8,12 @@
 #     lists and pinning are never touched) and its static binary is unpacked to
 #     /usr/local/lib/canopy/nats-server-<version>/ with /usr/local/bin/nats-server pointing at it.
 #     The package is unpacked, not installed, so it does not enable a system nats-server service.
-#   - socat (serial tests and demo MCUs over pty pairs).
+#   - socat (serial tests and demo MCUs over pty pairs); faketime for the fault tests (CANOPY_FOR_TESTS=0
+#     skips test-only packages, as the device installer does).
 #   - mosquitto, only for the MQTT benchmark: CANOPY_WITH_MOSQUITTO=1.
+#   - the AVR flashing test kit, CANOPY_WITH_AVR=1 (npm's pretest sets it): avrdude, simavr with its
+#     library and headers, gcc-avr + avr-libc, arduino-core-avr (optiboot), make and gcc.
+#   - chromium, only for the web console's browser tests and bench: CANOPY_WITH_CHROMIUM=1 (npm test sets it).
 #   - extra packages named in CANOPY_EXTRA_PACKAGES (space separated; e.g. "chromium simavr").
 # A nats-server already on PATH that is new enough is used as it is.
 set -euo pipefail
@@ -35,10 +39,19 @@ need_root() {
 
 need=()
 command -v socat >/dev/null 2>&1 || need+=(socat)
+# libfaketime: the fault tests run agents with a clock hours off, as a Pi without RTC has it.
+[ "${CANOPY_FOR_TESTS:-1}" = 1 ] && ! command -v faketime >/dev/null 2>&1 && need+=(faketime)
 if [ "${CANOPY_WITH_MOSQUITTO:-0}" = 1 ] && ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   need+=(mosquitto)
 fi
-for p in ${CANOPY_EXTRA_PACKAGES:-}; do
+avr_packages=""
+if [ "${CANOPY_WITH_AVR:-0}" = 1 ]; then
+  avr_packages="avrdude simavr libsimavr-dev libsimavrparts1 gcc-avr avr-libc arduino-core-avr make gcc libc6-dev"
+fi
+if [ "${CANOPY_WITH_CHROMIUM:-0}" = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  need+=(chromium)
+fi
+for p in ${CANOPY_EXTRA_PACKAGES:-} $avr_packages; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -35,6 +35,8 @@ export interface BridgeStats {
   counters: Record<string, number>;
   published: number;
   duplicates: number;
+  /** Atomic batches the UP stream stored (0 when it does not allow them). */
+  batches: number;
   mcus: number;
   online: number;
   mqtt?: { port: number; connections: number; framerHighWater: number };
@@ -83,6 +85,7 @@ export async function runBridge(options: BridgeOptions, signal: AbortSignal): Pr
         counters: counters.snapshot(),
         published: publisher.published,
         duplicates: publisher.duplicates,
+        batches: publisher.batches,
         mcus: list.length,
         online: list.filter((m) => m.online).length,
         ...(listener ? { mqtt: { port: listener.port, connections: listener.connections, framerHighWater: listener.framerHighWater } } : {}),

@@ -10,6 +10,7 @@ import { registerConfig } from "./cli/commands/config.js";
 import { registerCmd } from "./cli/commands/cmd.js";
 import { registerMcu } from "./cli/commands/mcu.js";
 import { registerQuery } from "./cli/commands/query.js";
+import { registerConsole } from "./cli/commands/console.js";
 
 /**
  * `canopy` for operators and the hub. Exit codes scripts can trust: 0 ok, 1 runtime failure,
@@ -50,6 +51,7 @@ Examples:
   registerCmd(program);
   registerMcu(program);
   registerQuery(program);
+  registerConsole(program);
   return program;
 }
 

@@ -14,6 +14,8 @@ export const ErrorCode = {
   Expired: "EXPIRED",
   Cancelled: "CANCELLED",
   Internal: "INTERNAL",
+  Unauthorized: "UNAUTHORIZED",
+  Forbidden: "FORBIDDEN",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

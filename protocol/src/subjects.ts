@@ -99,6 +99,9 @@ export const Subjects = {
    * does not carry `$KV.>`, so it goes through the hub domain's prefix (what nats.js KV does too).
    */
   statusPut: (dev: string): string => `$JS.${HUB_DOMAIN}.API.$KV.${Assets.kvStatus}.${checkId(dev, "device id")}`,
+  /** Direct get of the device's own status entry: its Nats-Time-Stamp is a sample of the hub's clock. */
+  statusGet: (dev: string): string =>
+    `$JS.${HUB_DOMAIN}.API.DIRECT.GET.KV_${Assets.kvStatus}.$KV.${Assets.kvStatus}.${checkId(dev, "device id")}`,
   /** Direct get of the device's own registry record in hub KV `devices` (last message of its key). */
   registryGet: (dev: string): string =>
     `$JS.${HUB_DOMAIN}.API.DIRECT.GET.KV_${Assets.kvDevices}.$KV.${Assets.kvDevices}.${checkId(dev, "device id")}`,

@@ -15,6 +15,7 @@ import {
 import type { AgentState } from "../state/store.js";
 import type { UpPublisher } from "../up/publisher.js";
 import type { Logger } from "../logging.js";
+import type { HubClock } from "../clock/hub-clock.js";
 import { CommandJournal } from "./journal.js";
 import type { HandlerContext, HandlerRegistry } from "./registry.js";
 import { runHandler, type AbortReason } from "./outcome.js";
@@ -39,6 +40,8 @@ export interface ExecutorDeps {
   registry: HandlerRegistry;
   handlerCtx: Omit<HandlerContext, "requestRestart">;
   log: Logger;
+  /** TTLs are judged on hub time; without a measurement the executor holds TTL decisions. */
+  clock: HubClock;
   /** Called once a restart-requesting command's result is durable and acked. */
   onRestart: () => void;
 }
@@ -53,16 +56,20 @@ export class Executor {
   private readonly held = new Map<string, Held>();
   private readonly running = new Map<string, AbortController>();
   private readonly inFlight = new Set<Promise<void>>();
+  /** Results being made durable and then acked, off the run loop (see `finish`). */
+  private readonly acking = new Set<Promise<void>>();
   private readonly cancelRequested = new Set<string>();
   private readonly journal: CommandJournal;
   private readonly backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
   private wake: (() => void) | undefined;
   private restartRequested = false;
-  private readonly startedAt = Date.now();
+  private readonly startedAt: number;
+  private holdingLogged = false;
   executed = 0;
 
   constructor(private readonly d: ExecutorDeps) {
     this.journal = new CommandJournal(d.state);
+    this.startedAt = d.clock.now();
   }
 
   get queued(): number {
@@ -96,7 +103,7 @@ export class Executor {
       existing.msgs.push(m);
       return;
     }
-    const h: Held = { id, msgs: [m], req, invalid, deliveredAt: Date.now() };
+    const h: Held = { id, msgs: [m], req, invalid, deliveredAt: this.d.clock.now() };
     const waits = this.queue.length > 0 || this.running.size > 0;
     this.held.set(id, h);
     this.queue.push(h);
@@ -118,7 +125,7 @@ export class Executor {
     return [...this.held.values()].flatMap((h) => h.msgs);
   }
 
-  /** Aborts running handlers; their commands end `failed` ("the agent stopped while the command ran"). */
+  /** Aborts running handlers; their commands end `interrupted` ("the agent stopped while the command ran"). */
   shutdown(): void {
     for (const c of this.running.values()) c.abort("shutdown" satisfies AbortReason);
   }
@@ -146,24 +153,24 @@ export class Executor {
         await sleep(wait, signal);
       }
     }
-    await Promise.allSettled([...this.inFlight]);
+    await Promise.allSettled([...this.inFlight, ...this.acking]);
   }
 
   private async process(h: Held, signal: AbortSignal): Promise<void> {
     const { device } = this.d;
     const base = { id: h.id, device, deliveredAt: h.deliveredAt };
     const end = (state: CommandEvent["state"], code: string, message: string): Promise<void> => {
-      const at = Date.now();
+      const at = this.d.clock.now();
       return this.finish(h, { ...base, state, at, finishedAt: at, error: { code, message } });
     };
     const j = this.journal.get(h.id);
     if (j?.state === "done") return this.finish(h, { ...j.event, replay: true }, false);
-    if (j?.state === "running") {
-      return end("failed", ErrorCode.Unavailable, `interrupted: the agent stopped while this command ran (started ${new Date(j.startedAt).toISOString()}); it is not run again`);
-    }
     if (h.invalid || !h.req) return end("rejected", ErrorCode.InvalidInput, h.invalid ?? "malformed command");
     const req = h.req;
-    if (Date.now() > req.createdAt + req.ttlMs) return end("expired", ErrorCode.Expired, `not run: older than its TTL of ${req.ttlMs} ms when it reached the device`);
+    if (j?.state === "running" && !this.rerunnable(req.name)) {
+      return end("interrupted", ErrorCode.Unavailable, `the agent stopped while this command ran (started ${new Date(j.startedAt).toISOString()}); not run again: nobody knows how far it got`);
+    }
+    if ((await this.hubNow(signal)) > req.createdAt + req.ttlMs) return end("expired", ErrorCode.Expired, `not run: older than its TTL of ${req.ttlMs} ms when it reached the device`);
     // The live cancel watcher sees every cancel stored after it started. Only a command that reached
     // us late (offline catch-up, restart) or around our start can have a cancel it missed or that is
     // still in transit behind it: for those, let the mirror catch up and look the cancel up directly.
@@ -178,27 +185,61 @@ export class Executor {
     }
     const { handler, args } = resolved;
     if (!handler.concurrent) await Promise.allSettled([...this.inFlight]);
-    if (Date.now() > req.createdAt + req.ttlMs) return end("expired", ErrorCode.Expired, `not run: its TTL of ${req.ttlMs} ms passed while it waited`);
+    if ((await this.hubNow(signal)) > req.createdAt + req.ttlMs) return end("expired", ErrorCode.Expired, `not run: its TTL of ${req.ttlMs} ms passed while it waited`);
     if (this.cancelRequested.has(req.id)) return end("cancelled", ErrorCode.Cancelled, "cancelled by the operator before it ran");
 
-    const startedAt = Date.now();
+    const startedAt = this.d.clock.now();
     await this.journal.markRunning(req.id, h.deliveredAt, startedAt);
     this.emit({ ...base, state: "running", at: startedAt, startedAt });
     const control = new AbortController();
     this.running.set(req.id, control);
     let restart = false;
     const ctx: HandlerContext = { ...this.d.handlerCtx, requestRestart: () => (restart = true) };
-    const exec = runHandler(req, handler, args, ctx, control, { deliveredAt: h.deliveredAt, startedAt })
-      .then(async (ev) => {
+    const exec = runHandler(req, handler, args, ctx, control, { deliveredAt: h.deliveredAt, startedAt }, () => this.d.clock.now())
+      .then((ev) => {
         this.running.delete(req.id);
         this.executed++;
-        await this.finish(h, ev);
-        if (restart && ev.state === "succeeded") this.requestRestart();
+        // The run loop goes on as soon as the result is written: the next command's `running` mark
+        // waits for the same fsync (LMDB commits in order), so a stream of commands pays one fsync
+        // per command instead of two. This one is acked once its result is on disk.
+        const acked = this.finish(h, ev).then(
+          () => {
+            if (restart && ev.state === "succeeded") this.requestRestart();
+          },
+          (err: unknown) => {
+            // Not acked: ack_wait redelivers it, and the journal decides (replay or interrupted).
+            this.held.delete(h.id);
+            this.d.log.error({ id: req.id, err: errorMessage(err) }, "could not record a command result");
+          },
+        );
+        this.acking.add(acked);
+        void acked.finally(() => this.acking.delete(acked));
       })
       .catch((err: unknown) => this.d.log.error({ id: req.id, err: errorMessage(err) }, "could not record a command result"));
     if (!handler.concurrent) return exec;
     this.inFlight.add(exec);
     void exec.finally(() => this.inFlight.delete(exec));
+  }
+
+  private rerunnable(name: string): boolean {
+    return this.d.registry.find(name)?.rerunnable === true;
+  }
+
+  /**
+   * Hub time for TTL decisions. Until the agent has measured the hub's clock (or the system clock is
+   * NTP-synchronized) it holds: a command is not judged against a clock that may be hours off.
+   */
+  private async hubNow(signal: AbortSignal): Promise<number> {
+    for (;;) {
+      const now = this.d.clock.hubNow();
+      if (now !== undefined) return now;
+      if (!this.holdingLogged) {
+        this.holdingLogged = true;
+        this.d.log.warn("holding commands until the hub clock is measured (the device clock is not synchronized)");
+      }
+      await this.d.clock.waitForSample(60_000, signal);
+      if (signal.aborted) throw new Error("stopping");
+    }
   }
 
   /** Journal (unless replaying), queue the event in the outbox, make both durable, then ack. */

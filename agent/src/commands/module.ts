@@ -36,6 +36,7 @@ export class CommandsModule implements AgentModule {
       jsm: ctx.jsm,
       state: ctx.state,
       publisher: ctx.publisher,
+      clock: ctx.clock,
       registry,
       handlerCtx: { device: ctx.device, nc: ctx.nc, state: ctx.state, options: ctx.options, facts: ctx.facts, log, logs: logRingOf(ctx.log) },
       log,

@@ -18,6 +18,7 @@ export async function runHandler(
   ctx: HandlerContext,
   control: AbortController,
   times: { deliveredAt: number; startedAt: number },
+  now: () => number = Date.now,
 ): Promise<CommandEvent> {
   const timeout = AbortSignal.timeout(handler.timeoutMs);
   const signal = AbortSignal.any([control.signal, timeout]);
@@ -27,7 +28,7 @@ export async function runHandler(
   });
   const base = { id: req.id, device: req.device, ...times };
   const done = (state: CommandEvent["state"], extra: Partial<CommandEvent>): CommandEvent => {
-    const at = Date.now();
+    const at = now();
     return { ...base, state, at, finishedAt: at, ...extra };
   };
   try {
@@ -54,5 +55,5 @@ function stoppedEvent(control: AbortController, done: (s: CommandEvent["state"],
   if (reason === "cancelled") {
     return done("cancelled", { error: { code: ErrorCode.Cancelled, message: "cancelled by the operator while running" } });
   }
-  return done("failed", { error: { code: ErrorCode.Unavailable, message: "the agent stopped while the command ran" } });
+  return done("interrupted", { error: { code: ErrorCode.Unavailable, message: "the agent stopped while the command ran; it is not run again" } });
 }

@@ -28,6 +28,11 @@ export interface CommandHandler<A = unknown> {
   readonly timeoutMs: number;
   /** Concurrent handlers may run while later commands start; all others run one at a time, in order. */
   readonly concurrent?: boolean;
+  /**
+   * Idempotent: after a crash mid-run the command is run again instead of ending `interrupted`.
+   * Only for handlers whose second run cannot do harm (read-only ones, reloads).
+   */
+  readonly rerunnable?: boolean;
   run(args: A, signal: AbortSignal, ctx: HandlerContext, name: string): Promise<unknown>;
 }
 

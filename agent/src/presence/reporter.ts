@@ -2,6 +2,10 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { Backoff, Subjects, errorMessage, sleep, type DeviceStatus } from "@canopy/protocol";
 import type { Logger } from "../logging.js";
+import type { HubClock } from "../clock/hub-clock.js";
+
+/** How often the hub clock is re-measured (one extra KV read). */
+const CLOCK_SYNC_MS = 30_000;
 
 /** A part of the agent that adds to the status record (backlog, applied config, MCUs, ...). */
 export type StatusContributor = () => Promise<Partial<DeviceStatus>> | Partial<DeviceStatus>;
@@ -11,6 +15,8 @@ export interface ReporterOptions {
   intervalMs: number;
   base: () => Omit<DeviceStatus, "at" | "heartbeatMs" | "state">;
   contributors: StatusContributor[];
+  /** Measured against the status entry's hub timestamp after a put. */
+  clock?: HubClock;
 }
 
 /**
@@ -26,6 +32,7 @@ export class PresenceReporter {
   /** A contributor may set `heartbeatMs` (remote config `heartbeat.interval`): it then paces the loop. */
   private intervalMs: number;
   private again = false;
+  private clockSyncedAt = -Infinity;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -78,11 +85,24 @@ export class PresenceReporter {
     const status: DeviceStatus = {
       ...this.opts.base(),
       ...merged,
-      at: Date.now(),
+      at: this.opts.clock?.now() ?? Date.now(),
       heartbeatMs: this.intervalMs,
       state,
     };
+    const sent = performance.now();
     await this.js.publish(Subjects.statusPut(this.opts.device), JSON.stringify(status));
+    const clock = this.opts.clock;
+    if (clock && (sent - this.clockSyncedAt > CLOCK_SYNC_MS || !clock.measured)) {
+      // The stored entry's Nats-Time-Stamp is the hub's clock when it stored the put: one sample of
+      // hub time (a direct get of the device's own status key, allowed by its credentials).
+      const m = await this.nc.request(Subjects.statusGet(this.opts.device), "", { timeout: 4_000 });
+      const stamp = m.headers?.get("Nats-Time-Stamp");
+      const hubMs = stamp ? Date.parse(stamp) : NaN;
+      if (Number.isFinite(hubMs)) {
+        clock.observe(hubMs, sent, performance.now());
+        this.clockSyncedAt = sent;
+      }
+    }
   }
 
   private async idle(ms: number, signal: AbortSignal): Promise<void> {

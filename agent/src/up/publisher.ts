@@ -17,6 +17,8 @@ export class UpPublisher {
   private readonly js: JetStreamClient;
   private replaying: Promise<void> | undefined;
   private readonly backoff = new Backoff({ initialMs: 250, maxMs: 10_000 });
+  /** Told how long each publish took from outbox write to stream ack (the metrics histogram). */
+  onPublished: ((seconds: number) => void) | undefined;
 
   constructor(
     private readonly device: string,
@@ -46,6 +48,7 @@ export class UpPublisher {
    * message stays queued and is retried in the background, so callers may ignore the rejection.
    */
   async publish(subject: string, data: string | Uint8Array, headers?: Record<string, string>): Promise<PubAck> {
+    const started = performance.now();
     const seq = ++this.seq;
     const entry: OutboxEntry = {
       subject,
@@ -56,7 +59,9 @@ export class UpPublisher {
     void this.state.meta.put(SEQ_KEY, seq);
     await this.state.durable();
     try {
-      return await this.send(seq, entry);
+      const ack = await this.send(seq, entry);
+      this.onPublished?.((performance.now() - started) / 1000);
+      return ack;
     } catch (err) {
       this.scheduleReplay();
       throw err;

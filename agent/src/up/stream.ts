@@ -28,6 +28,9 @@ export async function ensureUpStream(jsm: JetStreamManager, device: string, limi
     max_bytes: limits.maxBytes,
     max_age: limits.maxAgeMs * 1e6,
     duplicate_window: limits.duplicateWindowMs * 1e6,
+    // Atomic batch publish (nats-server ≥ 2.12): the bridge stores a burst of MCU readings with one
+    // commit and one ack instead of one per message.
+    allow_atomic: true,
   };
   let current: StreamConfig | undefined;
   try {
@@ -41,6 +44,7 @@ export async function ensureUpStream(jsm: JetStreamManager, device: string, limi
     current.max_age === want.max_age &&
     current.duplicate_window === want.duplicate_window &&
     current.discard === want.discard &&
+    current.allow_atomic === want.allow_atomic &&
     current.subjects?.length === 1 &&
     current.subjects[0] === want.subjects[0];
   if (same) return current;

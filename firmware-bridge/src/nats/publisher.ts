@@ -4,6 +4,7 @@ import { Backoff, CanopyError, ErrorCode, errorMessage, sleep, upstreamMsgId } f
 import type { Database } from "lmdb";
 import type { Logger } from "../log.js";
 import type { DedupEntry } from "../registry/store.js";
+import { BatchSender } from "./batch.js";
 import type { SeqAllocator } from "./seq.js";
 
 /** Identifies one MCU message so a retransmission of it reuses the first attempt's sequence. */
@@ -25,6 +26,8 @@ export interface UpPublisherOptions {
   signal: AbortSignal;
   /** Per-attempt JetStream ack timeout. */
   timeoutMs?: number;
+  /** Largest atomic batch (1 = one publish and one ack per message, as before batching). */
+  maxBatch?: number;
 }
 
 const enc = new TextEncoder();
@@ -47,12 +50,19 @@ export function fingerprint(subject: string, data: Uint8Array): number {
  */
 export class UpPublisher {
   private readonly js: JetStreamClient;
+  private readonly batch: BatchSender;
   private warnedAt = 0;
   published = 0;
   duplicates = 0;
 
   constructor(private readonly o: UpPublisherOptions) {
     this.js = jetstream(o.nc);
+    this.batch = new BatchSender({ nc: o.nc, maxBatch: o.maxBatch ?? 250, timeoutMs: o.timeoutMs ?? 5_000 });
+  }
+
+  /** Atomic batches stored so far (for stats and tests). */
+  get batches(): number {
+    return this.batch.batches;
   }
 
   publish(subject: string, data: Uint8Array, dedup?: DedupKey): Promise<PubAck> {
@@ -67,15 +77,24 @@ export class UpPublisher {
     if (seq === undefined) {
       seq = this.o.seqs.takeSync();
       if (seq === undefined) return this.slowPublish(subject, data, dedup, hash);
-      if (dedup) written = this.o.dedup.put(dedup.key, { s: seq, h: hash, b: dedup.boot });
+      if (dedup) written = this.remember(dedup, seq, hash);
     }
     return this.send(subject, data, seq, written);
   }
 
   private async slowPublish(subject: string, data: Uint8Array, dedup: DedupKey | undefined, hash: number): Promise<PubAck> {
     const seq = await this.o.seqs.take();
-    const written = dedup ? this.o.dedup.put(dedup.key, { s: seq, h: hash, b: dedup.boot }) : undefined;
+    const written = dedup ? this.remember(dedup, seq, hash) : undefined;
     return this.send(subject, data, seq, written);
+  }
+
+  /**
+   * Records which sequence an MCU message got, and resolves once that is on disk (`flushed`, not the
+   * commit: the environment uses overlapping sync). LMDB gathers the writes issued meanwhile into one
+   * transaction and one fsync, so under load this is one sync per burst, not per message.
+   */
+  private remember(dedup: DedupKey, seq: number, hash: number): Promise<unknown> {
+    return this.o.dedup.put(dedup.key, { s: seq, h: hash, b: dedup.boot }).then(() => this.o.dedup.flushed);
   }
 
   private send(subject: string, data: Uint8Array, seq: number, written?: Promise<unknown>): Promise<PubAck> {
@@ -103,14 +122,19 @@ export class UpPublisher {
   private async attempt(subject: string, data: Uint8Array, seq: number): Promise<PubAck> {
     this.inflight++;
     try {
-      return await this.attemptLoop(subject, data, seq);
+      const msgID = upstreamMsgId(this.o.device, seq);
+      const ack = await this.batch.send(subject, data, msgID);
+      if (ack) {
+        this.published++;
+        return ack;
+      }
+      return await this.attemptLoop(subject, data, msgID);
     } finally {
       if (--this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
     }
   }
 
-  private async attemptLoop(subject: string, data: Uint8Array, seq: number): Promise<PubAck> {
-    const msgID = upstreamMsgId(this.o.device, seq);
+  private async attemptLoop(subject: string, data: Uint8Array, msgID: string): Promise<PubAck> {
     const backoff = new Backoff({ initialMs: 100, maxMs: 3_000 });
     for (;;) {
       try {

@@ -50,19 +50,27 @@ export async function ingestShard(nc: NatsConnection, store: CommandStore, shard
   const cache = new Map<string, Stored>();
   let last = pos;
   let unsaved = 0;
+  // The position is saved off the event path (one save in flight, the newest wins): an event waits
+  // for its own record write only. A lost save re-reads a few events, which applyEvent ignores.
+  let saving: Promise<unknown> = Promise.resolve();
+  let saved = pos;
+  const save = (): void => {
+    saving = saving.then(() => (last > saved ? store.kv.put(posKey, String((saved = last))) : undefined)).catch(() => {});
+  };
   try {
     for await (const m of messages) {
       await ingestOne(store, cache, m, log);
       last = m.seq;
       if (++unsaved >= SAVE_EVERY || m.info.pending === 0) {
-        await store.kv.put(posKey, String(last));
+        save();
         unsaved = 0;
       }
     }
   } finally {
     clearTimeout(timer);
     signal.removeEventListener("abort", stop);
-    if (unsaved > 0) await store.kv.put(posKey, String(last)).catch(() => {});
+    save();
+    await saving;
   }
 }
 

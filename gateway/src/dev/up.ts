@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { drainOrClose, requireNatsServer } from "@canopy/protocol";
 import { connectHub } from "../nats.js";
 import { startHubServer } from "../hub/server.js";
+import { ConsoleServer, DEFAULT_CONSOLE_PORT } from "../http/server.js";
 import { Gateway } from "../service/gateway.js";
 import { Registry } from "../registry/devices.js";
 import { IdentityService } from "../identity/service.js";
@@ -55,6 +56,10 @@ export async function devUp(o: DevUpOptions): Promise<void> {
   const identity = new IdentityService(nc, hub.identity, { hubUrl: hub.clientUrl, leafUrls: [hub.leafUrl] }, o.log.child({ component: "identity" }));
   await identity.start();
   await writeContext("dev", target);
+  const clog = o.log.child({ component: "console" });
+  const web = await ConsoleServer.start(nc, { data: join(data, "hub"), host: "127.0.0.1", port: Math.max(0, await portOr(DEFAULT_CONSOLE_PORT, o.freePorts)) }, clog).catch(
+    (err: Error) => void clog.warn({ err: err.message }, "console not started"),
+  );
   const children = new Children(o.bin, (name, line) => {
     if (o.verbose || /"level":(40|50|60)/.test(line)) process.stderr.write(`[${name}] ${line}\n`);
   });
@@ -92,6 +97,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
         "",
         `  hub        ${hub.clientUrl}   leafnodes ${hub.leafUrl}   monitoring ${hub.httpUrl}`,
         `  gateway    in-process (id ${gateway.id})`,
+        ...(web ? [`  console    ${web.loginUrl()}`] : []),
         ...agents.map((a) => `  ${a.id.padEnd(10)} agent + leaf nats-server at ${a.leaf}   group ${a.group}   data ${join(data, "devices", a.id)}`),
         "",
         "Try, in another terminal:",
@@ -110,6 +116,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
   } finally {
     await children.stopAll();
     identity.stop();
+    await web?.stop();
     await gateway.stop();
     await drainOrClose(nc);
     await hub.supervisor.stop();

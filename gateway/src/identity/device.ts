@@ -28,6 +28,7 @@ export function devicePermissions(device: string): Permissions {
         "$JSC.R.>",
         // presence: its own key in KV status (a JetStream publish), its own registry record (direct get)
         Subjects.statusPut(d),
+        Subjects.statusGet(d),
         Subjects.registryGet(d),
         // answers to live queries and gateway probes: only on its own reply subject
         `${Subjects.queryReplyPrefix}.${d}.>`,

@@ -29,7 +29,7 @@ export function scatter(
   nc: NatsConnection,
   subject: string,
   req: QueryRequest,
-  opts: { timeoutMs: number; signal?: AbortSignal | undefined },
+  opts: { timeoutMs: number; signal?: AbortSignal | undefined; onAnswer?: ((a: Answer) => void) | undefined },
 ): Scatter {
   const answers = new Map<string, Answer>();
   const sentAt = performance.now();
@@ -48,7 +48,9 @@ export function scatter(
       if (reply.device !== msg.subject.split(".")[1]) return; // claims another device: spoofed
       if (reply.id !== req.id) return;
       if (answers.has(reply.device)) return;
-      answers.set(reply.device, { ...reply, latencyMs: Math.round(performance.now() - sentAt) });
+      const answer = { ...reply, latencyMs: Math.round(performance.now() - sentAt) };
+      answers.set(reply.device, answer);
+      opts.onAnswer?.(answer);
       if (expected?.has(reply.device) && --missing <= 0) finish?.(false);
     },
   });

@@ -18,6 +18,8 @@ export interface QueryOptions {
   /** Every device answers matched / not matched / error. */
   explain?: boolean | undefined;
   signal?: AbortSignal | undefined;
+  /** Called with each answer as it arrives (the console streams them). */
+  onAnswer?: ((a: Answer) => void) | undefined;
 }
 
 export interface SilentDevice {
@@ -84,7 +86,7 @@ export function prepareQuery(o: QueryOptions): { subject: string; request: Query
 export async function runQuery(nc: NatsConnection, o: QueryOptions): Promise<QueryResult> {
   const { subject, request } = prepareQuery(o);
   const started = performance.now();
-  const s = scatter(nc, subject, request, { timeoutMs: o.timeoutMs, signal: o.signal });
+  const s = scatter(nc, subject, request, { timeoutMs: o.timeoutMs, signal: o.signal, onAnswer: o.onAnswer });
   try {
     const known = await targetDevices(nc, { group: o.group, device: o.device });
     const expected = new Set(known.filter((k) => k.online).map((k) => k.id));

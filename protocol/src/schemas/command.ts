@@ -8,6 +8,11 @@ import { Id, Timestamp, TokenPath } from "./common.js";
  * `cmd.<dev>.<name>` with `Nats-Msg-Id` = command id; a cancel is a `CommandCancel` on
  * `cmd.<dev>._cancel.<id>` in the same stream, so it reaches an offline device the same way.
  * The agent reports `CommandEvent`s on `up.<dev>.evt.cmd.<id>` (store-and-forward through UP).
+ *
+ * Guarantee: a command is delivered at least once and STARTED at most once. A command whose handler
+ * was running when the agent died (power cut, SIGKILL) is never started again unless its handler is
+ * declared re-runnable (idempotent built-ins such as `ping`, `sysinfo`): it ends `interrupted`, since
+ * nobody can know how far it got. TTLs are judged on the hub's clock, not the device's.
  */
 export const CommandState = z.enum([
   "queued",
@@ -18,6 +23,7 @@ export const CommandState = z.enum([
   "rejected",
   "expired",
   "cancelled",
+  "interrupted",
 ]);
 export type CommandState = z.infer<typeof CommandState>;
 
@@ -27,6 +33,7 @@ export const TERMINAL_STATES: ReadonlySet<CommandState> = new Set<CommandState>(
   "rejected",
   "expired",
   "cancelled",
+  "interrupted",
 ]);
 
 export function isTerminal(s: CommandState): boolean {
@@ -62,7 +69,10 @@ export type CommandCancel = z.infer<typeof CommandCancel>;
 
 export const CommandError = z.object({ code: z.string(), message: z.string() });
 
-/** What the agent reports on `up.<dev>.evt.cmd.<id>`. Timestamps are the device's clock. */
+/**
+ * What the agent reports on `up.<dev>.evt.cmd.<id>`. Timestamps are hub time as the agent measured it
+ * (device clock only until its first measurement, see the agent's HubClock).
+ */
 export const CommandEvent = z.object({
   id: Id,
   device: Id,

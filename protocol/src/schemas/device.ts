@@ -85,6 +85,8 @@ export const DeviceStatus = z.object({
     .partial()
     .optional(),
   mcus: z.array(McuSummary).optional(),
+  /** Device clock minus hub clock, measured by the agent (absent until measured). */
+  clock: z.object({ skewMs: z.number(), rttMs: z.number() }).optional(),
 });
 export type DeviceStatus = z.infer<typeof DeviceStatus>;
 

@@ -30,6 +30,7 @@ export async function leafWithUp(dir: TempDir, device = "d1"): Promise<Leaf> {
     duplicate_window: 120e9,
     max_bytes: 512 * 2 ** 20,
     discard: DiscardPolicy.Old,
+    allow_atomic: true, // as the agent's UP (agent/src/up/stream.ts): the bridge batches into it
   });
   return {
     server,
@@ -74,6 +75,7 @@ export interface Stats {
   counters: Record<string, number>;
   published: number;
   duplicates: number;
+  batches: number;
   memory: { rss: number; heapUsed: number };
   mqtt?: { port: number; connections: number; framerHighWater: number };
   serial: { ports: number; decoderHighWater: number };

@@ -79,7 +79,7 @@ test("cmd cancel of a queued command → cancelled, never executed; cancel of a 
   assert.ok(Date.now() - startedCancel < 30_000, "cancel did not wait for the 60 s hold");
 });
 
-test("agent SIGKILLed while a command runs, then restarted → not executed a second time, status ends terminal", async () => {
+test("agent SIGKILLed while a command runs, then restarted → not executed a second time, ends interrupted; a re-runnable one runs again", async () => {
   await fleet.startAgent("d4", { env: TEST_HANDLERS });
   const file = join(fleet.dir.path, "d4.lines");
   const id = await cmd.send(["--device", "d4", "test.append", ...appendArgs(file, "once", 60_000)]);
@@ -91,10 +91,22 @@ test("agent SIGKILLed while a command runs, then restarted → not executed a se
   await fleet.startAgent("d4", { env: TEST_HANDLERS, enroll: false });
 
   const rec = await cmd.terminal(id, 60_000);
-  assert.equal(rec.state, "failed", JSON.stringify(rec));
-  assert.match(rec.error?.message ?? "", /interrupted/);
+  assert.equal(rec.state, "interrupted", JSON.stringify(rec));
+  assert.match(rec.error?.message ?? "", /not run again/);
   assert.deepEqual(await fileLines(file), ["once"]);
   const ping = await cmd.send(["--device", "d4", "ping"]);
   assert.equal((await cmd.terminal(ping)).state, "succeeded");
   assert.deepEqual(await fileLines(file), ["once"]);
+
+  // An idempotent handler interrupted the same way is run again and succeeds.
+  const idem = join(fleet.dir.path, "d4.idem");
+  const id2 = await cmd.send(["--device", "d4", "test.append-idempotent", ...appendArgs(idem, "again", 3_000)]);
+  await waitFor(async () => (await fileLines(idem)).length === 1, { timeoutMs: 30_000, what: "the idempotent handler to start" });
+  const agent2 = fleet.agent("d4");
+  agent2.proc.killGroup("SIGKILL");
+  await agent2.proc.exited;
+  await fleet.startAgent("d4", { env: TEST_HANDLERS, enroll: false });
+  const rec2 = await cmd.terminal(id2, 60_000);
+  assert.equal(rec2.state, "succeeded", JSON.stringify(rec2));
+  assert.deepEqual(await fileLines(idem), ["again", "again"]);
 });

@@ -5,3 +5,4 @@ export * from "./canopy.js";
 export * from "./fleet.js";
 export * from "./procs.js";
 export * from "./upstream.js";
+export * from "./clock.js";

@@ -7,6 +7,7 @@ import { localRequest } from "./local.js";
 
 export const ping = defineHandler({
   name: "ping",
+  rerunnable: true,
   args: z.object({}).passthrough(),
   timeoutMs: 5_000,
   async run(_args, _signal, ctx) {
@@ -16,6 +17,7 @@ export const ping = defineHandler({
 
 export const sysinfo = defineHandler({
   name: "sysinfo",
+  rerunnable: true,
   args: z.object({}).strict(),
   timeoutMs: 30_000,
   concurrent: true,
@@ -44,6 +46,7 @@ export const sysinfo = defineHandler({
 
 export const logsTail = defineHandler({
   name: "logs.tail",
+  rerunnable: true,
   args: z.object({ lines: z.coerce.number().int().min(1).max(2_000).default(100) }).strict(),
   timeoutMs: 5_000,
   concurrent: true,
@@ -74,6 +77,7 @@ export const agentRestart = defineHandler({
 /** Answered on the leaf by the config module (`local.config.reload`). */
 export const configReload = defineHandler({
   name: "config.reload",
+  rerunnable: true,
   args: z.object({}).passthrough(),
   timeoutMs: 30_000,
   async run(args, signal, ctx) {

@@ -35,7 +35,10 @@ export function registerCmd(program: Command): void {
     .addHelpText(
       "after",
       `
-States: queued → delivered → running → succeeded | failed | rejected | expired | cancelled
+States: queued → delivered → running → succeeded | failed | rejected | expired | cancelled | interrupted
+A command starts at most once: one the agent was running when it died ends 'interrupted' (not run
+again) unless it is idempotent (ping, sysinfo, logs.tail, config.reload run again). TTLs are judged
+on the hub's clock, so a device with a wrong clock neither runs stale commands nor drops fresh ones.
 
 Examples:
   canopy cmd send --device pi-01 ping --wait
@@ -64,7 +67,7 @@ wifi.scan, wifi.connect (--arg ssid=.. --arg password=..), mcu.<name> (--arg mcu
 exec (--arg path=/abs/script, only scripts in the device's exec.allow list).
 
 Exit codes: 0 sent (with --wait: every command succeeded), 1 a command failed, was rejected,
-expired, was cancelled or did not finish in time, 2 bad usage.
+expired, was cancelled or interrupted, or did not finish in time, 2 bad usage.
 
 Examples:
   canopy cmd send --device pi-01 ping
@@ -193,7 +196,7 @@ function printResults(records: CommandRecord[]): void {
 }
 
 function printRecord(r: CommandRecord): void {
-  const order = ["queued", "delivered", "running", "succeeded", "failed", "rejected", "expired", "cancelled"];
+  const order = ["queued", "delivered", "running", "succeeded", "failed", "rejected", "expired", "cancelled", "interrupted"];
   const lines = [
     `id:       ${r.id}`,
     `device:   ${r.device}`,

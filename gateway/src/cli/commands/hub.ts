@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { drainOrClose, parseBytes } from "@canopy/protocol";
+import { CanopyError, ErrorCode, drainOrClose, errorMessage, parseBytes } from "@canopy/protocol";
 import { connectHub } from "../../nats.js";
 import { createLogger } from "../../logging.js";
 import { startHubServer } from "../../hub/server.js";
@@ -10,6 +10,7 @@ import { initIdentity } from "../../identity/init.js";
 import { writeContext } from "../../contexts.js";
 import { collect, shutdownSignal } from "../context.js";
 import { printJson } from "../output.js";
+import { ConsoleServer, DEFAULT_CONSOLE_PORT } from "../../http/server.js";
 
 interface HubStartOptions {
   data: string;
@@ -23,6 +24,9 @@ interface HubStartOptions {
   identity?: string;
   tls?: boolean;
   contextName: string;
+  consolePort: string;
+  consoleListen: string;
+  console: boolean;
 }
 
 export function registerHub(program: Command): void {
@@ -53,12 +57,19 @@ export function registerHub(program: Command): void {
     .option("--identity <dir>", "identity directory made by 'canopy hub init' (default: DATA)")
     .option("--tls", "TLS on the client port as well (certificate from the hub's CA)")
     .option("--context-name <name>", "name of the context written for this hub", "hub")
-    .option("--no-gateway", "do not run a gateway in this process")
+    .option("--no-gateway", "do not run a gateway in this process (and so no console)")
+    .option("--console-port <port>", "web console and /metrics port (0 or -1 = any free port)", String(DEFAULT_CONSOLE_PORT))
+    .option("--console-listen <addr>", "address the console listens on (loopback unless told otherwise)", "127.0.0.1")
+    .option("--no-console", "do not serve the web console and /metrics")
     .addHelpText(
       "after",
       "\nExamples:\n  canopy hub start --data /var/lib/canopy/hub\n  canopy hub start --data ./hub --port -1 --leaf-port -1 --http-port -1 --host 127.0.0.1",
     )
     .action(async (o: HubStartOptions) => {
+      const consolePort = Number(o.consolePort);
+      if (!Number.isInteger(consolePort) || consolePort < -1 || consolePort > 65535) {
+        throw new CanopyError(ErrorCode.InvalidInput, `--console-port must be a port number (0 or -1 = any free port), got ${JSON.stringify(o.consolePort)}`);
+      }
       const log = createLogger(undefined, "hub");
       const server = await startHubServer(
         {
@@ -80,11 +91,20 @@ export function registerHub(program: Command): void {
       const nc = await connectHub(target, { name: "canopy-hub", daemon: true });
       let gateway: Gateway | undefined;
       let identity: IdentityService | undefined;
+      let consoleServer: ConsoleServer | undefined;
       if (o.gateway) {
         gateway = new Gateway(nc, log.child({ component: "gateway" }));
         await gateway.start();
         identity = new IdentityService(nc, id, { hubUrl: server.clientUrl, leafUrls: [server.leafUrl] }, log.child({ component: "identity" }));
         await identity.start();
+        if (o.console) {
+          // A console that cannot listen (port taken) must not take the hub down with it.
+          const clog = log.child({ component: "console" });
+          consoleServer = await ConsoleServer.start(nc, { data: o.data, host: o.consoleListen, port: Math.max(0, consolePort) }, clog).catch((err) => {
+            clog.error({ err: errorMessage(err), port: consolePort }, "console not started");
+            return undefined;
+          });
+        }
       } else {
         await provisionHub(nc);
       }
@@ -93,12 +113,14 @@ export function registerHub(program: Command): void {
         JSON.stringify({
           event: "hub-ready", client: server.clientUrl, leaf: server.leafUrl, http: server.httpUrl, pid: server.supervisor.pid,
           creds: id.adminCreds, ca: id.tls.caCert, context,
+          ...(consoleServer ? { console: consoleServer.url } : {}),
         }) + "\n",
       );
       const sig = await done;
       server.supervisor.stopRestarting();
       log.info({ signal: sig }, "stopping hub");
       identity?.stop();
+      await consoleServer?.stop();
       await gateway?.stop();
       await drainOrClose(nc);
       await server.supervisor.stop();

@@ -1,0 +1,124 @@
+import { headers as natsHeaders, nuid, type NatsConnection } from "@nats-io/nats-core";
+import type { PubAck } from "@nats-io/jetstream";
+
+/** One message waiting for the stream: settled with its own PubAck, or undefined to be sent alone. */
+interface Item {
+  subject: string;
+  data: Uint8Array;
+  msgID: string;
+  resolve: (ack: PubAck | undefined) => void;
+}
+
+export interface BatchSenderOptions {
+  nc: NatsConnection;
+  /** Messages per atomic batch (the server's limit is 1,000). */
+  maxBatch?: number;
+  /** Batches awaiting their commit ack (the server allows 50 per stream). */
+  maxInflight?: number;
+  timeoutMs?: number;
+}
+
+/** JetStream error: the stream does not take atomic batches (`allow_atomic` off, or an older server). */
+const BATCH_NOT_ENABLED = 10174;
+
+/**
+ * Sends what arrives in the same tick (and while earlier batches are in flight) to the stream as one
+ * atomic batch (`Nats-Batch-Id`, ADR-50, nats-server ≥ 2.12, stream `allow_atomic`): the messages go
+ * out as plain publishes and only the commit waits for a reply. The stream stores the batch at once
+ * or not at all, with a single ack, so each message resolves only after the stream stored it (and,
+ * with `sync_interval: always`, fsynced it), at one round trip and one ack per batch instead of per
+ * message. Message ids (`Nats-Msg-Id`) are kept, so a batch that failed can be resent message by
+ * message and the duplicate window drops what had landed.
+ *
+ * Order: batches leave in call order on one connection, and the server applies a connection's
+ * messages in order, so call order is stream order.
+ */
+export class BatchSender {
+  private readonly queue: Item[] = [];
+  private inflight = 0;
+  private scheduled = false;
+  private counter = 0;
+  private readonly prefix = nuid.next();
+  private readonly maxBatch: number;
+  private readonly maxInflight: number;
+  /** False once the stream said it does not take atomic batches: everything goes one by one. */
+  enabled = true;
+  batches = 0;
+
+  constructor(private readonly o: BatchSenderOptions) {
+    this.maxBatch = Math.min(1_000, o.maxBatch ?? 250);
+    this.maxInflight = o.maxInflight ?? 8;
+  }
+
+  /** Why the last batch failed (for the caller's log). */
+  lastError: string | undefined;
+
+  /**
+   * Queues one message. Resolves with its ack once its batch is stored, or with undefined when the
+   * caller must publish it alone with the same msgID: it was alone in its batch, or the batch failed
+   * or timed out (some of it may have landed; the duplicate window drops those on the resend).
+   */
+  send(subject: string, data: Uint8Array, msgID: string): Promise<PubAck | undefined> {
+    return new Promise((resolve) => {
+      this.queue.push({ subject, data, msgID, resolve });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        // Not a microtask: the messages of one socket read or one LMDB commit resolve in separate
+        // microtasks; setImmediate runs after all of them, so they leave as one batch.
+        setImmediate(() => {
+          this.scheduled = false;
+          this.pump();
+        });
+      }
+    });
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0 && this.inflight < this.maxInflight) {
+      const items = this.queue.splice(0, this.maxBatch);
+      this.inflight++;
+      void this.commit(items).finally(() => {
+        this.inflight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async commit(items: Item[]): Promise<void> {
+    if (!this.enabled || items.length === 1) {
+      for (const it of items) it.resolve(undefined);
+      return;
+    }
+    const id = `${this.prefix}${(++this.counter).toString(36)}`;
+    const last = items.length - 1;
+    let reply: Promise<{ data: Uint8Array; json<T>(): T }> | undefined;
+    try {
+      for (let i = 0; i <= last; i++) {
+        const it = items[i] as Item;
+        const h = natsHeaders();
+        h.set("Nats-Batch-Id", id);
+        h.set("Nats-Batch-Sequence", String(i + 1));
+        h.set("Nats-Msg-Id", it.msgID);
+        if (i < last) this.o.nc.publish(it.subject, it.data, { headers: h });
+        else {
+          h.set("Nats-Batch-Commit", "1");
+          reply = this.o.nc.request(it.subject, it.data, { headers: h, timeout: this.o.timeoutMs ?? 5_000 });
+        }
+      }
+      const ack = (await (reply as NonNullable<typeof reply>)).json<PubAck & { count?: number; error?: { err_code?: number; description?: string } }>();
+      if (ack.error) {
+        // 10201 (a msgID already in the duplicate window: a resend) lands here too.
+        if (ack.error.err_code === BATCH_NOT_ENABLED) this.enabled = false;
+        throw new Error(`${ack.error.err_code}: ${ack.error.description ?? "error"}`);
+      }
+      if (ack.count !== items.length) throw new Error(`stored ${ack.count} of ${items.length}`);
+      this.batches++;
+      // The batch holds consecutive stream sequences ending at the commit's.
+      const domain = ack.domain === undefined ? {} : { domain: ack.domain };
+      items.forEach((it, i) => it.resolve({ stream: ack.stream, ...domain, seq: ack.seq - last + i, duplicate: false }));
+    } catch (err) {
+      this.lastError = err instanceof Error ? err.message : String(err);
+      for (const it of items) it.resolve(undefined);
+    }
+  }
+}
