@@ -56,7 +56,7 @@ let browser;
 try {
   const base = fleet.hub.console;
   const t0 = Date.now();
-  sims.push(new CanopyProcess(["sim", "fleet", "--devices", String(devices), "--server", fleet.hub.client, "--heartbeat", "10s", "--per-connection", "50", "--log-level", "warn"]));
+  sims.push(new CanopyProcess(["sim", "fleet", "--devices", String(devices), "--server", fleet.hub.client, "--heartbeat", "10s", "--per-connection", "50", "--log-level", "warn"], fleet.env));
   await sims[0].waitForOutput(/"event":"sim-ready"/, 300_000);
   console.log(`console bench: ${devices} simulated devices up in ${Date.now() - t0} ms; console at ${base}`);
 
@@ -83,7 +83,7 @@ try {
   // Live: the fleet page is open; 10 more devices come up.
   await page.evaluate("window.__noReload = 1");
   const extra = 10;
-  const late = new CanopyProcess(["sim", "fleet", "--devices", String(extra), "--prefix", "late", "--server", fleet.hub.client, "--heartbeat", "10s", "--log-level", "warn"]);
+  const late = new CanopyProcess(["sim", "fleet", "--devices", String(extra), "--prefix", "late", "--server", fleet.hub.client, "--heartbeat", "10s", "--log-level", "warn"], fleet.env);
   sims.push(late);
   // From the moment the new devices are enrolled and reporting (sim-ready).
   await late.waitForOutput(/"event":"sim-ready"/, 120_000);

@@ -9,7 +9,8 @@
 //   baseline  nc.requestMany(count = N) to the bare responders
 // and prints p50/p99 per series and the ratio to the baseline. With 20 runs, p99 is the maximum.
 import { spawn } from "node:child_process";
-import { connect } from "@nats-io/transport-node";
+import { readFileSync } from "node:fs";
+import { connect, credsAuthenticator } from "@nats-io/transport-node";
 import { Fleet, CanopyProcess } from "@canopy/test/harness/index";
 import { runQuery } from "@canopy/gateway/query/index";
 import { emit, figure, percentile } from "./lib/report.mjs";
@@ -31,7 +32,7 @@ async function responders() {
   const conns = [];
   for (let i = 0; i < count; i += 32) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(32, count - i) }, (_, j) => connect({ servers: server, name: `bare-${first + i + j}` })),
+      Array.from({ length: Math.min(32, count - i) }, (_, j) => connect({ servers: server, name: `bare-${first + i + j}`, ...(process.env.CANOPY_CREDS ? { authenticator: credsAuthenticator(readFileSync(process.env.CANOPY_CREDS)) } : {}) })),
     );
     batch.forEach((nc, j) => {
       const device = `bare-${first + i + j}`;
@@ -77,8 +78,8 @@ async function main() {
     let t0 = Date.now();
     for (let p = 0; p < procs; p++) {
       const n = Math.min(per, devices - p * per);
-      sims.push(new CanopyProcess(["sim", "fleet", "--devices", String(n), "--first", String(p * per), "--server", fleet.hub.client, "--heartbeat", "60s", "--log-level", "warn"]));
-      const child = spawn(process.execPath, [new URL(import.meta.url).pathname, "--role", "responders", "--count", String(n), "--first", String(p * per), "--server", fleet.hub.client], { stdio: ["ignore", "pipe", "inherit"] });
+      sims.push(new CanopyProcess(["sim", "fleet", "--devices", String(n), "--first", String(p * per), "--server", fleet.hub.client, "--heartbeat", "60s", "--log-level", "warn"], fleet.env));
+      const child = spawn(process.execPath, [new URL(import.meta.url).pathname, "--role", "responders", "--count", String(n), "--first", String(p * per), "--server", fleet.hub.client], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...fleet.env } });
       bare.push({ child, ready: waitLine(child, /responders-ready/, 180_000) });
     }
     await Promise.all([...sims.map((s) => s.waitForOutput(/"event":"sim-ready"/, 300_000)), ...bare.map((b) => b.ready)]);

@@ -39,6 +39,7 @@ need_root() {
 
 need=()
 command -v socat >/dev/null 2>&1 || need+=(socat)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)   # the hub's leaf-link CA and certificates
 # libfaketime: the fault tests run agents with a clock hours off, as a Pi without RTC has it.
 [ "${CANOPY_FOR_TESTS:-1}" = 1 ] && ! command -v faketime >/dev/null 2>&1 && need+=(faketime)
 if [ "${CANOPY_WITH_MOSQUITTO:-0}" = 1 ] && ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
