@@ -15,3 +15,4 @@ export * from "./schemas/query.js";
 export * from "./query-env.js";
 export * from "./schemas/enroll.js";
 export * from "./query-regex.js";
+export * from "./secrets.js";

@@ -12,7 +12,9 @@ import {
   checkId,
   encode,
   errorMessage,
+  hasSecrets,
   isTerminal,
+  redactSecrets,
   isValidId,
   type CommandCancel,
   type CommandRecord,
@@ -54,10 +56,12 @@ export class CommandSender {
     const id = newCommandId(now);
     const args = o.args ?? {};
     const req: CommandRequest = { id, device, name, args, createdAt: now, ttlMs, ...(o.by ? { by: o.by } : {}) };
-    const rec: CommandRecord = { ...req, state: "queued", times: { queued: now }, updatedAt: now };
+    // The record never holds a secret; the request in CMD does until the command ends (then erased).
+    const rec: CommandRecord = { ...req, args: redactSecrets(args), state: "queued", times: { queued: now }, updatedAt: now };
     await this.store.create(rec);
     try {
-      await this.js.publish(requestSubject(device, name, args), encode(req), { msgID: id, timeout: 10_000 });
+      const ack = await this.js.publish(requestSubject(device, name, args), encode(req), { msgID: id, timeout: 10_000 });
+      if (hasSecrets(args)) await this.store.modify(device, id, (r) => ({ ...r, secretSeq: ack.seq }));
     } catch (err) {
       const error = { code: ErrorCode.Unavailable, message: `could not queue the command in CMD: ${errorMessage(err)}` };
       await this.store.modify(device, id, (r) => ({ ...r, state: "failed", error, updatedAt: Date.now(), times: { ...r.times, failed: Date.now() } }));

@@ -15,7 +15,7 @@ test("queries on one connection follow the fleet live: new devices are expected,
     await fleet.stop();
   });
   const sim = (first: number, n: number): Promise<void> => {
-    const p = new CanopyProcess(["sim", "fleet", "--devices", String(n), "--first", String(first), "--server", fleet.hub.client, "--heartbeat", "30s"]);
+    const p = new CanopyProcess(["sim", "fleet", "--devices", String(n), "--first", String(first), "--server", fleet.hub.client, "--heartbeat", "30s"], fleet.env);
     sims.push(p);
     return p.waitForOutput(/"event":"sim-ready"/, 120_000).then(() => undefined);
   };

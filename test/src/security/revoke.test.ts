@@ -43,7 +43,7 @@ test("device revoke A: A's link is gone within 5 s and reconnects are refused; B
       else await sleep(20);
     }
   })();
-  const r = await fleet.cli(["device", "revoke", "A", "--json"]);
+  const r = await fleet.cli(["device", "revoke", "A", "--json"], 90_000);
   const returnedAt = Date.now();
   assert.equal(r.code, 0, r.stderr);
   assert.equal(json<{ revoked: string[] }>(r).revoked.length, 1);
@@ -66,7 +66,7 @@ test("the revocation survives a hub restart (full resolver): A stays out, B come
 
 test("device rotate A: new credentials bring A back; the old ones stay revoked", async () => {
   const bundle = join(fleet.dir.path, "A-rotated.json");
-  const r = await fleet.cli(["device", "rotate", "A", "--bundle", bundle, "--json"]);
+  const r = await fleet.cli(["device", "rotate", "A", "--bundle", bundle, "--json"], 90_000);
   assert.equal(r.code, 0, r.stderr);
   const out = json<{ userKey: string; revoked: string[]; bundle: string }>(r);
   assert.equal(out.bundle, bundle);
