@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { writeFile } from "node:fs/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { Subjects, sleep, waitFor, type CommandRecord } from "@canopy/protocol";
 import { Fleet, json } from "../harness/index.js";
 import { waitApplied } from "../e2e/config-helpers.js";
@@ -106,4 +107,26 @@ test("remote config cannot widen exec: a script only in config exec.allow is rej
   const a = await send(scriptA);
   assert.equal(a?.state, "succeeded", JSON.stringify(a));
   assert.equal((a?.result as { stdout?: string }).stdout, "a\n");
+});
+
+test("a Wi-Fi password reaches the device once: the command record shows it redacted, and neither the hub's CMD nor the device's mirror keeps it", async () => {
+  const secret = "correct-horse-battery";
+  const r = await fleet.cli(["cmd", "send", "--device", "q2", "wifi.connect", "--arg", "ssid=lab", "--arg", `password=${secret}`, "--wait", "--timeout", "60s", "--json"]);
+  const [rec] = json<CommandRecord[]>(r);
+  assert.ok(rec && ["failed", "succeeded"].includes(rec.state), JSON.stringify(rec));
+  assert.equal(rec?.args.password, "[redacted]");
+  const holds = async (nc: NatsConnection): Promise<number> => {
+    const jsm = await jetstreamManager(nc);
+    const si = await jsm.streams.info("CMD");
+    let found = 0;
+    for (let seq = si.state.first_seq; seq <= si.state.last_seq && seq > 0; seq++) {
+      const m = await jsm.streams.getMessage("CMD", { seq }).catch(() => null);
+      if (m && new TextDecoder().decode(m.data).includes(secret)) found++;
+    }
+    return found;
+  };
+  await waitFor(async () => (await holds(hub)) === 0, { timeoutMs: 30_000, what: "the request erased from the hub's CMD" });
+  await waitFor(async () => (await holds(await fleet.leafConnection("q2"))) === 0, { timeoutMs: 30_000, what: "the request erased from q2's CMD mirror" });
+  const status = await fleet.cli(["cmd", "status", rec?.id ?? "", "--json"]);
+  assert.ok(!status.stdout.includes(secret), "cmd status shows the secret");
 });

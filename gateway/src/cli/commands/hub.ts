@@ -66,6 +66,9 @@ export function registerHub(program: Command): void {
       "\nExamples:\n  canopy hub start --data /var/lib/canopy/hub\n  canopy hub start --data ./hub --port -1 --leaf-port -1 --http-port -1 --host 127.0.0.1",
     )
     .action(async (o: HubStartOptions) => {
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(o.contextName)) {
+        throw new CanopyError(ErrorCode.InvalidInput, `--context-name must match ^[A-Za-z0-9_.-]{1,64}$, got ${JSON.stringify(o.contextName)}`);
+      }
       const consolePort = Number(o.consolePort);
       if (!Number.isInteger(consolePort) || consolePort < -1 || consolePort > 65535) {
         throw new CanopyError(ErrorCode.InvalidInput, `--console-port must be a port number (0 or -1 = any free port), got ${JSON.stringify(o.consolePort)}`);
