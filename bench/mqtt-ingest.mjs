@@ -110,7 +110,7 @@ try {
   const socat = spawn("socat", [`pty,raw,echo=0,link=${pty.a}`, `pty,raw,echo=0,link=${pty.b}`], { stdio: "ignore" });
   cleanups.push(() => socat.kill("SIGKILL"));
   await waitFor(() => existsSync(pty.a) && existsSync(pty.b), { timeoutMs: 5_000, what: "ptys" });
-  const bridge = startCanopy(["bridge", "--device", "d1", "--leaf", `nats://127.0.0.1:${leafPort}`, "--mqtt", `127.0.0.1:${bridgePort}`, "--serial", `${pty.a}:${BAUD}`, "--data", join(dir.path, "bridge"), "--log-level", "warn"]);
+  const bridge = startCanopy(["bridge", "--device", "d1", "--leaf", `nats://127.0.0.1:${leafPort}`, "--mqtt", `127.0.0.1:${bridgePort}`, "--mqtt-anonymous", "--serial", `${pty.a}:${BAUD}`, "--data", join(dir.path, "bridge"), "--log-level", "warn"]);
   cleanups.push(() => bridge.stop());
   await waitPort(bridgePort);
   log("(a) canopy bridge …");

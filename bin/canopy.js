@@ -9,5 +9,21 @@ let part = "@canopy/gateway/cli";
 if (first === "agent" || (first === "sim" && second === "fleet")) part = "@canopy/agent/cli";
 else if (first === "bridge" || (first === "sim" && second === "mcu")) part = "@canopy/firmware-bridge/cli";
 
+// Installed from the packed tarball, the parts are folders beside bin/ rather than linked workspaces.
+try {
+  import.meta.resolve(part);
+} catch {
+  const { register } = await import("node:module");
+  register("./resolve-parts.mjs", import.meta.url);
+}
+
+// `canopy … | head` closes the pipe early: that is the reader's choice, not a failure.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err) => {
+    if (err && err.code === "EPIPE") process.exit(typeof process.exitCode === "number" ? process.exitCode : 0);
+    throw err;
+  });
+}
+
 const { main } = await import(part);
 process.exitCode = await main(argv);

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { CanopyError, errorMessage } from "@canopy/protocol";
+import { CanopyError, canopyVersion, errorMessage } from "@canopy/protocol";
 import { loadAgentOptions } from "./options.js";
 import { runAgent } from "./main.js";
 import { createLogger } from "./logging.js";
@@ -20,7 +20,8 @@ export function buildProgram(): Command {
     .option("--device <id>", "this device's id (default: from the enrollment; for development)")
     .option("--hub <url>", "hub leafnode URL nats-leaf://HOST:PORT (repeatable for several hub nodes)", collect)
     .option("--data <dir>", "data directory (leaf store, agent state)")
-    .option("--port <port>", "local client port of the leaf server (-1 = any free port)", "4223")
+    .version(canopyVersion(), "-V, --version", "print the agent's version")
+    .option("--port <port>", "local client port of the leaf server (-1 = any free port; default 4223)")
     .option("--http-port <port>", "leaf monitoring port (off by default)")
     .option("--metrics-port <port>", "Prometheus /metrics on 127.0.0.1:PORT (0 = any free port; off by default)")
     .option("--heartbeat <duration>", "presence heartbeat interval", undefined)
@@ -28,6 +29,8 @@ export function buildProgram(): Command {
     .option("--log-level <level>", "trace|debug|info|warn|error")
     .option("--bridge-serial <path[:baud]>", "run the firmware bridge on this serial port or glob (repeatable)", collect)
     .option("--bridge-mqtt <host:port>", "run the firmware bridge with an MQTT listener here")
+    .option("--mqtt-profiles <list>", "MQTT topic profiles to accept, comma-separated (default all: canopy,tasmota,esphome,shelly,custom)")
+    .option("--bridge-mqtt-anonymous", "let MQTT clients without credentials in (development only; logged as a warning)")
     .option("--allow-exec <path>", "absolute path of a script the 'exec' command may run (repeatable; with the local exec.allow file)", collect)
     .option("--exec-allow-file <file>", "root-owned file listing the scripts 'exec' may run (default /etc/canopy/exec.allow); remote config exec.allow can only narrow it")
     .addHelpText(
@@ -49,7 +52,18 @@ export function buildProgram(): Command {
           execAllowFile: f.execAllowFile as string | undefined,
           bridge:
             f.bridgeSerial || f.bridgeMqtt
-              ? { serial: (f.bridgeSerial as string[] | undefined) ?? [], ...(f.bridgeMqtt ? { mqtt: f.bridgeMqtt as string } : {}) }
+              ? {
+                  serial: (f.bridgeSerial as string[] | undefined) ?? [],
+                  ...(f.bridgeMqtt
+                    ? {
+                        mqtt: {
+                          listen: f.bridgeMqtt as string,
+                          anonymous: Boolean(f.bridgeMqttAnonymous),
+                          ...(f.mqttProfiles ? { profiles: String(f.mqttProfiles).split(",") as Array<"canopy"> } : {}),
+                        },
+                      }
+                    : {}),
+                }
               : undefined,
         },
         f.config as string | undefined,

@@ -77,6 +77,7 @@ export async function runAgent(
         groups: [],
         agent: { version: AGENT_VERSION, pid: process.pid },
         natsServer: { version: serverVersion },
+        leaf: { url: leafUrl },
         facts: facts.current,
       }),
       contributors: [

@@ -46,7 +46,17 @@ export const AgentOptionsSchema = z.object({
   bridge: z
     .object({
       serial: z.array(z.string()).default([]),
-      mqtt: z.string().optional(),
+      /** `HOST:PORT`, or the listener with options (`profiles` narrows the topic profiles; `anonymous` is for development). */
+      mqtt: z
+        .union([
+          z.string(),
+          z.object({
+            listen: z.string(),
+            profiles: z.array(z.enum(["canopy", "tasmota", "esphome", "shelly", "custom"])).min(1).optional(),
+            anonymous: z.boolean().default(false),
+          }).strict(),
+        ])
+        .optional(),
     })
     .optional(),
   /** The leaf nats-server's durability and link settings (see protocol renderLeafConfig). */
@@ -91,7 +101,15 @@ export function loadAgentOptions(
   if (e.CANOPY_DATA) env.data = e.CANOPY_DATA;
   if (e.CANOPY_AGENT_HEARTBEAT) env.heartbeat = e.CANOPY_AGENT_HEARTBEAT;
   const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
-  const r = RawOptionsSchema.safeParse({ ...file, ...env, ...defined });
+  const merged: Record<string, unknown> = { ...file, ...env, ...defined };
+  if (merged.data === undefined) {
+    throw new CanopyError(
+      ErrorCode.InvalidInput,
+      "missing --data DIR: an agent needs a data directory, and an enrollment (--bundle FILE or --join TOKEN) or --device ID --hub nats-leaf://HOST:PORT " +
+        "(or a --config file with those fields; or CANOPY_DATA, CANOPY_DEVICE, CANOPY_HUB). See 'canopy agent --help'",
+    );
+  }
+  const r = RawOptionsSchema.safeParse(merged);
   if (!r.success) throw new CanopyError(ErrorCode.InvalidInput, `agent options: ${describeIssues(r.error)}`);
   return withEnrollment(r.data, bundle);
 }

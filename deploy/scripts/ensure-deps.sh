@@ -8,7 +8,8 @@
 #     lists and pinning are never touched) and its static binary is unpacked to
 #     /usr/local/lib/canopy/nats-server-<version>/ with /usr/local/bin/nats-server pointing at it.
 #     The package is unpacked, not installed, so it does not enable a system nats-server service.
-#   - socat (serial tests and demo MCUs over pty pairs); faketime for the fault tests (CANOPY_FOR_TESTS=0
+#   - socat (serial tests and demo MCUs over pty pairs); faketime for the fault tests, mosquitto-clients
+#     and python3-paho-mqtt (MQTT profile fixtures replayed by real clients) (CANOPY_FOR_TESTS=0
 #     skips test-only packages, as the device installer does).
 #   - mosquitto, only for the MQTT benchmark: CANOPY_WITH_MOSQUITTO=1.
 #   - the AVR flashing test kit, CANOPY_WITH_AVR=1 (npm's pretest sets it): avrdude, simavr with its
@@ -42,6 +43,9 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)   # the hub's leaf-link CA and certificates
 # libfaketime: the fault tests run agents with a clock hours off, as a Pi without RTC has it.
 [ "${CANOPY_FOR_TESTS:-1}" = 1 ] && ! command -v faketime >/dev/null 2>&1 && need+=(faketime)
+# MQTT test clients: the profile fixtures are replayed with mosquitto_pub and Python's paho-mqtt.
+[ "${CANOPY_FOR_TESTS:-1}" = 1 ] && ! command -v mosquitto_pub >/dev/null 2>&1 && need+=(mosquitto-clients)
+[ "${CANOPY_FOR_TESTS:-1}" = 1 ] && ! python3 -c 'import paho.mqtt.client' >/dev/null 2>&1 && need+=(python3-paho-mqtt)
 if [ "${CANOPY_WITH_MOSQUITTO:-0}" = 1 ] && ! command -v mosquitto >/dev/null 2>&1 && [ ! -x /usr/sbin/mosquitto ]; then
   need+=(mosquitto)
 fi

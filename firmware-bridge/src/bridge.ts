@@ -5,12 +5,14 @@ import { Counters } from "./counters.js";
 import { McuHub } from "./core/hub.js";
 import { silentLogger, type Logger } from "./log.js";
 import { MqttListener, parseHostPort } from "./mqtt/listener.js";
+import { ProfileRouter } from "./mqtt/profiles/router.js";
 import { connectLeaf } from "./nats/connect.js";
 import { UpPublisher } from "./nats/publisher.js";
 import { answerQueries } from "./nats/queries.js";
 import { SeqAllocator } from "./nats/seq.js";
+import { answerCreds } from "./registry/creds.js";
 import { McuRegistry } from "./registry/registry.js";
-import { openBridgeStore, type BridgeStore } from "./registry/store.js";
+import { forgetDedup, openBridgeStore, type BridgeStore } from "./registry/store.js";
 import { nodeSerialIo, type SerialIo } from "./serial/io.js";
 import { PortLink } from "./serial/link.js";
 import { parsePortSpec, scanPorts } from "./serial/ports.js";
@@ -39,7 +41,8 @@ export interface BridgeStats {
   batches: number;
   mcus: number;
   online: number;
-  mqtt?: { port: number; connections: number; framerHighWater: number };
+  registryPruned: number;
+  mqtt?: { port: number; connections: number; framerHighWater: number; bufferedHighWater: number };
   serial: { ports: number; decoderHighWater: number };
   memory: NodeJS.MemoryUsage;
   uptimeMs: number;
@@ -47,7 +50,7 @@ export interface BridgeStats {
 
 /**
  * Runs the firmware bridge until `signal` aborts: MCUs on serial ports and MQTT, their traffic into the
- * leaf's UP stream, commands from `cmd.<dev>.mcu.<mcu>.<name>` to them. The agent can call this
+ * leaf's UP stream, the agent's commands (`local.<dev>.mcu.<mcu>.cmd.<name>`) to them. The agent can call this
  * in-process with its `bridge:` config section; `canopy bridge` calls it from the CLI.
  */
 export async function runBridge(options: BridgeOptions, signal: AbortSignal): Promise<void> {
@@ -58,7 +61,7 @@ export async function runBridge(options: BridgeOptions, signal: AbortSignal): Pr
   const started = Date.now();
 
   const store: BridgeStore = openBridgeStore(options.dataDir);
-  const registry = new McuRegistry(store.mcus);
+  const registry = new McuRegistry(store.mcus, cfg.maxMcus, (id) => forgetDedup(store.dedup, id));
   await registry.markAllOffline();
   const seqs = await SeqAllocator.open(store.meta);
   // Publishes outlive the links by a moment (offline events at shutdown), so they stop on their own signal.
@@ -88,17 +91,23 @@ export async function runBridge(options: BridgeOptions, signal: AbortSignal): Pr
         batches: publisher.batches,
         mcus: list.length,
         online: list.filter((m) => m.online).length,
-        ...(listener ? { mqtt: { port: listener.port, connections: listener.connections, framerHighWater: listener.framerHighWater } } : {}),
+        registryPruned: registry.pruned,
+        ...(listener ? { mqtt: { port: listener.port, connections: listener.connections, framerHighWater: listener.framerHighWater, bufferedHighWater: listener.budget.highWater } } : {}),
         serial: { ports: links.length, decoderHighWater: Math.max(0, ...links.map((l) => l.decoderHighWater)) },
         memory: process.memoryUsage(),
         uptimeMs: Date.now() - started,
       };
     };
     answerQueries(nc, () => registry.list(), stats);
+    answerCreds(nc, store.creds, counters, log.child({ component: "creds" }));
 
     if (cfg.mqtt) {
       const { host, port } = parseHostPort(cfg.mqtt.listen);
-      listener = new MqttListener({ host, port, hub, counters, log: log.child({ component: "mqtt" }), limits: cfg.mqtt });
+      const m = cfg.mqtt;
+      if (m.anonymous) log.warn("MQTT ANONYMOUS ACCESS IS ON: any client that reaches this port may publish as an MCU (development only; give MCUs credentials with canopy mcu creds)");
+      const auth = { creds: store.creds, users: m.users, anonymous: m.anonymous };
+      const router = new ProfileRouter(m.profiles, m.custom);
+      listener = new MqttListener({ host, port, hub, counters, log: log.child({ component: "mqtt" }), limits: m, dedup: store.dedup, auth, router, maxConnections: m.maxConnections, maxBufferedBytes: m.maxBufferedBytes });
       await listener.start();
     }
     const io = options.io ?? nodeSerialIo;

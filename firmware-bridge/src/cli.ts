@@ -1,7 +1,8 @@
 import { createInterface } from "node:readline";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { CanopyError, checkId, errorMessage } from "@canopy/protocol";
-import { hashPassword, loadUsersFile } from "./mqtt/auth.js";
+import { CanopyError, MQTT_PROFILES, canopyVersion, checkId, errorMessage, hashSecret } from "@canopy/protocol";
+import type { ProfileName } from "./mqtt/profiles/types.js";
+import { loadUsersFile } from "./mqtt/auth.js";
 import { parseHostPort } from "./mqtt/listener.js";
 import { mainBridge } from "./main.js";
 import { nodeSerialIo } from "./serial/io.js";
@@ -13,6 +14,7 @@ import { SerialSim } from "./sim/serial-sim.js";
 const BRIDGE_EXAMPLES = `
 Examples:
   canopy bridge --device pi-17 --leaf nats://127.0.0.1:4223 --serial '/dev/ttyACM*' --serial /dev/ttyUSB0:921600
+  canopy bridge --device pi-17 --leaf nats://127.0.0.1:4223 --mqtt 0.0.0.0:1883      # MCUs need creds: canopy mcu creds
   canopy bridge --device pi-17 --leaf nats://127.0.0.1:4223 --mqtt 0.0.0.0:1883 --mqtt-users /etc/canopy/mqtt-users
   echo -n 's3cret' | canopy bridge hash-password     # prints a scrypt hash for the users file
 
@@ -41,16 +43,27 @@ function num(v: string): number {
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
+function profileList(v: string): ProfileName[] {
+  const names = v.split(",").map((s) => s.trim());
+  const bad = names.filter((n) => !(MQTT_PROFILES as readonly string[]).includes(n));
+  if (bad.length > 0 || names.length === 0) throw new InvalidArgumentError(`unknown profile ${bad.join(",")}; choose from ${MQTT_PROFILES.join(",")}`);
+  return names as ProfileName[];
+}
+
 function bridgeCommand(run: (code: Promise<number>) => void): Command {
   return new Command("bridge")
     .description("run the firmware bridge: MCUs on serial ports and MQTT into the device's UP stream")
+    .version(canopyVersion(), "-V, --version", "print the bridge's version")
     .requiredOption("--device <id>", "device id (the leaf's JetStream domain)")
     .requiredOption("--leaf <url>", "leaf nats-server URL, e.g. nats://127.0.0.1:4223")
     .option("--serial <path[:baud][:mode]>", "serial port or glob; repeatable", collect, [])
     .option("--baud <n>", "default baud rate", int("--baud", 50, 16_000_000), 115200)
     .option("--mqtt <host:port>", "listen for MQTT clients (3.1.1 and 5.0)")
-    .option("--mqtt-users <file>", "user:scrypt-hash lines; clients must authenticate")
-    .option("--max-packet-bytes <n>", "largest MQTT packet", int("--max-packet-bytes", 1024, 64 * 2 ** 20), 256 * 1024)
+    .option("--mqtt-users <file>", "user:scrypt-hash lines accepted for any client id (per-MCU creds: canopy mcu creds)")
+    .option("--mqtt-anonymous", "let clients without credentials in (development only; logged as a warning)", false)
+    .option("--mqtt-profiles <list>", "topic profiles to accept, comma-separated (default all: canopy,tasmota,esphome,shelly,custom)", profileList)
+    .option("--max-mcus <n>", "MCUs remembered; beyond it the one offline longest is forgotten", int("--max-mcus", 1, 4096), 128)
+    .option("--max-packet-bytes <n>", "largest MQTT packet", int("--max-packet-bytes", 1024, 64 * 2 ** 20), 64 * 1024)
     .option("--max-frame-bytes <n>", "largest serial frame or line", int("--max-frame-bytes", 64, 65536), 1024)
     .option("--rescan-ms <n>", "glob rescan interval", int("--rescan-ms", 50, 3_600_000), 1000)
     .option("--data <dir>", "LMDB directory for the registry and sequence", ".canopy/bridge")
@@ -73,8 +86,17 @@ function bridgeCommand(run: (code: Promise<number>) => void): Command {
               baudRate: o["baud"] as number,
               rescanMs: o["rescanMs"] as number,
               maxFrameBytes: o["maxFrameBytes"] as number,
+              maxMcus: o["maxMcus"] as number,
               ...(mqttListen
-                ? { mqtt: { listen: mqttListen, users: usersFile ? loadUsersFile(usersFile) : {}, maxPacketBytes: o["maxPacketBytes"] as number } }
+                ? {
+                    mqtt: {
+                      listen: mqttListen,
+                      users: usersFile ? loadUsersFile(usersFile) : {},
+                      anonymous: o["mqttAnonymous"] === true,
+                      ...(o["mqttProfiles"] ? { profiles: o["mqttProfiles"] as ProfileName[] } : {}),
+                      maxPacketBytes: o["maxPacketBytes"] as number,
+                    },
+                  }
                 : {}),
             },
           },
@@ -156,7 +178,7 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write("canopy bridge hash-password: give the password on stdin\n");
       return 2;
     }
-    process.stdout.write(`${await hashPassword(pw)}\n`);
+    process.stdout.write(`${await hashSecret(pw)}\n`);
     return 0;
   }
   let pending: Promise<number> | undefined;

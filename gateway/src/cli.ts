@@ -1,5 +1,5 @@
 import { Command, CommanderError } from "commander";
-import { CanopyError, errorMessage } from "@canopy/protocol";
+import { CanopyError, canopyVersion, errorMessage } from "@canopy/protocol";
 import { registerHub } from "./cli/commands/hub.js";
 import { registerGateway } from "./cli/commands/gateway.js";
 import { registerDevice } from "./cli/commands/device.js";
@@ -11,6 +11,11 @@ import { registerCmd } from "./cli/commands/cmd.js";
 import { registerMcu } from "./cli/commands/mcu.js";
 import { registerQuery } from "./cli/commands/query.js";
 import { registerConsole } from "./cli/commands/console.js";
+import { registerContext } from "./cli/commands/contexts.js";
+import { registerCompletion } from "./cli/commands/completion.js";
+import { registerHubStatus } from "./cli/commands/hub-status.js";
+import { registerDoctor } from "./cli/commands/doctor.js";
+import { registerPub } from "./cli/commands/pub.js";
 
 /**
  * `canopy` for operators and the hub. Exit codes scripts can trust: 0 ok, 1 runtime failure,
@@ -19,7 +24,9 @@ import { registerConsole } from "./cli/commands/console.js";
 export function buildProgram(): Command {
   const program = new Command("canopy")
     .description("Canopy: fleet manager for Raspberry Pi-class devices and their microcontrollers, on NATS")
-    .option("-s, --server <url>", "hub NATS URL (env CANOPY_SERVER; else the selected context)", undefined)
+    .version(canopyVersion(), "-V, --version", "print Canopy's version")
+    .option("-s, --server <url>", "hub NATS URL (env CANOPY_SERVER; else --context or the selected context)", undefined)
+    .option("--context <name>", "a stored hub target, see 'canopy context' (env CANOPY_CONTEXT)")
     .option("--creds <file>", "NATS credentials for the hub (env CANOPY_CREDS; a hub writes <data>/creds/admin.creds)")
     .option("--tls-ca <file>", "CA of the hub's TLS client port (env CANOPY_TLS_CA)")
     .option("--log-level <level>", "trace|debug|info|warn|error (env CANOPY_LOG_LEVEL)")
@@ -52,6 +59,11 @@ Examples:
   registerMcu(program);
   registerQuery(program);
   registerConsole(program);
+  registerContext(program);
+  registerCompletion(program);
+  registerHubStatus(program);
+  registerDoctor(program);
+  registerPub(program);
   return program;
 }
 

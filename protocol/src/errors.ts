@@ -16,6 +16,8 @@ export const ErrorCode = {
   Internal: "INTERNAL",
   Unauthorized: "UNAUTHORIZED",
   Forbidden: "FORBIDDEN",
+  /** The microcontroller answered a command with an error; the message is its detail. */
+  McuError: "MCU_ERROR",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -71,8 +71,11 @@ export const Subjects = {
    * captures (e.g. `cmd.>`) IS stored by the hub stream, so agent-to-bridge traffic must not use
    * `cmd.<dev>.…` as a core subject.
    */
-  localMcuCommand: (mcu: string, name: string): string =>
-    `local.mcu.${checkId(mcu, "mcu id")}.cmd.${checkId(name, "id")}`,
+  /** The one agent → bridge command subject (core request/reply on the leaf). */
+  localMcuCommand: (dev: string, mcu: string, name: string): string =>
+    `local.${checkId(dev, "device id")}.mcu.${checkId(mcu, "mcu id")}.cmd.${checkId(name, "id")}`,
+  /** What the bridge subscribes to: every MCU command of its device. */
+  localMcuCommands: (dev: string): string => `local.${checkId(dev, "device id")}.mcu.*.cmd.*`,
   localBridgeMcus: "local.bridge.mcus",
 
   /** KV subject filter for a device's rendered config (leaf mirror filter). */

@@ -39,7 +39,7 @@ export interface ExecutorDeps {
   state: AgentState;
   publisher: UpPublisher;
   registry: HandlerRegistry;
-  handlerCtx: Omit<HandlerContext, "requestRestart">;
+  handlerCtx: Omit<HandlerContext, "requestRestart" | "command">;
   log: Logger;
   /** TTLs are judged on hub time; without a measurement the executor holds TTL decisions. */
   clock: HubClock;
@@ -195,7 +195,11 @@ export class Executor {
     const control = new AbortController();
     this.running.set(req.id, control);
     let restart = false;
-    const ctx: HandlerContext = { ...this.d.handlerCtx, requestRestart: () => (restart = true) };
+    const ctx: HandlerContext = {
+      ...this.d.handlerCtx,
+      requestRestart: () => (restart = true),
+      command: { id: req.id, createdAt: req.createdAt, ttlMs: req.ttlMs, now: () => this.d.clock.now() },
+    };
     const exec = runHandler(req, handler, args, ctx, control, { deliveredAt: h.deliveredAt, startedAt }, () => this.d.clock.now())
       .then((ev) => {
         this.running.delete(req.id);

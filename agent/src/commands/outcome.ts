@@ -20,7 +20,8 @@ export async function runHandler(
   times: { deliveredAt: number; startedAt: number },
   now: () => number = Date.now,
 ): Promise<CommandEvent> {
-  const timeout = AbortSignal.timeout(handler.timeoutMs);
+  const limitMs = handler.untilTtl ? Math.max(0, req.createdAt + req.ttlMs - now()) + handler.timeoutMs : handler.timeoutMs;
+  const timeout = AbortSignal.timeout(limitMs);
   const signal = AbortSignal.any([control.signal, timeout]);
   const stopped = new Promise<"stopped">((resolve) => {
     if (control.signal.aborted) resolve("stopped");
@@ -43,10 +44,11 @@ export async function runHandler(
   } catch (err) {
     if (control.signal.aborted) return stoppedEvent(control, done);
     if (timeout.aborted) {
-      return done("failed", { error: { code: ErrorCode.Timeout, message: `${req.name} timed out after ${handler.timeoutMs} ms` } });
+      return done("failed", { error: { code: ErrorCode.Timeout, message: `${req.name} timed out after ${limitMs} ms` } });
     }
     const e = err instanceof CanopyError ? err : new CanopyError(ErrorCode.Internal, errorMessage(err));
-    return done(e.code === ErrorCode.Rejected ? "rejected" : "failed", { error: e.toWire() });
+    const state = e.code === ErrorCode.Rejected ? "rejected" : e.code === ErrorCode.Expired ? "expired" : "failed";
+    return done(state, { error: e.toWire() });
   }
 }
 

@@ -29,7 +29,7 @@ test("built-ins resolve; test handlers only with CANOPY_TEST_HANDLERS=1", () => 
 test("mcu.<name> is a prefix handler; bare 'mcu.' is not a command", () => {
   assert.equal(registry.find("mcu.blink")?.name, "mcu.");
   assert.equal(registry.find("mcu."), undefined);
-  assert.deepEqual(registry.resolve("mcu.blink", { mcu: "m1", times: 3 }).args, { mcu: "m1", timeoutMs: 10_000, times: 3 });
+  assert.deepEqual(registry.resolve("mcu.blink", { mcu: "m1", times: 3 }).args, { mcu: "m1", ackTimeoutMs: 10_000, times: 3 });
   assert.match(rejection(() => registry.resolve("mcu.blink", { mcu: "bad id" })), /bad arguments for mcu\.blink: mcu:/);
 });
 

@@ -18,6 +18,11 @@ export interface HandlerContext {
   logs: LogRing | undefined;
   /** Stop the agent (for a service manager to restart it) once this command's result is durable and acked. */
   requestRestart(): void;
+  /**
+   * The command being run: its id and when its TTL ends (gateway clock), and `now()` on the same clock
+   * (the hub time the agent measured: the device's own clock may be hours off).
+   */
+  command: { id: string; createdAt: number; ttlMs: number; now: () => number };
 }
 
 export interface CommandHandler<A = unknown> {
@@ -33,6 +38,11 @@ export interface CommandHandler<A = unknown> {
    * Only for handlers whose second run cannot do harm (read-only ones, reloads).
    */
   readonly rerunnable?: boolean;
+  /**
+   * The handler may wait for its target until the command's TTL ends (an MCU that sleeps): its
+   * signal then fires at the TTL (+ `timeoutMs` of grace to finish), not after `timeoutMs`.
+   */
+  readonly untilTtl?: boolean;
   run(args: A, signal: AbortSignal, ctx: HandlerContext, name: string): Promise<unknown>;
 }
 

@@ -49,7 +49,7 @@ test("a value failing its schema is not applied, keeps the previous one, and nam
   const [, bad, typo] = h.events;
   assert.equal(bad?.status, "failed");
   assert.match(bad?.error ?? "", /heartbeat\.interval: .*invalid duration "-5"/);
-  assert.match(typo?.error ?? "", /log\.levle: unknown agent setting/);
+  assert.match(typo?.error ?? "", /log\.levle: unknown Canopy setting; did you mean log\.level\?/);
   assert.equal(h.store.load().effective["heartbeat.interval"], "2s");
   assert.equal(h.store.load().keys["heartbeat.interval"]?.status, "failed");
 });

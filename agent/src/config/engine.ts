@@ -1,5 +1,4 @@
-import { RenderedConfig, decode, errorMessage, type ConfigEvent, type ConfigValue } from "@canopy/protocol";
-import { AGENT_KEYS, validateSetting } from "./keys.js";
+import { CONFIG_KEYS, RenderedConfig, decode, errorMessage, validateSetting, type ConfigEvent, type ConfigValue } from "@canopy/protocol";
 import type { AppliedConfig, ConfigStore } from "./store.js";
 import type { Logger } from "../logging.js";
 
@@ -87,8 +86,8 @@ export class ConfigEngine {
     try {
       value = decode(RenderedConfig, c.data ?? new Uint8Array()).value;
       const v = validateSetting(c.key, value);
-      if (v.owned && !v.ok) error = v.error;
-      else if (v.owned && v.ok && v.spec.live) await this.deps.applyLive(c.key, v.value);
+      if (!v.ok) error = v.error;
+      else if (v.owned && v.spec.live) await this.deps.applyLive(c.key, v.value);
     } catch (err) {
       error = `${c.key}: ${errorMessage(err)}`;
     }
@@ -153,5 +152,5 @@ export class ConfigEngine {
 }
 
 function isLive(key: string): boolean {
-  return AGENT_KEYS[key]?.live !== undefined;
+  return CONFIG_KEYS[key]?.live !== undefined;
 }

@@ -4,8 +4,16 @@ import { z } from "zod";
 import { BRIDGE_MCUS_SUBJECT, Backoff, McuSummary, sleep } from "@canopy/protocol";
 import type { AgentContext, AgentModule } from "../context.js";
 import type { DeviceStatus } from "@canopy/protocol";
+import type { AgentOptions } from "../options.js";
 
 const McuList = z.array(McuSummary);
+
+/** The bridge's MQTT flags from the agent's `bridge.mqtt` (a listen address, or one with options). */
+function mqttArgs(m: NonNullable<AgentOptions["bridge"]>["mqtt"]): string[] {
+  if (m === undefined) return [];
+  if (typeof m === "string") return ["--mqtt", m];
+  return ["--mqtt", m.listen, ...(m.anonymous ? ["--mqtt-anonymous"] : []), ...(m.profiles ? ["--mqtt-profiles", m.profiles.join(",")] : [])];
+}
 
 /**
  * MCUs in the device's status, and the firmware bridge as a supervised child when the agent's config
@@ -25,7 +33,7 @@ export class McuModule implements AgentModule {
     const bridge = ctx.options.bridge;
     if (bridge && (bridge.serial.length > 0 || bridge.mqtt)) {
       const args = ["bridge", "--device", ctx.device, "--leaf", ctx.leafUrl, "--data", join(ctx.options.data, "bridge"),
-        ...bridge.serial.flatMap((s) => ["--serial", s]), ...(bridge.mqtt ? ["--mqtt", bridge.mqtt] : [])];
+        ...bridge.serial.flatMap((s) => ["--serial", s]), ...mqttArgs(bridge.mqtt)];
       this.loop = this.supervise(args);
     }
   }

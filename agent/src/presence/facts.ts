@@ -1,3 +1,4 @@
+import { statfs } from "node:fs/promises";
 import si from "systeminformation";
 import type { Facts } from "@canopy/protocol";
 
@@ -42,14 +43,13 @@ export class FactsSampler {
   }
 
   private async sample(): Promise<void> {
-    const [mem, fs, ifaces, load, temp] = await Promise.all([
+    const [mem, disk, ifaces, load, temp] = await Promise.all([
       si.mem(),
-      si.fsSize().catch(() => []),
+      dataDisk(this.dataDir),
       si.networkInterfaces().catch(() => []),
       si.currentLoad().catch(() => undefined),
       si.cpuTemperature().catch(() => undefined),
     ]);
-    const disk = pickDataDisk(fs, this.dataDir);
     this.facts = {
       ...this.facts,
       cpu: {
@@ -58,7 +58,7 @@ export class FactsSampler {
         ...(temp && typeof temp.main === "number" ? { temperature: temp.main } : {}),
       },
       mem: { total: mem.total, available: mem.available, used: mem.active },
-      disk: disk ? { total: disk.size, available: disk.available, used: disk.used } : {},
+      disk: disk ?? {},
       net: {
         interfaces: (Array.isArray(ifaces) ? ifaces : [ifaces])
           .filter((i) => !i.internal)
@@ -69,11 +69,17 @@ export class FactsSampler {
   }
 }
 
-/** The filesystem holding the data dir: the longest mount point that prefixes it. */
-function pickDataDisk(fs: si.Systeminformation.FsSizeData[], dir: string): si.Systeminformation.FsSizeData | undefined {
-  return fs
-    .filter((f) => dir.startsWith(f.mount))
-    .sort((a, b) => b.mount.length - a.mount.length)[0];
+/**
+ * The filesystem holding the data dir, from statfs(2) on the dir itself: right for any mount (tmpfs,
+ * overlay, a USB disk) where systeminformation's df-based list skips some types.
+ */
+async function dataDisk(dir: string): Promise<{ total: number; available: number; used: number } | undefined> {
+  try {
+    const s = await statfs(dir);
+    return { total: s.blocks * s.bsize, available: s.bavail * s.bsize, used: (s.blocks - s.bfree) * s.bsize };
+  } catch {
+    return undefined;
+  }
 }
 
 function round(n: number): number {

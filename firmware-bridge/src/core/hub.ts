@@ -1,13 +1,14 @@
 import type { NatsConnection, Msg, Subscription } from "@nats-io/nats-core";
 import {
-  MCU_COMMAND_ID_HEADER,
+  McuCommandRequest,
   Subjects,
   checkId,
   checkTokenPath,
+  decode,
   errorMessage,
   isValidId,
   type McuAckEvent,
-  type McuCommandReply,
+  type McuCommandResult,
   type McuOfflineEvent,
   type McuOnlineEvent,
 } from "@canopy/protocol";
@@ -16,7 +17,7 @@ import { FrameError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { DedupKey, UpPublisher } from "../nats/publisher.js";
 import type { McuIdentity, McuRegistry } from "../registry/registry.js";
-import { PendingCommands, type PendingCommand } from "./commands.js";
+import { HeldCommands, PendingCommands, type PendingCommand } from "./commands.js";
 
 /** What a link (a serial port, an MQTT connection) offers the hub for one attached MCU. */
 export interface McuLink {
@@ -40,15 +41,21 @@ export interface HubOptions {
   commandTimeoutMs: number;
 }
 
+/** After an MCU attaches, a write may fail until it subscribed (MQTT): held commands retry this long. */
+const SETTLE_MS = 5_000;
+
 /**
  * Where every link meets NATS: maps MCU traffic to `up.<dev>.…` subjects, keeps the registry and the
- * online/offline events, and routes `cmd.<dev>.mcu.<mcu>.<name>` to whichever link the MCU is on.
+ * online/offline events, and routes the agent's command requests (`local.<dev>.mcu.<mcu>.cmd.<name>`)
+ * to whichever link the MCU is on; the MCU's ack is the reply. Nothing here listens on `cmd.>`: a
+ * core publish there is not a journalled command and must never reach an MCU.
  */
 export class McuHub {
   private readonly sessions = new Map<string, McuSession>();
   private readonly pending = new Map<string, PendingCommands>();
+  private readonly held = new HeldCommands();
+  private readonly attachedAt = new Map<string, number>();
   private sub: Subscription | undefined;
-  private cmdCounter = 0;
 
   constructor(readonly o: HubOptions) {}
 
@@ -57,11 +64,13 @@ export class McuHub {
     checkId(who.id, "mcu id");
     const session = new McuSession(this, who.id, link);
     this.sessions.set(who.id, session);
+    this.attachedAt.set(who.id, Date.now());
     void this.o.registry.online(who).then(() => {
       const ev: McuOnlineEvent = { mcu: who.id, at: Date.now(), board: who.board, firmware: who.firmware, link: who.link };
       this.fire(Subjects.mcuEvent(this.o.device, who.id, "online"), json(ev));
     });
     this.o.log.info({ mcu: who.id, board: who.board, firmware: who.firmware, link: who.link }, "mcu online");
+    this.held.release(who.id);
     return session;
   }
 
@@ -79,9 +88,9 @@ export class McuHub {
     this.o.log.info({ mcu: s.id, reason, link: s.link.name }, "mcu offline");
   }
 
-  /** Subscribes to `cmd.<dev>.mcu.*.*` on the leaf (core NATS: the agent forwards commands there). */
+  /** Subscribes to the agent's command requests on the leaf (`local.>`: never crosses the link). */
   listen(nc: NatsConnection): void {
-    this.sub = nc.subscribe(`cmd.${this.o.device}.mcu.*.*`, {
+    this.sub = nc.subscribe(Subjects.localMcuCommands(this.o.device), {
       callback: (err, msg) => {
         if (!err) this.onCommand(msg);
       },
@@ -90,6 +99,7 @@ export class McuHub {
 
   stop(): void {
     this.sub?.unsubscribe();
+    this.held.clear();
     for (const p of this.pending.values()) p.clear();
   }
 
@@ -110,38 +120,63 @@ export class McuHub {
   }
 
   private onCommand(msg: Msg): void {
-    const [, , , mcu, name] = msg.subject.split(".");
-    const headerId = msg.headers?.get(MCU_COMMAND_ID_HEADER);
-    const id = headerId && isValidId(headerId) ? headerId : `${mcu}-${Date.now().toString(36)}-${++this.cmdCounter}`;
-    const reply = (r: McuCommandReply): void => {
-      if (msg.reply) msg.respond(json(r));
-    };
-    if (!isValidId(mcu) || !isValidId(name)) {
+    // local.<dev>.mcu.<mcu>.cmd.<name>
+    const [, , , mcu = "", , name = ""] = msg.subject.split(".");
+    if (!msg.reply) return this.o.counters.inc("cmd.no_reply_subject");
+    let req: McuCommandRequest;
+    try {
+      req = decode(McuCommandRequest, msg.data, 64 * 1024);
+    } catch (err) {
       this.o.counters.inc("cmd.invalid");
-      reply({ id, delivered: false, error: "invalid mcu id or command name" });
+      msg.respond(json({ id: "", status: "undeliverable", detail: `bad command request: ${errorMessage(err)}` } satisfies McuCommandResult));
       return;
     }
-    const session = this.sessions.get(mcu);
-    const undeliverable = (why: string): void => {
-      this.o.counters.inc("cmd.undeliverable");
-      reply({ id, delivered: false, error: why });
-      this.ackEvent(mcu, { id, name }, "undeliverable", why).catch(() => {});
+    let answered = false;
+    const answer = (status: McuCommandResult["status"], detail: string): void => {
+      if (answered) return;
+      answered = true;
+      msg.respond(json({ id: req.id, status, detail } satisfies McuCommandResult));
     };
-    if (!session) return undeliverable(`mcu ${mcu} is offline`);
+    if (!isValidId(mcu) || !isValidId(name)) return answer("undeliverable", "invalid mcu id or command name");
+    if (this.sessions.has(mcu)) return this.deliver(mcu, name, req, answer, Date.now() + req.waitMs);
+    if (!this.o.registry.get(mcu)) {
+      this.o.counters.inc("cmd.unknown_mcu");
+      return answer("unknown", `no MCU ${mcu} has ever connected to this device's bridge`);
+    }
+    const offline = (): void => answer("offline", `mcu ${mcu} is offline`);
+    if (req.waitMs === 0) return offline();
+    const until = Date.now() + req.waitMs;
+    if (!this.held.hold(mcu, req.waitMs, () => this.deliver(mcu, name, req, answer, until), offline)) {
+      answer("undeliverable", `too many commands waiting for ${mcu}`);
+    }
+  }
+
+  /** Writes the command to the MCU's current link; the MCU's ack (or the ack timeout) answers it. */
+  private deliver(mcu: string, name: string, req: McuCommandRequest, answer: (s: McuCommandResult["status"], d: string) => void, until: number): void {
+    const session = this.sessions.get(mcu);
+    if (!session) return answer("offline", `mcu ${mcu} is offline`);
     const pending = this.pendingFor(mcu);
-    const p = pending.add(id, name, this.o.commandTimeoutMs, (t) => {
+    const p = pending.add(req.id, name, req.ackTimeoutMs, answer, (t) => {
       this.o.counters.inc("cmd.timeout");
-      this.ackEvent(mcu, t, "timeout", `no ack within ${this.o.commandTimeoutMs} ms`).catch(() => {});
+      const detail = `no ack from ${mcu} within ${req.ackTimeoutMs} ms`;
+      t.answer("timeout", detail);
+      this.ackEvent(mcu, t, "timeout", detail).catch(() => {});
     });
-    if (!p) return undeliverable("too many commands in flight");
-    session.link.sendCommand({ linkId: p.linkId, name, args: msg.data }).then(
-      () => {
-        this.o.counters.inc("cmd.sent");
-        reply({ id, delivered: true });
-      },
+    if (!p) return answer("undeliverable", "too many commands in flight");
+    session.link.sendCommand({ linkId: p.linkId, name, args: enc.encode(req.payload) }).then(
+      () => this.o.counters.inc("cmd.sent"),
       (err: unknown) => {
         pending.takeByLinkId(p.linkId);
-        undeliverable(`write failed: ${errorMessage(err)}`);
+        // Just attached (an MQTT client subscribes after CONNACK): try again shortly while time is left.
+        const fresh = Date.now() - (this.attachedAt.get(mcu) ?? 0) < SETTLE_MS;
+        if (fresh && Date.now() + 250 < until) {
+          setTimeout(() => this.deliver(mcu, name, req, answer, until), 250).unref();
+          return;
+        }
+        this.o.counters.inc("cmd.undeliverable");
+        const why = `write failed: ${errorMessage(err)}`;
+        answer("undeliverable", why);
+        this.ackEvent(mcu, { id: req.id, name }, "undeliverable", why).catch(() => {});
       },
     );
   }
@@ -180,6 +215,7 @@ export class McuSession {
       return Promise.resolve();
     }
     this.hub.o.counters.inc("cmd.acked");
+    p.answer(ok ? "ok" : "error", detail);
     return this.hub.ackEvent(this.id, p, ok ? "ok" : "error", detail);
   }
 

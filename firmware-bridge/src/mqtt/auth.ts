@@ -1,32 +1,8 @@
-import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { CanopyError, ErrorCode } from "@canopy/protocol";
+import type { Database } from "lmdb";
+import { CanopyError, ErrorCode, verifySecret } from "@canopy/protocol";
 
-/**
- * MQTT passwords are stored only as `scrypt$<N>$<salt b64>$<hash b64>` (`canopy bridge hash-password`).
- * N = 2^14 keeps a CONNECT under ~50 ms on a Pi 4; MCUs connect rarely.
- */
-const KEYLEN = 32;
-
-function scrypt(password: Buffer, salt: Buffer, opts: ScryptOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) => scryptCb(password, salt, KEYLEN, opts, (err, key) => (err ? reject(err) : resolve(key))));
-}
-
-export async function hashPassword(password: string, N = 16384): Promise<string> {
-  const salt = randomBytes(16);
-  const key = await scrypt(Buffer.from(password, "utf8"), salt, { N });
-  return `scrypt$${N}$${salt.toString("base64")}$${key.toString("base64")}`;
-}
-
-export async function verifyPassword(password: Buffer, stored: string): Promise<boolean> {
-  const m = /^scrypt\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(stored);
-  if (!m) return false;
-  const want = Buffer.from(m[3] as string, "base64");
-  const got = await scrypt(password, Buffer.from(m[2] as string, "base64"), { N: Number(m[1]), maxmem: 256 * 2 ** 20 });
-  return got.length === want.length && timingSafeEqual(got, want);
-}
-
-/** Reads `user:scrypt$…` lines (blank lines and `#` comments ignored). */
+/** Reads `user:scrypt$…` lines (blank lines and `#` comments ignored); see `canopy bridge hash-password`. */
 export function loadUsersFile(path: string): Record<string, string> {
   const users: Record<string, string> = {};
   const text = readFileSync(path, "utf8");
@@ -40,4 +16,33 @@ export function loadUsersFile(path: string): Record<string, string> {
     users[line.slice(0, at)] = line.slice(at + 1);
   }
   return users;
+}
+
+export interface AuthPolicy {
+  /** Per-MCU credentials (`canopy mcu creds`): client id → scrypt hash. The user name must be the client id. */
+  creds: Database<string, string>;
+  /** The operator's users file: user name → scrypt hash, for any client id. */
+  users: Record<string, string>;
+  /** Accept clients that have neither (development only; the bridge warns loudly). */
+  anonymous: boolean;
+}
+
+export type AuthResult = "ok" | "denied";
+
+/**
+ * Decides a CONNECT. A client id with per-MCU credentials must present exactly those (user name =
+ * client id): a users-file entry or anonymous mode never lets another client into that MCU's session.
+ * Unknown clients are refused without running scrypt, so a flood of made-up ids costs no CPU.
+ */
+export async function authenticate(p: AuthPolicy, clientId: string, username: string | undefined, password: Buffer | undefined): Promise<AuthResult> {
+  const bound = p.creds.get(clientId);
+  if (bound !== undefined) {
+    return username === clientId && password !== undefined && (await verifySecret(password, bound)) ? "ok" : "denied";
+  }
+  if (username !== undefined) {
+    const stored = p.users[username];
+    if (stored === undefined || password === undefined) return p.anonymous && password === undefined ? "ok" : "denied";
+    return (await verifySecret(password, stored)) ? "ok" : "denied";
+  }
+  return p.anonymous ? "ok" : "denied";
 }

@@ -1,9 +1,10 @@
 import type { IConnackPacket, IConnectPacket } from "mqtt-packet";
 import { isValidId } from "@canopy/protocol";
 import { MqttProtocolError } from "../errors.js";
-import { verifyPassword } from "./auth.js";
+import { authenticate, type AuthPolicy } from "./auth.js";
 import { Reason } from "./reason.js";
-import { routeTopic, type TopicRoute } from "./topics.js";
+import type { ProfileRouter } from "./profiles/router.js";
+import type { Routed } from "./profiles/types.js";
 
 export interface AcceptedConnect {
   clientId: string;
@@ -11,7 +12,8 @@ export interface AcceptedConnect {
   keepaliveS: number;
   board: string;
   firmware: string;
-  will: { route: TopicRoute; payload: Buffer } | undefined;
+  /** What the Last Will becomes (readings and events only), published if the client vanishes. */
+  will: Routed | undefined;
 }
 
 function userProp(pkt: IConnectPacket, name: string): string | undefined {
@@ -22,10 +24,10 @@ function userProp(pkt: IConnectPacket, name: string): string | undefined {
 
 /**
  * Validates a CONNECT: protocol 3.1.1 or 5, client id = MCU id under the id rule, credentials when
- * users are configured, a Last Will that maps to the MCU's own topics at QoS ≤ 1. Throws
+ * the auth policy asks for them, a Last Will that maps to the MCU's own topics at QoS ≤ 1. Throws
  * `MqttProtocolError` whose `reasonCode` goes into the refusing CONNACK.
  */
-export async function acceptConnect(pkt: IConnectPacket, users: Record<string, string>): Promise<AcceptedConnect> {
+export async function acceptConnect(pkt: IConnectPacket, auth: AuthPolicy, router: ProfileRouter): Promise<AcceptedConnect> {
   const version = pkt.protocolVersion;
   if (version !== 4 && version !== 5) {
     throw new MqttProtocolError("bad_version", `protocol version ${version} (3.1.1 and 5.0 are supported)`, Reason.UnsupportedProtocolVersion);
@@ -38,23 +40,23 @@ export async function acceptConnect(pkt: IConnectPacket, users: Record<string, s
       Reason.ClientIdentifierNotValid,
     );
   }
-  if (Object.keys(users).length > 0) {
-    const stored = pkt.username !== undefined ? users[pkt.username] : undefined;
-    const ok = stored !== undefined && pkt.password !== undefined && (await verifyPassword(Buffer.from(pkt.password), stored));
-    if (!ok) throw new MqttProtocolError("auth_failed", `bad user name or password for ${clientId}`, Reason.BadUserNameOrPassword);
+  const password = pkt.password === undefined ? undefined : Buffer.from(pkt.password);
+  if ((await authenticate(auth, clientId, pkt.username, password)) !== "ok") {
+    // One answer for every failure (no such MCU, wrong password, anonymous): "not authorized".
+    throw new MqttProtocolError("not_authorized", `client ${clientId} is not authorized`, Reason.NotAuthorized);
   }
   let will: AcceptedConnect["will"];
   if (pkt.will) {
     if ((pkt.will.qos ?? 0) > 1) throw new MqttProtocolError("qos2", "will QoS 2 is not supported", Reason.QosNotSupported);
-    if (pkt.will.retain && version === 5) {
-      throw new MqttProtocolError("retain", "retained wills are not supported", Reason.RetainNotSupported);
-    }
-    const route = routeTopic(pkt.will.topic, clientId);
-    if (route.kind !== "tlm" && route.kind !== "evt") {
-      throw new MqttProtocolError("topic_denied", "a will must go to <mcu>/evt/… or <mcu>/tlm/…", Reason.TopicNameInvalid);
-    }
     const payload = pkt.will.payload;
-    will = { route, payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload ?? "") };
+    const route = router.route(pkt.will.topic, Buffer.isBuffer(payload) ? payload : Buffer.from(payload ?? ""), clientId);
+    if (route.profile === "canopy" && pkt.will.retain && version === 5) {
+      throw new MqttProtocolError("retain", "retained wills are not supported on Canopy topics", Reason.RetainNotSupported);
+    }
+    if (route.outputs.some((o) => o.kind !== "tlm" && o.kind !== "evt") || route.outputs.length === 0) {
+      throw new MqttProtocolError("topic_denied", "a will must be a reading or an event of the MCU (e.g. <mcu>/evt/…, tele/<mcu>/LWT, <node>/status)", Reason.TopicNameInvalid);
+    }
+    will = route;
   }
   return {
     clientId,
@@ -75,7 +77,7 @@ export function connackAccepted(version: 4 | 5, l: { receiveMaximum: number; max
     reasonCode: 0,
     properties: {
       maximumQoS: 1,
-      retainAvailable: false,
+      retainAvailable: true, // accepted where a profile sends them (LWT, status, discovery); never stored
       receiveMaximum: l.receiveMaximum,
       maximumPacketSize: l.maxPacketBytes,
       topicAliasMaximum: 0,

@@ -6,20 +6,26 @@ import type { McuHub, McuLink, McuSession } from "../core/hub.js";
 import { FrameError, MqttProtocolError } from "../errors.js";
 import type { Logger } from "../log.js";
 import { acceptConnect, connackAccepted, type AcceptedConnect } from "./connect.js";
-import { parseAck, parseHello } from "./payloads.js";
 import { PacketFramer } from "./framer.js";
 import { InflightQueue } from "./inflight.js";
 import { Reason, v4ConnackCode } from "./reason.js";
 import { generate, StrictParser } from "./strict-parser.js";
-import { commandFilterAllowed, filterMatches, routeTopic, type TopicRoute } from "./topics.js";
 import { OutgoingCommands } from "./outgoing.js";
+import { mqttDedupKey, UsedPacketIds } from "./packet-ids.js";
+import { applyRouted } from "./apply.js";
+import type { ProfileRouter } from "./profiles/router.js";
+import type { ProfileName, Routed } from "./profiles/types.js";
+import { Subscriptions } from "./subscriptions.js";
+import { markAcked, type DedupEntry } from "../registry/store.js";
+import type { AuthPolicy } from "./auth.js";
+import type { ByteBudget } from "./budget.js";
+import type { Database } from "lmdb";
 
 export interface MqttLimits {
   maxPacketBytes: number;
   maxInflightBytes: number;
   receiveMaximum: number;
   connectTimeoutMs: number;
-  users: Record<string, string>;
 }
 
 export interface ConnectionContext {
@@ -27,6 +33,12 @@ export interface ConnectionContext {
   counters: Counters;
   log: Logger;
   limits: MqttLimits;
+  auth: AuthPolicy;
+  router: ProfileRouter;
+  /** Received-but-unstored bytes of every connection together. */
+  budget: ByteBudget;
+  /** The bridge's dedup index: PUBACKs are recorded there (see UsedPacketIds). */
+  dedup: Database<DedupEntry, string>;
   /** Registers the client id; an older connection with the same id is closed (session takeover). */
   claim(conn: MqttConnection): void;
   release(conn: MqttConnection): void;
@@ -45,8 +57,11 @@ export class MqttConnection implements McuLink {
   private version: 4 | 5 = 4;
   private readonly framer: PacketFramer;
   private readonly parser = new StrictParser();
-  private readonly inflight = new InflightQueue();
-  private readonly subs = new Map<string, number>();
+  private readonly inflight: InflightQueue;
+  private readonly subs: Subscriptions;
+  /** The profile this MCU last published under: commands are encoded in it first. */
+  private profile: ProfileName | undefined;
+  private readonly usedIds = new UsedPacketIds();
   private readonly outgoing: OutgoingCommands;
   private held: Buffer[] = [];
   private session: McuSession | undefined;
@@ -61,6 +76,8 @@ export class MqttConnection implements McuLink {
   constructor(private readonly socket: Socket, private readonly ctx: ConnectionContext) {
     this.name = `mqtt:${socket.remoteAddress ?? "?"}:${socket.remotePort ?? 0}`;
     this.framer = new PacketFramer(ctx.limits.maxPacketBytes);
+    this.inflight = new InflightQueue(ctx.budget);
+    this.subs = new Subscriptions(ctx.router, ctx.counters);
     this.outgoing = new OutgoingCommands((p) => this.write(p));
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
@@ -106,7 +123,14 @@ export class MqttConnection implements McuLink {
       if (pkt.cmd !== "connect") throw new MqttProtocolError("not_connect_first", `first packet is ${pkt.cmd}`, Reason.ProtocolError);
       this.state = "connecting";
       this.socket.pause();
-      acceptConnect(pkt, this.ctx.limits.users).then(
+      acceptConnect(pkt, this.ctx.auth, this.ctx.router)
+        .then((a) => {
+          if (!this.ctx.hub.o.registry.admit(a.clientId)) {
+            throw new MqttProtocolError("mcu_cap", `no room for MCU ${a.clientId}: every remembered MCU is online`, Reason.QuotaExceeded);
+          }
+          return a;
+        })
+        .then(
         (a) => this.opened(a),
         (err: unknown) => this.refuse(err, pkt.protocolVersion === 5 ? 5 : 4),
       );
@@ -178,7 +202,6 @@ export class MqttConnection implements McuLink {
     if (this.version === 5 && p.properties?.topicAlias !== undefined) {
       throw new MqttProtocolError("protocol_error", "topic aliases are not supported", Reason.TopicAliasInvalid);
     }
-    if (this.version === 5 && p.retain) throw new MqttProtocolError("retain", "retain is not supported", Reason.RetainNotSupported);
     if (p.qos === 1 && this.inflight.qos1 >= this.ctx.limits.receiveMaximum && this.version === 5) {
       throw new MqttProtocolError("receive_maximum", "more QoS 1 publishes in flight than receive maximum", Reason.ReceiveMaximumExceeded);
     }
@@ -186,7 +209,12 @@ export class MqttConnection implements McuLink {
     const entry = this.inflight.add(p.qos === 1 ? p.messageId : undefined, payload.length + p.topic.length + 64);
     let work: Promise<unknown>;
     try {
-      work = this.route(routeTopic(p.topic, this.clientId), payload, p);
+      const routed = this.ctx.router.route(p.topic, payload, this.clientId, p.properties?.correlationData);
+      // Retained publishes only where a firmware sends them (discovery, LWT, status): never stored as retained.
+      if (p.retain && routed.profile === "canopy" && !p.topic.startsWith("homeassistant/")) {
+        throw new MqttProtocolError("retain", "retain is not supported on Canopy topics", Reason.RetainNotSupported);
+      }
+      work = this.route(routed, p);
     } catch (err) {
       const denied = err instanceof MqttProtocolError && err.reason === "topic_denied";
       const reserved = err instanceof FrameError;
@@ -199,7 +227,7 @@ export class MqttConnection implements McuLink {
       }
       throw reserved ? new MqttProtocolError("topic_denied", errorMessage(err), Reason.NotAuthorized) : err;
     }
-    if (this.inflight.bytes > this.ctx.limits.maxInflightBytes && !this.paused) {
+    if ((this.inflight.bytes > this.ctx.limits.maxInflightBytes || this.ctx.budget.exhausted) && !this.paused) {
       this.paused = true;
       this.socket.pause();
     }
@@ -212,57 +240,61 @@ export class MqttConnection implements McuLink {
     );
   }
 
-  private route(r: TopicRoute, payload: Buffer, p: IPublishPacket): Promise<unknown> {
-    const s = this.session as McuSession;
-    const dedup = p.qos === 1 ? { key: `m:${this.clientId}/${p.messageId}`, boot: 0, retransmit: p.dup } : undefined;
-    if (r.kind === "tlm") return s.telemetry(r.path, payload, dedup);
-    if (r.kind === "evt") return s.event(r.path, payload, dedup);
-    if (r.kind === "ack") {
-      const { ok, detail } = parseAck(payload);
-      const corr = p.properties?.correlationData;
-      const match = corr && corr.length === 2 ? { linkId: corr.readUInt16BE(0) } : { name: r.name };
-      return s.commandAck(match, ok, detail);
-    }
-    const [board, firmware] = parseHello(payload);
-    this.session = this.ctx.hub.attach({ id: this.clientId, board, firmware, link: this.name }, this);
-    return Promise.resolve();
+  private route(r: Routed, p: IPublishPacket): Promise<unknown> {
+    const id = p.messageId ?? 0;
+    const dedup = p.qos === 1 ? { base: mqttDedupKey(this.clientId, id), retransmit: p.dup, maybeResend: this.usedIds.first(id) } : undefined;
+    if (r.skipped > 0) this.ctx.counters.inc(`mqtt.${r.profile}.skipped_fields`, r.skipped);
+    this.ctx.counters.inc(`mqtt.${r.profile}.publishes`);
+    this.profile = r.outputs.length > 0 && !p.topic.startsWith("homeassistant/") ? r.profile : this.profile;
+    const rehello = (board: string, firmware: string): void => {
+      this.session = this.ctx.hub.attach({ id: this.clientId, board, firmware, link: this.name }, this);
+    };
+    return applyRouted(r, this.session as McuSession, this.ctx.hub, rehello, dedup);
   }
 
   private flushAcks(acks: Array<{ messageId: number; reason: number }>): void {
     if (this.state !== "open") return;
     for (const a of acks) {
       this.write({ cmd: "puback", messageId: a.messageId, ...(this.version === 5 && a.reason ? { reasonCode: a.reason } : {}) });
+      if (!a.reason) markAcked(this.ctx.dedup, mqttDedupKey(this.clientId, a.messageId));
     }
-    if (this.paused && this.inflight.bytes <= this.ctx.limits.maxInflightBytes / 2) {
-      this.paused = false;
-      this.socket.resume();
+    this.maybeResume();
+  }
+
+  private cancelBudgetWait: (() => void) | undefined;
+
+  private maybeResume(): void {
+    if (!this.paused || this.state !== "open" || this.inflight.bytes > this.ctx.limits.maxInflightBytes / 2) return;
+    if (this.ctx.budget.exhausted) {
+      this.cancelBudgetWait ??= this.ctx.budget.waitForRoom(() => {
+        this.cancelBudgetWait = undefined;
+        this.maybeResume();
+      });
+      return;
     }
+    this.paused = false;
+    this.socket.resume();
   }
 
   private onSubscribe(p: ISubscribePacket): void {
-    const granted = p.subscriptions.map((s) => {
-      if (!commandFilterAllowed(s.topic, this.clientId)) {
-        this.ctx.counters.inc("mqtt.subscribe_denied");
-        return this.version === 5 ? Reason.NotAuthorized : 0x80;
-      }
-      const qos = Math.min(s.qos, 1);
-      this.subs.set(s.topic, qos);
-      return qos;
-    });
-    this.write({ cmd: "suback", messageId: p.messageId ?? 0, granted });
+    this.write({ cmd: "suback", messageId: p.messageId ?? 0, granted: this.subs.subscribe(p, this.clientId, this.version) });
   }
 
   private onUnsubscribe(p: IUnsubscribePacket): void {
-    const codes = p.unsubscriptions.map((t) => (this.subs.delete(t) ? 0 : Reason.NoSubscriptionExisted));
+    const codes = this.subs.unsubscribe(p.unsubscriptions);
     this.write({ cmd: "unsuback", messageId: p.messageId ?? 0, ...(this.version === 5 ? { granted: codes } : {}) } as Packet);
   }
 
+  /** Encodes the command in the MCU's profile (the one it last spoke first) for a topic it subscribed to. */
   sendCommand(cmd: { linkId: number; name: string; args: Uint8Array }): Promise<void> {
     if (this.state !== "open") return Promise.reject(new Error("connection closed"));
-    let qos: number | undefined;
-    for (const [filter, q] of this.subs) if (filterMatches(filter, cmd.name)) qos = Math.max(qos ?? 0, q);
-    if (qos === undefined) return Promise.reject(new Error(`${this.clientId} is not subscribed to ${this.clientId}/cmd/${cmd.name}`));
-    return this.outgoing.send(this.clientId, cmd, qos === 1 ? 1 : 0, this.version);
+    const e = this.ctx.router.encode(this.clientId, cmd, this.subs.filters, this.profile);
+    if (!e) return Promise.reject(new Error(`${this.clientId} subscribed to no topic that carries command ${cmd.name} (profiles ${this.ctx.router.names})`));
+    // MQTT 5 Canopy MCUs echo the link id as correlation data; Shelly echoes it as the JSON-RPC id.
+    const props = this.version === 5 && e.profile === "canopy"
+      ? { correlationData: Buffer.from([cmd.linkId >> 8, cmd.linkId & 0xff]), responseTopic: `${this.clientId}/ack/${cmd.name}` }
+      : undefined;
+    return this.outgoing.send(this.clientId, e.topic, e.payload, this.subs.qos(e.filter), props);
   }
 
   private armKeepalive(): void {
@@ -309,6 +341,7 @@ export class MqttConnection implements McuLink {
     const wasOpen = this.state === "open";
     this.state = "closed";
     clearTimeout(this.timer);
+    this.cancelBudgetWait?.();
     this.outgoing.failAll();
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 500).unref();
@@ -318,8 +351,7 @@ export class MqttConnection implements McuLink {
     const will = reason !== "disconnect" || this.sendWill ? this.will : undefined;
     if (will) {
       try {
-        const p = will.route.kind === "tlm" ? s.telemetry(will.route.path, will.payload) : will.route.kind === "evt" ? s.event(will.route.path, will.payload) : undefined;
-        p?.catch(() => {});
+        applyRouted(will, s, this.ctx.hub, () => {}).catch(() => {});
       } catch (err) {
         this.ctx.log.debug({ err: errorMessage(err) }, "will not published");
       }

@@ -1,3 +1,5 @@
+import type { ByteBudget } from "./budget.js";
+
 /**
  * Received QoS 1 publishes waiting for the UP stream's ack. PUBACKs leave in the order the PUBLISH
  * packets arrived [MQTT-4.6.0-2], even when the stream acks out of order; the byte total drives
@@ -12,6 +14,10 @@ interface Entry {
 
 export class InflightQueue {
   private readonly q: Entry[] = [];
+
+  /** `budget` is the listener-wide total these bytes also count against. */
+  constructor(private readonly budget?: ByteBudget) {}
+
   bytes = 0;
   /** QoS 1 entries only (receive maximum counts these). */
   qos1 = 0;
@@ -20,6 +26,7 @@ export class InflightQueue {
     const e: Entry = { messageId, bytes, reason: 0, done: false };
     this.q.push(e);
     this.bytes += bytes;
+    this.budget?.take(bytes);
     if (messageId !== undefined) this.qos1++;
     return e;
   }
@@ -32,6 +39,7 @@ export class InflightQueue {
     while (this.q.length > 0 && (this.q[0] as Entry).done) {
       const head = this.q.shift() as Entry;
       this.bytes -= head.bytes;
+      this.budget?.give(head.bytes);
       if (head.messageId !== undefined) {
         this.qos1--;
         out.push({ messageId: head.messageId, reason: head.reason });

@@ -3,6 +3,11 @@ import { CanopyError, ErrorCode } from "@canopy/protocol";
 import type { Counters } from "../counters.js";
 import type { McuHub } from "../core/hub.js";
 import type { Logger } from "../log.js";
+import type { Database } from "lmdb";
+import type { DedupEntry } from "../registry/store.js";
+import type { AuthPolicy } from "./auth.js";
+import { ByteBudget } from "./budget.js";
+import type { ProfileRouter } from "./profiles/router.js";
 import { MqttConnection, type MqttLimits } from "./connection.js";
 
 export interface MqttListenerOptions {
@@ -12,7 +17,11 @@ export interface MqttListenerOptions {
   hub: McuHub;
   counters: Counters;
   log: Logger;
-  maxConnections?: number;
+  dedup: Database<DedupEntry, string>;
+  auth: AuthPolicy;
+  router: ProfileRouter;
+  maxConnections: number;
+  maxBufferedBytes: number;
 }
 
 /** `HOST:PORT` → parts; `:1883` means all interfaces. */
@@ -31,8 +40,11 @@ export class MqttListener {
   private readonly conns = new Set<MqttConnection>();
   private readonly byClient = new Map<string, MqttConnection>();
   port = 0;
+  readonly budget: ByteBudget;
 
-  constructor(private readonly o: MqttListenerOptions) {}
+  constructor(private readonly o: MqttListenerOptions) {
+    this.budget = new ByteBudget(o.maxBufferedBytes);
+  }
 
   get connections(): number {
     return this.conns.size;
@@ -48,7 +60,7 @@ export class MqttListener {
 
   async start(): Promise<number> {
     const server = createServer({ noDelay: true }, (socket) => this.accept(socket));
-    server.maxConnections = this.o.maxConnections ?? 2000;
+    server.maxConnections = this.o.maxConnections;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -71,6 +83,10 @@ export class MqttListener {
       counters: this.o.counters,
       log,
       limits: this.o.limits,
+      dedup: this.o.dedup,
+      auth: this.o.auth,
+      router: this.o.router,
+      budget: this.budget,
       claim: (c) => {
         const old = this.byClient.get(c.clientId);
         this.byClient.set(c.clientId, c);

@@ -1,4 +1,4 @@
-import type { Packet } from "mqtt-packet";
+import type { IPublishPacket, Packet } from "mqtt-packet";
 
 interface Waiting {
   resolve(): void;
@@ -8,8 +8,7 @@ interface Waiting {
 
 /**
  * Commands published to one MQTT client. QoS 1 commands count as delivered when the client PUBACKs;
- * MQTT 5 clients also get the command's link id as correlation data and `<mcu>/ack/<name>` as the
- * response topic, so their ack can be matched exactly.
+ * the packet carries whatever the profile put in it (topic, payload, MQTT 5 properties).
  */
 export class OutgoingCommands {
   private nextId = 1;
@@ -17,14 +16,10 @@ export class OutgoingCommands {
 
   constructor(private readonly write: (p: Packet) => void, private readonly pubackTimeoutMs = 10_000) {}
 
-  send(clientId: string, cmd: { linkId: number; name: string; args: Uint8Array }, qos: 0 | 1, version: 4 | 5): Promise<void> {
-    const topic = `${clientId}/cmd/${cmd.name}`;
-    const properties =
-      version === 5
-        ? { properties: { correlationData: Buffer.from([cmd.linkId >> 8, cmd.linkId & 0xff]), responseTopic: `${clientId}/ack/${cmd.name}` } }
-        : {};
+  send(clientId: string, topic: string, payload: Buffer, qos: 0 | 1, properties?: IPublishPacket["properties"]): Promise<void> {
+    const props = properties ? { properties } : {};
     if (qos === 0) {
-      this.write({ cmd: "publish", topic, payload: Buffer.from(cmd.args), qos: 0, dup: false, retain: false, ...properties });
+      this.write({ cmd: "publish", topic, payload, qos: 0, dup: false, retain: false, ...props });
       return Promise.resolve();
     }
     let messageId = this.nextId;
@@ -36,7 +31,7 @@ export class OutgoingCommands {
         reject(new Error(`no PUBACK from ${clientId} within ${this.pubackTimeoutMs} ms`));
       }, this.pubackTimeoutMs);
       this.waiting.set(messageId, { resolve, reject, timer });
-      this.write({ cmd: "publish", topic, payload: Buffer.from(cmd.args), qos: 1, messageId, dup: false, retain: false, ...properties });
+      this.write({ cmd: "publish", topic, payload, qos: 1, messageId, dup: false, retain: false, ...props });
     });
   }
 

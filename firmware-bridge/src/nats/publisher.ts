@@ -15,6 +15,12 @@ export interface DedupKey {
   boot: number;
   /** True when the sender marked it as a resend (binary RETX flag, MQTT DUP). */
   retransmit: boolean;
+  /**
+   * MQTT: first use of this packet id on the connection, so it may be a resend without DUP (the
+   * `mqtt` npm client resends with DUP=0 after reconnecting). It counts as one only when its earlier
+   * copy was stored but never PUBACKed (entry without `a`) and carries the same bytes.
+   */
+  maybeResend?: boolean;
 }
 
 export interface UpPublisherOptions {
@@ -69,9 +75,9 @@ export class UpPublisher {
     // Everything up to the first request is synchronous, so publishes reach the stream in call order.
     let seq: number | undefined;
     const hash = dedup ? fingerprint(subject, data) : 0;
-    if (dedup?.retransmit) {
+    if (dedup && (dedup.retransmit || dedup.maybeResend)) {
       const prev = this.o.dedup.get(dedup.key);
-      if (prev && prev.h === hash && prev.b === dedup.boot) seq = prev.s;
+      if (prev && prev.h === hash && prev.b === dedup.boot && (dedup.retransmit || !prev.a)) seq = prev.s;
     }
     let written: Promise<unknown> | undefined;
     if (seq === undefined) {

@@ -16,8 +16,26 @@ export interface McuIdentity {
  */
 export class McuRegistry {
   private readonly dirty = new Set<string>();
+  pruned = 0;
 
-  constructor(private readonly db: Database<McuSummary, string>) {}
+  /**
+   * At most `max` MCUs are remembered: the registry is the MCU list every heartbeat carries, so a
+   * flood of made-up ids must not grow it. `onPrune` drops what else the bridge keeps per MCU.
+   */
+  constructor(
+    private readonly db: Database<McuSummary, string>,
+    private readonly max = 128,
+    private readonly onPrune: (id: string) => void = () => {},
+  ) {}
+
+  /** Admitted ids whose first record is not committed yet (they count against the cap). */
+  private readonly joining = new Set<string>();
+  /** Pruned ids whose removal is not committed yet. */
+  private readonly leaving = new Set<string>();
+
+  get size(): number {
+    return this.db.getCount() + this.joining.size - this.leaving.size;
+  }
 
   /** At startup nothing is connected yet: whatever the last run left "online" is offline now. */
   async markAllOffline(): Promise<void> {
@@ -25,6 +43,37 @@ export class McuRegistry {
       if (value.online) await this.db.put(key, { ...value, online: false });
     }
     await this.db.flushed;
+    while (this.size > this.max && this.pruneOne()) {
+      /* an earlier run without a cap (or with a larger one) left too many */
+    }
+  }
+
+  /**
+   * May `id` join? Known ids always may; a new one may while there is room, or by pruning the MCU
+   * offline the longest. False when every remembered MCU is online (the caller refuses the link).
+   */
+  admit(id: string): boolean {
+    if (this.db.get(id) !== undefined || this.joining.has(id)) return true;
+    if (this.size >= this.max && !this.pruneOne()) return false;
+    this.joining.add(id);
+    return true;
+  }
+
+  private pruneOne(): boolean {
+    let oldest: McuSummary | undefined;
+    for (const { key, value: stored } of this.db.getRange()) {
+      const value = this.uncommitted.get(key) ?? stored;
+      if (!value.online && !this.leaving.has(key) && (!oldest || value.lastSeen < oldest.lastSeen)) oldest = value;
+    }
+    if (!oldest) return false;
+    const id = oldest.id;
+    this.leaving.add(id);
+    void this.db.remove(id).finally(() => this.leaving.delete(id));
+    this.pending.delete(id);
+    this.dirty.delete(id);
+    this.pruned++;
+    this.onPrune(id);
+    return true;
   }
 
   async online(who: McuIdentity, now = Date.now()): Promise<McuSummary> {
@@ -38,17 +87,30 @@ export class McuRegistry {
       firstSeen: prev?.firstSeen ?? now,
       lastSeen: now,
     };
-    await this.db.put(who.id, rec);
+    await this.write(rec);
+    this.joining.delete(who.id);
     await this.db.flushed;
     this.dirty.delete(who.id);
     return rec;
   }
 
+  /** Records written and not committed yet (LMDB reads do not see them): a quick disconnect must still find them. */
+  private readonly uncommitted = new Map<string, McuSummary>();
+
+  private async write(rec: McuSummary): Promise<void> {
+    this.uncommitted.set(rec.id, rec);
+    try {
+      await this.db.put(rec.id, rec);
+    } finally {
+      if (this.uncommitted.get(rec.id) === rec) this.uncommitted.delete(rec.id);
+    }
+  }
+
   async offline(id: string, now = Date.now()): Promise<McuSummary | undefined> {
-    const prev = this.db.get(id);
+    const prev = this.uncommitted.get(id) ?? this.db.get(id);
     if (!prev) return undefined;
     const rec = { ...prev, online: false, lastSeen: Math.max(prev.lastSeen, now) };
-    await this.db.put(id, rec);
+    await this.write(rec);
     this.dirty.delete(id);
     return rec;
   }

@@ -45,7 +45,8 @@ test("PortLink on the mock binding: hello, reading, link ack after the publish, 
   const reading = published.find((p) => p.subject === "up.d1.tlm.mcu.m1.temp");
   assert.deepEqual(reading?.dedup, { key: "s:m1/2", boot: 9, retransmit: false });
   assert.equal(reading?.data, "21.5");
-  assert.ok(published.some((p) => p.subject === "up.d1.evt.mcu.m1.online"));
+  // The online event follows the registry write (an LMDB commit), so it may come after the reading.
+  await waitFor(() => published.some((p) => p.subject === "up.d1.evt.mcu.m1.online"), { timeoutMs: 2000, what: "online event" });
 
   const acks = () =>
     (port.port?.recording ?? Buffer.alloc(0))

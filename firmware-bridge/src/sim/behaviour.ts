@@ -24,11 +24,22 @@ export interface CommandResult {
 
 export function runCommand(name: string, args: string): CommandResult {
   if (name === "blink") {
-    const n = Number(args.trim() || "1");
+    const n = blinkCount(args.trim());
     return Number.isInteger(n) && n > 0 && n <= 100 ? { ok: true, detail: `blinked ${n}` } : { ok: false, detail: "bad blink count" };
   }
   if (name === "ping") return { ok: true, detail: "pong" };
   return { ok: false, detail: `unknown command ${name}` };
+}
+
+/** `blink 3` or `blink {"n":3}` (the agent sends named arguments as JSON). */
+function blinkCount(args: string): number {
+  if (!args.startsWith("{")) return Number(args || "1");
+  try {
+    const v = (JSON.parse(args) as { n?: unknown }).n;
+    return typeof v === "number" ? v : Number(v ?? 1);
+  } catch {
+    return NaN;
+  }
 }
 
 /** The k-th reading: a counter the tests use to check exactly-once delivery, as decimal text. */

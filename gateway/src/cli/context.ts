@@ -1,10 +1,22 @@
 import type { Command } from "commander";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { connectHub, resolveHub, type HubTarget } from "../nats.js";
+import { connectOperator } from "./connect-check.js";
+import { resolveTarget, type Target } from "./contexts/resolve.js";
 
-/** Runs `fn` with a hub connection made from the global --server/--creds/--tls-ca options, and drains it after. */
-export async function withHub<T>(cmd: Command, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
-  const nc = await connectHub(hubTarget(cmd));
+/** The hub this command targets: --server/--creds/--context, env, the selected context, the default. */
+export function targetOf(cmd: Command): Promise<Target> {
+  const o = cmd.optsWithGlobals<{ server?: string; creds?: string; tlsCa?: string; context?: string }>();
+  return resolveTarget({
+    ...(o.server ? { server: o.server } : {}),
+    ...(o.creds ? { creds: o.creds } : {}),
+    ...(o.tlsCa ? { tlsCa: o.tlsCa } : {}),
+    ...(o.context ? { context: o.context } : {}),
+  });
+}
+
+/** Runs `fn` with a checked hub connection (see connect-check.ts), and drains it after. */
+export async function withHub<T>(cmd: Command, fn: (nc: NatsConnection) => Promise<T>, opts: { reconnect?: boolean } = {}): Promise<T> {
+  const nc = await connectOperator(await targetOf(cmd), opts);
   try {
     return await fn(nc);
   } finally {
@@ -12,14 +24,9 @@ export async function withHub<T>(cmd: Command, fn: (nc: NatsConnection) => Promi
   }
 }
 
-/** The hub to reach, from the global options (flags > env > selected context > default). */
-export function hubTarget(cmd: Command): HubTarget {
-  const o = cmd.optsWithGlobals<{ server?: string; creds?: string; tlsCa?: string }>();
-  return resolveHub({ server: o.server, creds: o.creds, tlsCa: o.tlsCa });
-}
-
-export function globals(cmd: Command): { server: string; target: HubTarget; logLevel: string | undefined } {
-  const target = hubTarget(cmd);
+/** The hub to reach and the log level, from the global options. */
+export async function globals(cmd: Command): Promise<{ server: string; target: Target; logLevel: string | undefined }> {
+  const target = await targetOf(cmd);
   return { server: target.server, target, logLevel: cmd.optsWithGlobals<{ logLevel?: string }>().logLevel };
 }
 

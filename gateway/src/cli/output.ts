@@ -32,3 +32,27 @@ export function bytes(n: number | undefined): string {
   return `${u === 0 ? v : v.toFixed(1)}${units[u]}`;
 }
 
+
+/** "250ms", "2s", "10m", "24h", "7d": the largest unit that divides evenly. */
+export function formatMs(ms: number): string {
+  for (const [unit, size] of [["d", 86_400_000], ["h", 3_600_000], ["m", 60_000], ["s", 1_000]] as const) {
+    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms}ms`;
+}
+
+/**
+ * A structured value as indented `key: value` lines (objects nest, short arrays of scalars stay on
+ * one line), for results such as `sysinfo`; `--json` prints the value unchanged.
+ */
+export function readable(value: unknown, indent = ""): string[] {
+  if (value === null || typeof value !== "object") return [`${indent}${JSON.stringify(value)}`];
+  const entries: Array<[string, unknown]> = Array.isArray(value) ? value.map((v, i) => [`- [${i}]`, v]) : Object.entries(value);
+  const out: string[] = [];
+  for (const [k, v] of entries) {
+    const scalars = Array.isArray(v) && v.every((x) => x === null || typeof x !== "object");
+    if (v !== null && typeof v === "object" && !scalars && Object.keys(v).length > 0) out.push(`${indent}${k}:`, ...readable(v, `${indent}  `));
+    else out.push(`${indent}${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
+  }
+  return out;
+}

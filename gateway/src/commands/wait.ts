@@ -11,6 +11,7 @@ export async function waitForCommands(
   commands: Array<Pick<Rec, "device" | "id">>,
   timeoutMs: number,
   signal?: AbortSignal,
+  onProgress?: (done: number, total: number) => void,
 ): Promise<{ records: Rec[]; complete: boolean }> {
   const keys = commands.map((c) => commandKey(c.device, c.id));
   const latest = new Map<string, Rec>();
@@ -20,7 +21,7 @@ export async function waitForCommands(
   const pending = new Set(keys);
   const note = (key: string, rec: Rec): void => {
     latest.set(key, rec);
-    if (isTerminal(rec.state)) pending.delete(key);
+    if (isTerminal(rec.state) && pending.delete(key)) onProgress?.(keys.length - pending.size, keys.length);
   };
   const stop = (): void => void watch.stop();
   const timer = setTimeout(stop, timeoutMs);

@@ -6,6 +6,7 @@ import {
   ConfigValue,
   ErrorCode,
   checkConfigKey,
+  checkSetting,
   layerKey,
   layerName,
   parseLayerKey,
@@ -43,7 +44,8 @@ export class ConfigLayers {
   }
 
   async set(layer: ConfigLayer, key: string, value: ConfigValueT): Promise<number> {
-    return this.kv.put(layerKey(layer, checkConfigKey(key)), JSON.stringify(value));
+    checkSetting(checkConfigKey(key), value);
+    return this.kv.put(layerKey(layer, key), JSON.stringify(value));
   }
 
   /** False when the key was not set in that layer. */

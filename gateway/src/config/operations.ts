@@ -73,7 +73,11 @@ export class ConfigService {
     return layer.kind === "fleet" ? renderer.render({ keys: [key] }) : renderer.render({ devices, keys: [key] });
   }
 
-  /** Every rendered key of a device with its source layer, hub revision, and what the device applied. */
+  /**
+   * Every rendered key of a device with its source layer and what the device applied. `revision` is the
+   * source layer's revision (the number `config set` prints, `config history` lists and `config revert
+   * --to` takes); `renderedRevision` is the device's own copy in KV `cfg`, which the agent reports.
+   */
   async show(device: string): Promise<DeviceConfigView> {
     checkId(device, "device id");
     const [record] = await this.fleet.records([device]);
@@ -86,13 +90,19 @@ export class ConfigService {
       const r = RenderedConfig.safeParse(e.json());
       const key = e.key.slice(device.length + 1);
       const applied = state?.keys[key];
+      const layer = r.success ? layerOfSource(r.data.source) : undefined;
+      const authored = layer ? await this.layers.get(layer, key).catch(() => undefined) : undefined;
+      const inSync = applied !== undefined && applied.revision >= e.revision && applied.status === "applied";
+      const failed = applied?.status === "failed" && applied.revision >= e.revision;
       keys.push({
         key,
         value: r.success ? r.data.value : null,
         source: r.success ? r.data.source : "?",
-        revision: e.revision,
+        revision: authored?.revision ?? null,
+        renderedRevision: e.revision,
         applied: applied ?? null,
-        inSync: applied !== undefined && applied.revision >= e.revision && applied.status === "applied",
+        inSync,
+        status: inSync ? "applied" : failed ? "failed" : "pending",
       });
     }
     keys.sort((a, b) => a.key.localeCompare(b.key));
@@ -100,8 +110,10 @@ export class ConfigService {
       device,
       groups: record.groups,
       online: state?.online ?? false,
-      revision: Math.max(0, ...keys.map((k) => k.revision)),
+      revision: Math.max(0, ...keys.map((k) => k.renderedRevision)),
       appliedRevision: state?.revision ?? null,
+      failed: keys.filter((k) => k.status === "failed").length,
+      pending: keys.filter((k) => k.status === "pending").length,
       keys,
     };
   }
@@ -119,20 +131,34 @@ export class ConfigService {
   }
 }
 
+/** `fleet`, `group:<g>`, `device:<d>` back to the layer (undefined for a rollout's stand-in values). */
+function layerOfSource(source: string): ConfigLayer | undefined {
+  if (source === "fleet") return { kind: "fleet" };
+  const [kind, id] = source.split(":");
+  if (!id) return undefined;
+  return kind === "group" ? { kind: "group", group: id } : kind === "device" ? { kind: "device", device: id } : undefined;
+}
+
 export interface DeviceConfigView {
   device: string;
   groups: string[];
   online: boolean;
-  /** Highest hub revision among the device's rendered keys. */
+  /** Highest revision among the device's rendered keys in KV `cfg`. */
   revision: number;
-  /** Highest revision the device reports having processed. */
+  /** Highest rendered revision the device reports having processed. */
   appliedRevision: number | null;
+  /** Keys the device refused (`config show` exits 1 when there are any). */
+  failed: number;
+  pending: number;
   keys: Array<{
     key: string;
     value: ConfigValue;
     source: string;
-    revision: number;
+    /** The source layer's revision in `cfg-src` (null while a rollout stands in for the layer). */
+    revision: number | null;
+    renderedRevision: number;
     applied: ConfigKeyState | null;
     inSync: boolean;
+    status: "applied" | "failed" | "pending";
   }>;
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
-import { Assets, CanopyError, ErrorCode, checkConfigKey, checkId, type ConfigValue } from "@canopy/protocol";
+import { Assets, CanopyError, ErrorCode, checkConfigKey, checkId, checkSetting, type ConfigValue } from "@canopy/protocol";
 import { Rollout, planWaves, ACTIVE_STATES, type Rollout as RolloutT } from "./rollout-model.js";
 import { mapLimit } from "../kv/read.js";
 
@@ -56,7 +56,7 @@ export class RolloutStore {
   }
 
   async create(req: RolloutRequest, now = Date.now()): Promise<RolloutT> {
-    checkConfigKey(req.key);
+    checkSetting(checkConfigKey(req.key), req.value);
     checkId(req.group, "group id");
     const clash = (await this.active()).find((s) => s.rollout.key === req.key && s.rollout.group === req.group);
     if (clash) {

@@ -75,7 +75,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
         const bundle = join(data, "devices", `${id}.bundle.json`);
         await mkdir(join(data, "devices"), { recursive: true });
         await writeSecret(bundle, JSON.stringify((await requestMint(nc, id)).bundle));
-        const bridgeArgs = i === 0 && mcu ? ["--bridge-serial", mcu.bridgeTty, "--bridge-mqtt", `127.0.0.1:${mcu.mqttPort}`] : [];
+        const bridgeArgs = i === 0 && mcu ? ["--bridge-serial", mcu.bridgeTty, "--bridge-mqtt", `127.0.0.1:${mcu.mqttPort}`, "--bridge-mqtt-anonymous"] : [];
         const child = children.start(id, [
           "agent", "--bundle", bundle, "--data", join(data, "devices", id), "--port", "-1", "--heartbeat", "2s",
           ...bridgeArgs,
@@ -90,6 +90,8 @@ export async function devUp(o: DevUpOptions): Promise<void> {
       children.start("mcu-mqtt", ["sim", "mcu", "--id", "mcu-wifi", "--mqtt", `127.0.0.1:${mcu.mqttPort}`, "--rate", "1"]);
     }
     const env = `export CANOPY_SERVER=${hub.clientUrl} CANOPY_CREDS=${hub.identity.adminCreds}   # or nothing: context "dev" if none was selected`;
+    // Hints that work from any directory: absolute paths, and an alias when `canopy` is not on PATH.
+    const alias = `alias canopy=${JSON.stringify(`${process.execPath} ${resolve(o.bin)}`)}`;
     process.stdout.write(
       [
         "",
@@ -98,15 +100,18 @@ export async function devUp(o: DevUpOptions): Promise<void> {
         `  hub        ${hub.clientUrl}   leafnodes ${hub.leafUrl}   monitoring ${hub.httpUrl}`,
         `  gateway    in-process (id ${gateway.id})`,
         ...(web ? [`  console    ${web.loginUrl()}`] : []),
-        ...agents.map((a) => `  ${a.id.padEnd(10)} agent + leaf nats-server at ${a.leaf}   group ${a.group}   data ${join(data, "devices", a.id)}`),
+        ...agents.map((a) => `  ${a.id.padEnd(10)} agent + leaf nats-server at ${a.leaf}   group ${a.group}   data ${resolve(data, "devices", a.id)}`),
         "",
-        "Try, in another terminal:",
+        "Try, in another terminal (from any directory):",
+        `  ${alias}   # unless canopy is on your PATH`,
         `  ${env}`,
-        "  npx canopy devices",
-        `  nats --server ${agents[0]?.leaf ?? ""} pub up.dev-1.tlm.temp 21.5   # or any NATS client: a device app publishing`,
-        "  npx canopy tail --follow",
-        ...(mcu ? ["  npx canopy mcu list                      # dev-1 has a serial MCU (socat pty) and an MQTT MCU"] : []),
-        "  npx canopy backlog",
+        "  canopy devices",
+        `  canopy pub --device ${agents[0]?.id ?? "dev-1"} tlm.temp 21.5        # a device app publishing on ${agents[0]?.id ?? "dev-1"}'s leaf`,
+        "  canopy tail --follow",
+        ...(mcu ? ["  canopy mcu list                             # dev-1 has a serial MCU (socat pty) and an MQTT MCU"] : []),
+        ...(mcu ? ["", "  WARNING: dev-1's MQTT listener lets anonymous MCUs in (demo only). Real devices give each MCU", "  its own credentials: canopy mcu creds --device dev-1 --mcu <id>"] : []),
+        "  canopy backlog",
+        "  canopy doctor",
         "",
       ].join("\n") + "\n",
     );

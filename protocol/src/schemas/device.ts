@@ -78,6 +78,8 @@ export const DeviceStatus = z.object({
   groups: z.array(Id).default([]),
   agent: z.object({ version: z.string(), pid: z.number().optional() }),
   natsServer: z.object({ version: z.string() }).partial().default({}),
+  /** The device's local leaf client URL (where its apps publish; reachable on the device itself). */
+  leaf: z.object({ url: z.string() }).partial().optional(),
   facts: Facts.optional(),
   up: UpBacklog.optional(),
   config: z

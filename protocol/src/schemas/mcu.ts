@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { Id, Timestamp } from "./common.js";
+import { CustomTopicRule, MQTT_PROFILES, MqttProfileName } from "./mcu-profiles.js";
 
 /**
  * Microcontroller wire shapes shared by the firmware bridge (which writes them) and the agent /
@@ -10,9 +11,6 @@ import { Id, Timestamp } from "./common.js";
 export const BRIDGE_MCUS_SUBJECT = "local.bridge.mcus";
 /** Core-NATS request subject on the leaf: the bridge replies with its counters (`BridgeStats`). */
 export const BRIDGE_STATS_SUBJECT = "local.bridge.stats";
-/** Header a command publisher may set on `cmd.<dev>.mcu.<mcu>.<name>` to name the command. */
-export const MCU_COMMAND_ID_HEADER = "Canopy-Cmd-Id";
-
 /** `up.<dev>.evt.mcu.<mcu>.online` */
 export const McuOnlineEvent = z.object({
   mcu: Id,
@@ -43,13 +41,43 @@ export const McuAckEvent = z.object({
 });
 export type McuAckEvent = z.infer<typeof McuAckEvent>;
 
-/** Reply to a command published with a reply subject on `cmd.<dev>.mcu.<mcu>.<name>`. */
-export const McuCommandReply = z.object({
-  id: z.string(),
-  delivered: z.boolean(),
-  error: z.string().optional(),
+/**
+ * Agent → bridge, a core request on `local.<dev>.mcu.<mcu>.cmd.<name>` (Subjects.localMcuCommand).
+ * `payload` is what the MCU receives as the command's arguments. When the MCU is offline the bridge
+ * holds the request up to `waitMs` for it to come back (sleepy MCUs) before answering `offline`.
+ */
+export const McuCommandRequest = z.object({
+  id: Id,
+  payload: z.string().max(4096).default(""),
+  waitMs: z.number().int().nonnegative().max(300_000).default(0),
+  /** How long the MCU has to ack once the command was written to it. */
+  ackTimeoutMs: z.number().int().min(100).max(300_000).default(10_000),
 });
-export type McuCommandReply = z.infer<typeof McuCommandReply>;
+export type McuCommandRequest = z.infer<typeof McuCommandRequest>;
+export type McuCommandRequestInput = z.input<typeof McuCommandRequest>;
+
+/**
+ * Bridge → agent. `ok`/`error`: the MCU's ack and its detail; `timeout`: written, no ack in time;
+ * `offline`: a known MCU did not come back within `waitMs`; `unknown`: the bridge never saw this MCU;
+ * `undeliverable`: the link refused the write (detail says why).
+ */
+export const McuCommandResult = z.object({
+  id: z.string(),
+  status: z.enum(["ok", "error", "timeout", "offline", "unknown", "undeliverable"]),
+  detail: z.string().default(""),
+});
+export type McuCommandResult = z.infer<typeof McuCommandResult>;
+
+/**
+ * A command's arguments as the MCU sees them: `payload` (a string) verbatim; otherwise the remaining
+ * arguments as compact JSON, or nothing when there are none (`blink` → `cmd 7 blink`).
+ */
+export function mcuPayload(args: Record<string, unknown>): string {
+  const { payload, ...rest } = args;
+  if (typeof payload === "string") return payload;
+  if (payload !== undefined) return JSON.stringify(payload);
+  return Object.keys(rest).length === 0 ? "" : JSON.stringify(rest);
+}
 
 /** The `bridge:` section of the agent's config, and what `canopy bridge` builds from its flags. */
 export const BridgeConfig = z.object({
@@ -65,9 +93,19 @@ export const BridgeConfig = z.object({
     .object({
       /** host:port to listen on. */
       listen: z.string().regex(/^[^:\s]*:\d{1,5}$/, "must be HOST:PORT"),
-      /** username → scrypt hash (`canopy bridge hash-password`). Empty = no authentication. */
+      /** username → scrypt hash (`canopy bridge hash-password`), for any client id. Per-MCU creds live on the device. */
       users: z.record(z.string(), z.string()).default({}),
-      maxPacketBytes: z.number().int().min(1024).default(256 * 1024),
+      /** Topic profiles accepted (all by default); remote config may narrow them. */
+      profiles: z.array(MqttProfileName).min(1).default([...MQTT_PROFILES]),
+      /** Rules of the `custom` profile. */
+      custom: z.array(CustomTopicRule).max(64).default([]),
+      /** Accept clients without credentials. Development only: the bridge logs a warning while it is on. */
+      anonymous: z.boolean().default(false),
+      maxPacketBytes: z.number().int().min(1024).default(64 * 1024),
+      /** Sockets open at once, authenticated or not. */
+      maxConnections: z.number().int().min(1).max(10_000).default(256),
+      /** Received-but-unstored publish bytes of all connections together before reading pauses. */
+      maxBufferedBytes: z.number().int().min(64 * 1024).default(16 * 1024 * 1024),
       /** Bytes of received-but-not-yet-acked publishes per connection before reading pauses. */
       maxInflightBytes: z.number().int().min(1024).default(1024 * 1024),
       /** Advertised to MQTT 5 clients and enforced (0x93). 65535 = the spec default; the byte cap still bounds memory. */
@@ -75,6 +113,8 @@ export const BridgeConfig = z.object({
       connectTimeoutMs: z.number().int().positive().default(10_000),
     })
     .optional(),
+  /** MCUs the registry remembers (online or not); beyond it the one offline longest is forgotten. */
+  maxMcus: z.number().int().min(1).max(4096).default(128),
   /** How long the bridge waits for an MCU's command ack before reporting a timeout. */
   commandTimeoutMs: z.number().int().positive().default(30_000),
 });

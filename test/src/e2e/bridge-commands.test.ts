@@ -1,11 +1,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { headers } from "@nats-io/nats-core";
-import { MCU_COMMAND_ID_HEADER, McuAckEvent, McuCommandReply, waitFor } from "@canopy/protocol";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { McuAckEvent, McuCommandResult, Subjects, encode, waitFor, type McuCommandRequestInput } from "@canopy/protocol";
 import { freePort } from "../harness/index.js";
 import { bridgeMcus, Cleanup, leafEnv, ptyPair, readUp, startBridge, startSim } from "./bridge-support.js";
 
-test("a command reaches the sim MCU over serial (binary and text) and MQTT (3.1.1 and 5); its ack comes back as an event", async (t) => {
+/** What the agent does for `mcu.<name>`: a core request on the leaf-local command subject. */
+async function ask(nc: NatsConnection, mcu: string, name: string, body: McuCommandRequestInput): Promise<McuCommandResult> {
+  const m = await nc.request(Subjects.localMcuCommand("d1", mcu, name), encode(body), { timeout: 10_000 });
+  return McuCommandResult.parse(m.json());
+}
+
+test("a command reaches the sim MCU over serial (binary and text) and MQTT (3.1.1 and 5); the MCU's ack is the reply and an event", async (t) => {
   const cleanup = new Cleanup(t);
   const { dir, leaf } = await leafEnv(cleanup, "canopy-bridge-cmd-");
   const bin = await ptyPair(cleanup, dir, "bin");
@@ -13,7 +19,7 @@ test("a command reaches the sim MCU over serial (binary and text) and MQTT (3.1.
   const port = await freePort();
   await startBridge(cleanup, [
     "--device", "d1", "--leaf", leaf.server.url, "--data", `${dir.path}/data`,
-    "--serial", bin.a, "--serial", txt.a, "--mqtt", `127.0.0.1:${port}`,
+    "--serial", bin.a, "--serial", txt.a, "--mqtt", `127.0.0.1:${port}`, "--mqtt-anonymous",
   ]);
   const sims = [
     startSim(cleanup, ["--id", "m-bin", "--serial", bin.b, "--binary", "--rate", "2", "--board", "rp2040", "--firmware", "2.1.0"]),
@@ -39,18 +45,10 @@ test("a command reaches the sim MCU over serial (binary and text) and MQTT (3.1.
   assert.match(byId.get("m-mq4")?.link ?? "", /^mqtt:127\.0\.0\.1:\d+$/);
   for (const m of mcus) assert.ok(m.firstSeen > 0 && m.firstSeen <= m.lastSeen);
 
-  // MQTT sims subscribe right after CONNACK; a command sent before the SUBACK would be undeliverable.
+  // MQTT sims subscribe right after CONNACK: the bridge retries a freshly attached MCU's write.
   for (const id of ids) {
-    const h = headers();
-    h.set(MCU_COMMAND_ID_HEADER, `c-${id}`);
-    const reply = await waitFor(
-      async () => {
-        const r = McuCommandReply.parse((await leaf.nc.request(`cmd.d1.mcu.${id}.blink`, "3", { headers: h, timeout: 5_000 })).json());
-        return r.delivered && r;
-      },
-      { timeoutMs: 20_000, what: `command delivered to ${id}` },
-    );
-    assert.equal(reply.id, `c-${id}`);
+    const r = await ask(leaf.nc, id, "blink", { id: `c-${id}`, payload: "3", waitMs: 5_000 });
+    assert.deepEqual(r, { id: `c-${id}`, status: "ok", detail: "blinked 3" });
   }
   for (const id of ids) {
     const ev = await waitFor(
@@ -65,11 +63,14 @@ test("a command reaches the sim MCU over serial (binary and text) and MQTT (3.1.
     assert.equal(ev.mcu, id);
   }
 
-  // An unknown command is answered with an error by the MCU; an absent MCU is undeliverable at once.
-  await leaf.nc.request("cmd.d1.mcu.m-txt.selfdestruct", "", { timeout: 5_000 });
-  const err = await waitFor(async () => (await readUp(leaf, "up.d1.evt.mcu.m-txt.ack.selfdestruct"))[0], { timeoutMs: 10_000, what: "error ack" });
-  assert.equal(McuAckEvent.parse(JSON.parse(err.data)).status, "error");
-  const gone = McuCommandReply.parse((await leaf.nc.request("cmd.d1.mcu.nobody.blink", "", { timeout: 5_000 })).json());
-  assert.equal(gone.delivered, false);
-  assert.match(gone.error ?? "", /offline/);
+  // An unknown command is answered with an error by the MCU; an MCU never seen is unknown at once.
+  assert.deepEqual(await ask(leaf.nc, "m-txt", "selfdestruct", { id: "c-sd" }), { id: "c-sd", status: "error", detail: "unknown command selfdestruct" });
+  assert.equal((await ask(leaf.nc, "nobody", "blink", { id: "c-nb", waitMs: 5_000 })).status, "unknown");
+
+  // A core publish on the device's command subject is not a journalled command: no MCU acts on it.
+  leaf.nc.publish("cmd.d1.mcu.m-txt.blink", "7");
+  await leaf.nc.flush();
+  assert.equal((await ask(leaf.nc, "m-txt", "ping", { id: "c-after" })).detail, "pong");
+  const acks = await readUp(leaf, "up.d1.evt.mcu.m-txt.ack.blink");
+  assert.equal(acks.length, 1, "only the requested blink was acked");
 });

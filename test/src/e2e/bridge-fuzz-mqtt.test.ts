@@ -15,7 +15,7 @@ test("fast-check: 10,000 malformed MQTT inputs → every one refused and counted
   const cleanup = new Cleanup(t);
   const { dir, leaf } = await leafEnv(cleanup, "canopy-bridge-fuzzm-");
   const port = await freePort();
-  const bridge = await startBridge(cleanup, ["--device", "d1", "--leaf", leaf.server.url, "--mqtt", `127.0.0.1:${port}`, "--data", `${dir.path}/data`, "--max-packet-bytes", String(MAX_PACKET)], { NODE_OPTIONS: "--expose-gc" });
+  const bridge = await startBridge(cleanup, ["--device", "d1", "--leaf", leaf.server.url, "--mqtt", `127.0.0.1:${port}`, "--data", `${dir.path}/data`, "--max-packet-bytes", String(MAX_PACKET), "--mqtt-anonymous"], { NODE_OPTIONS: "--expose-gc" });
   const before = await bridgeStats(leaf.nc);
   let sent = 0;
   let ids = 0;

@@ -26,7 +26,7 @@ test("memory stays bounded: the heap is flat across thousands of malformed MQTT 
   let port = 0;
   const ready = new Promise<void>((resolve) => {
     const run = runBridge(
-      { device: "d1", leaf: leaf.server.url, dataDir: `${dir.path}/data`, config: { mqtt: { listen: "127.0.0.1:0", maxPacketBytes: MAX_PACKET } }, onReady: (i) => ((port = i.mqttPort ?? 0), resolve()) },
+      { device: "d1", leaf: leaf.server.url, dataDir: `${dir.path}/data`, config: { mqtt: { listen: "127.0.0.1:0", maxPacketBytes: MAX_PACKET, anonymous: true } }, onReady: (i) => ((port = i.mqttPort ?? 0), resolve()) },
       ctl.signal,
     );
     cleanup.add(async () => {

@@ -12,7 +12,7 @@ test("20 MQTT clients × 500 QoS1 → exactly 10,000 in UP, none duplicated, eac
   const cleanup = new Cleanup(t);
   const { dir, leaf } = await leafEnv(cleanup, "canopy-bridge-mqtt-");
   const port = await freePort();
-  await startBridge(cleanup, ["--device", "d1", "--leaf", leaf.server.url, "--mqtt", `127.0.0.1:${port}`, "--data", `${dir.path}/data`]);
+  await startBridge(cleanup, ["--device", "d1", "--leaf", leaf.server.url, "--mqtt", `127.0.0.1:${port}`, "--data", `${dir.path}/data`, "--mqtt-anonymous"]);
 
   // Half the clients speak MQTT 3.1.1, half 5.0; each fires all 500 publishes without waiting.
   const clients = await Promise.all(

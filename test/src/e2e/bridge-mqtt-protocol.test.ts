@@ -11,7 +11,7 @@ async function setup(t: { after(fn: () => Promise<void>): void }, extra: string[
   const cleanup = new Cleanup(t);
   const { dir, leaf } = await leafEnv(cleanup, "canopy-bridge-mqttp-");
   const port = await freePort();
-  const bridge = await startBridge(cleanup, ["--device", "d1", "--leaf", leaf.server.url, "--mqtt", `127.0.0.1:${port}`, "--data", `${dir.path}/data`, "--max-packet-bytes", "4096", ...extra]);
+  const bridge = await startBridge(cleanup, ["--device", "d1", "--leaf", leaf.server.url, "--mqtt", `127.0.0.1:${port}`, "--data", `${dir.path}/data`, "--max-packet-bytes", "4096", ...(extra.includes("--mqtt-users") ? [] : ["--mqtt-anonymous"]), ...extra]);
   return { dir, leaf, port, bridge };
 }
 
@@ -119,9 +119,9 @@ test("user name and password: stored as scrypt hashes, checked on CONNECT", asyn
   await ok.endAsync();
   await assert.rejects(
     mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: "au", username: "sensor", password: "wrong", reconnectPeriod: 0 }),
-    /Bad username or password/i,
+    /Not authorized/i,
   );
-  await assert.rejects(mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: "au", protocolVersion: 5, reconnectPeriod: 0 }), /Bad User Name or Password|134/i);
+  await assert.rejects(mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: "au", protocolVersion: 5, reconnectPeriod: 0 }), /Not authorized|135/i);
 });
 
 test("PUBACK only after the leaf's UP stream acked: no PUBACK while the leaf is down, then exactly one copy", async (t) => {

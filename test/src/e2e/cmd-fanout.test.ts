@@ -114,9 +114,10 @@ test("config.reload is answered by the config module; handlers whose service is 
   assert.equal(reload.state, "succeeded", reload.error?.message);
   assert.ok(reload.result && typeof reload.result === "object" && "revision" in reload.result, JSON.stringify(reload.result));
 
-  const mcu = await run(["mcu.blink", "--arg", "mcu=m1", "--arg", "timeoutMs=500"]);
+  // g2 runs no bridge: MCU commands that reach MCUs are tested in test/src/mcu/.
+  const mcu = await run(["mcu.blink", "--arg", "mcu=m1", "--arg", "ackTimeoutMs=500"]);
   assert.equal(mcu.state, "failed");
-  assert.match(mcu.error?.message ?? "", /firmware bridge \(MCU m1\) is not running: nobody answers on local\.mcu\.m1\.cmd\.blink/);
+  assert.match(mcu.error?.message ?? "", /firmware bridge \(MCU m1\) is not running: nobody answers on local\.g2\.mcu\.m1\.cmd\.blink/);
   const noMcu = await run(["mcu.blink"]);
   assert.equal(noMcu.state, "rejected");
   assert.match(noMcu.error?.message ?? "", /mcu:/);

@@ -8,7 +8,10 @@ export interface ShowKey {
   key: string;
   value: unknown;
   source: string;
-  revision: number;
+  /** The source layer's revision (what `config set` printed). */
+  revision: number | null;
+  renderedRevision: number;
+  status: "applied" | "failed" | "pending";
   applied: ConfigKeyState | null;
   inSync: boolean;
 }
@@ -18,6 +21,8 @@ export interface ShowJson {
   online: boolean;
   revision: number;
   appliedRevision: number | null;
+  failed: number;
+  pending: number;
   keys: ShowKey[];
 }
 

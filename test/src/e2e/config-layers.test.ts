@@ -38,9 +38,9 @@ test("layering: fleet info, group lab debug, device d2 warn → d1 debug, d2 war
     const evs = await waitFor(
       async () => {
         const e = await configEvents(nc, dev);
-        return e.some((x) => x.key === "log.level" && x.revision === row.revision && x.status === "applied") ? e : undefined;
+        return e.some((x) => x.key === "log.level" && x.revision === row.renderedRevision && x.status === "applied") ? e : undefined;
       },
-      { timeoutMs: 15_000, intervalMs: 300, what: `${dev} applied event for revision ${row.revision}` },
+      { timeoutMs: 15_000, intervalMs: 300, what: `${dev} applied event for revision ${row.renderedRevision}` },
     );
     assert.ok(evs.length > 0);
   }
@@ -68,12 +68,11 @@ test("app keys go to <data>/app-config.json and local.cfg.changed; bad values fa
   assert.deepEqual(file.config["app.endpoints"], ["a", "b"]);
   assert.equal(file.config["log.level"], undefined, "agent-owned live keys are not handed to apps");
 
-  await cliOk(fleet, ["config", "set", "heartbeat.interval", "soon", "--device", "d3"]);
-  const row = await waitFor(
-    async () => (await show(fleet, "d3")).keys.find((k) => k.key === "heartbeat.interval" && k.applied?.status === "failed"),
-    { timeoutMs: 15_000, intervalMs: 250, what: "heartbeat.interval reported failed" },
-  );
-  assert.match(row.applied?.error ?? "", /heartbeat\.interval: .*invalid duration "soon"/);
+  // A value the agent could not apply is refused at the door: exit 2, the rule, nothing written.
+  const bad = await fleet.cli(["config", "set", "heartbeat.interval", "soon", "--device", "d3"]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /heartbeat\.interval: .*invalid duration "soon".*must be a duration from 250ms to 10m/);
+  assert.equal((await fleet.cli(["config", "get", "heartbeat.interval", "--device", "d3"])).code, 1, "nothing written");
 
   // A valid interval is applied live: the status record carries the new heartbeat.
   await cliOk(fleet, ["config", "set", "heartbeat.interval", "2s", "--device", "d3"]);

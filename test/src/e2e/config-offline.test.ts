@@ -40,7 +40,7 @@ test("offline convergence: a fleet key changed while d1's link is down is applie
   // …and the hub hears about it (status, then the event through UP sourcing).
   const row = await waitApplied(fleet, "d1", "app.threshold", 42, 15_000);
   const nc = await fleet.hubConnection();
-  await waitFor(async () => (await configEvents(nc, "d1")).some((e) => e.revision === row.revision && e.status === "applied"), {
+  await waitFor(async () => (await configEvents(nc, "d1")).some((e) => e.revision === row.renderedRevision && e.status === "applied"), {
     timeoutMs: 20_000,
     intervalMs: 500,
     what: "applied event for the new revision upstream",

@@ -48,29 +48,37 @@ after(async () => {
   await fleet?.stop();
 });
 
-test("a schema-invalid value halts the rollout in wave 1, rolls the wave back, and status says why", async () => {
-  await cliOk(fleet, ["config", "set", "log.level", "info", "--group", "lab"]);
-  await Promise.all(DEVICES.map((d) => waitApplied(fleet, d, "log.level", "info")));
-  const before = await Promise.all(DEVICES.map(async (d) => (await show(fleet, d)).keys.find((k) => k.key === "log.level")?.revision));
+test("a value the devices cannot apply halts the rollout in wave 1, rolls the wave back, and status says why", async () => {
+  // A schema-invalid value never gets this far: it is refused at the door.
+  const refused = await fleet.cli(["config", "rollout", "log.level", "loud", "--group", "lab", "--json"]);
+  assert.equal(refused.code, 2, refused.stderr);
+  assert.match(refused.stderr, /log\.level: .*must be one of trace, debug/);
+  assert.equal(JSON.parse(await cliOk(fleet, ["rollout", "status", "--json"])).length, 0, "no rollout written");
 
-  const started = JSON.parse(await cliOk(fleet, ["config", "rollout", "log.level", "loud", "--group", "lab", "--json"])) as RolloutJson;
+  // 1 TiB passes the schema but is more than any leaf's JetStream store: each agent fails to apply it.
+  await cliOk(fleet, ["config", "set", "up.maxBytes", "1MiB", "--group", "lab"]);
+  await Promise.all(DEVICES.map((d) => waitApplied(fleet, d, "up.maxBytes", "1MiB")));
+  const before = await Promise.all(DEVICES.map(async (d) => (await show(fleet, d)).keys.find((k) => k.key === "up.maxBytes")?.renderedRevision));
+
+  const started = JSON.parse(await cliOk(fleet, ["config", "rollout", "up.maxBytes", "1TiB", "--group", "lab", "--json"])) as RolloutJson;
   assert.deepEqual(started.waves.map((w) => w.devices), [["d1"], ["d2"], ["d3"]]);
   const r = await waitRollout(started.id, (x) => x.state === "halted", "rollout halted");
   assert.equal(r.current, 0, "halted in the first wave");
-  assert.match(r.reason ?? "", /wave 1\/3: 1 failure\(s\).*d1: log\.level: .*(loud|option)/);
+  assert.match(r.reason ?? "", /wave 1\/3: 1 failure\(s\).*d1: up\.maxBytes: /);
   assert.equal(r.waves[0]?.results.d1?.result, "failed");
   assert.equal(r.waves[1]?.releasedAt, undefined);
 
   // d1 is back on the previous value (a new revision it applied); d2 and d3 were never touched.
-  const d1 = await waitApplied(fleet, "d1", "log.level", "info");
-  assert.ok(d1.revision > (before[0] ?? 0));
+  const d1 = await waitApplied(fleet, "d1", "up.maxBytes", "1MiB");
+  assert.ok(d1.renderedRevision > (before[0] ?? 0));
   for (const [i, d] of ["d2", "d3"].entries()) {
-    assert.equal((await show(fleet, d)).keys.find((k) => k.key === "log.level")?.revision, before[i + 1], `${d} untouched`);
+    assert.equal((await show(fleet, d)).keys.find((k) => k.key === "up.maxBytes")?.renderedRevision, before[i + 1], `${d} untouched`);
   }
-  assert.equal(JSON.parse(await cliOk(fleet, ["config", "get", "log.level", "--group", "lab", "--json"])).value, "info");
+  assert.equal(JSON.parse(await cliOk(fleet, ["config", "get", "up.maxBytes", "--group", "lab", "--json"])).value, "1MiB");
   const human = await cliOk(fleet, ["rollout", "status", started.id]);
   assert.match(human, /state: halted — wave 1\/3/);
-  assert.match(human, /d1: failed: log\.level/);
+  assert.match(human, /d1: failed: up\.maxBytes/);
+  await cliOk(fleet, ["config", "unset", "up.maxBytes", "--group", "lab"]);
 });
 
 test("gateway SIGKILLed between waves: a new gateway completes the rollout; each device applies each revision once", async () => {
@@ -98,12 +106,12 @@ test("gateway SIGKILLed between waves: a new gateway completes the rollout; each
     for await (const e of await cfg.history({ key: `${d}.app.color` })) {
       if (e.operation === "PUT" && RenderedConfig.parse(e.json()).value === "blue") revs.push(e.revision);
     }
-    assert.deepEqual(revs, [row.revision], `${d}: one rendered revision`);
+    assert.deepEqual(revs, [row.renderedRevision], `${d}: one rendered revision`);
     // Applied exactly once per revision, for every key the device ever got.
     const evs = await waitFor(
       async () => {
         const e = await configEvents(nc, d);
-        return e.some((x) => x.key === "app.color" && x.revision === row.revision) ? e : undefined;
+        return e.some((x) => x.key === "app.color" && x.revision === row.renderedRevision) ? e : undefined;
       },
       { timeoutMs: 20_000, intervalMs: 500, what: `${d} app.color event` },
     );

@@ -23,17 +23,17 @@ interface McuRow {
 
 test("the agent runs the bridge from its options; the MCU shows in canopy mcu list, and its data reaches the hub", async () => {
   const mqttPort = await freePort();
-  await fleet.startAgent("pi-m", { args: ["--bridge-mqtt", `127.0.0.1:${mqttPort}`] });
+  await fleet.startAgent("pi-m", { args: ["--bridge-mqtt", `127.0.0.1:${mqttPort}`, "--bridge-mqtt-anonymous"] });
   // The bridge is a child of the agent: wait for its MQTT listener, then attach a simulated MCU.
   sim = await waitFor(
     async () => {
       const p = new CanopyProcess(["sim", "mcu", "--id", "m-sim", "--mqtt", `127.0.0.1:${mqttPort}`, "--rate", "5"]);
-      const ok = await p.waitForOutput(/connected|online|hello|publish/i, 3_000).then(() => true, () => false);
+      const ok = await p.waitForOutput(/connected|online|hello|publish/i, 15_000).then(() => true, () => false);
       if (ok && p.running) return p;
       await p.stop();
       return undefined;
     },
-    { timeoutMs: 30_000, intervalMs: 500, what: "sim MCU connected to the agent's bridge" },
+    { timeoutMs: 60_000, intervalMs: 500, what: "sim MCU connected to the agent's bridge" },
   );
   const rows = await waitFor(
     async () => {

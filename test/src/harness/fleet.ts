@@ -105,8 +105,8 @@ export class Fleet {
   }
 
   /** `canopy <args>` against this fleet's hub. */
-  cli(args: string[], timeoutMs = 30_000): Promise<RunResult> {
-    return runCanopy(args, { env: this.env, timeoutMs });
+  cli(args: string[], timeoutMs = 30_000, input?: string): Promise<RunResult> {
+    return runCanopy(args, { env: this.env, timeoutMs, ...(input === undefined ? {} : { input }) });
   }
 
   /** `canopy device add` with a bundle (at `bundlePath(device)`) the next `startAgent` enrolls with. */

@@ -1,20 +1,75 @@
 import { z } from "zod";
-import { Id, Subjects, checkId } from "@canopy/protocol";
+import {
+  Backoff,
+  CanopyError,
+  ErrorCode,
+  Id,
+  McuCommandResult,
+  Subjects,
+  checkId,
+  mcuPayload,
+  sleep,
+  type McuCommandRequestInput,
+} from "@canopy/protocol";
 import { defineHandler } from "../registry.js";
 import { localRequest } from "./local.js";
 
+/** One request to the bridge holds for an offline MCU at most this long; the handler then asks again. */
+const MAX_HOLD_MS = 60_000;
+
 /**
  * `mcu.<name>` with `--arg mcu=<id>`: a core request to the firmware bridge on the leaf-local
- * `local.mcu.<mcu>.cmd.<name>`. Never a core publish on `cmd.*`: the hub's CMD stream would store it.
- * The other args are the request body.
+ * `local.<dev>.mcu.<mcu>.cmd.<name>` (never a core publish on `cmd.*`: the hub's CMD stream would
+ * store it). The MCU's ack is the result: `ok` → succeeded with its detail, `error` → failed with it.
+ * An MCU that is offline (sleeping) is waited for until the command's TTL ends, then `expired`; an
+ * MCU the bridge has never seen is `rejected`. The other args are the MCU's payload (`mcuPayload`).
  */
 export const mcuCommand = defineHandler({
   name: "mcu.",
-  args: z.object({ mcu: Id, timeoutMs: z.coerce.number().int().min(100).max(60_000).default(10_000) }).passthrough(),
-  timeoutMs: 65_000,
+  args: z.object({ mcu: Id, ackTimeoutMs: z.coerce.number().int().min(100).max(300_000).default(10_000) }).passthrough(),
+  timeoutMs: 30_000,
+  concurrent: true,
+  untilTtl: true,
   async run(args, signal, ctx, name) {
     const command = checkId(name.slice("mcu.".length), "id");
-    const { mcu, timeoutMs, ...body } = args;
-    return localRequest(ctx.nc, Subjects.localMcuCommand(mcu, command), body, timeoutMs, signal, `the firmware bridge (MCU ${mcu})`);
+    const { mcu, ackTimeoutMs, ...rest } = args;
+    const subject = Subjects.localMcuCommand(ctx.device, mcu, command);
+    const deadline = ctx.command.createdAt + ctx.command.ttlMs;
+    const bridge = ctx.options.bridge;
+    const supervised = !!bridge && (bridge.serial.length > 0 || !!bridge.mqtt);
+    const backoff = new Backoff({ initialMs: 500, maxMs: 5_000 });
+    const who = `the firmware bridge (MCU ${mcu})`;
+    for (;;) {
+      const left = deadline - ctx.command.now();
+      if (left <= 0) throw new CanopyError(ErrorCode.Expired, `MCU ${mcu} stayed offline until the command's TTL ended`);
+      const waitMs = Math.min(left, MAX_HOLD_MS);
+      const body: McuCommandRequestInput = { id: ctx.command.id, payload: mcuPayload(rest), waitMs, ackTimeoutMs };
+      let reply: unknown;
+      try {
+        reply = await localRequest(ctx.nc, subject, body, waitMs + ackTimeoutMs + 2_000, signal, who);
+      } catch (err) {
+        // No responder while the agent's own bridge restarts: nobody got the command, so ask again.
+        if (supervised && err instanceof CanopyError && err.code === ErrorCode.Unavailable && !signal.aborted) {
+          await sleep(Math.min(backoff.next(), Math.max(0, deadline - ctx.command.now())), signal);
+          continue;
+        }
+        throw err;
+      }
+      const r = McuCommandResult.parse(reply);
+      switch (r.status) {
+        case "ok":
+          return { mcu, detail: r.detail };
+        case "error":
+          throw new CanopyError(ErrorCode.McuError, r.detail || `MCU ${mcu} answered with an error`);
+        case "offline":
+          continue;
+        case "unknown":
+          throw new CanopyError(ErrorCode.Rejected, r.detail);
+        case "timeout":
+          throw new CanopyError(ErrorCode.Timeout, r.detail);
+        case "undeliverable":
+          throw new CanopyError(ErrorCode.Unavailable, `MCU ${mcu}: ${r.detail}`);
+      }
+    }
   },
 });

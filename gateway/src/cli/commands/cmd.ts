@@ -14,7 +14,8 @@ import {
 } from "@canopy/protocol";
 import { CommandSender, CommandStore, checkSelector, resolveTargets, waitForCommands } from "../../commands/index.js";
 import { collect, shutdownSignal, withHub } from "../context.js";
-import { age, printJson, table } from "../output.js";
+import { age, formatMs, printJson, readable, table } from "../output.js";
+import { watchOption, watched, type WatchFlags } from "../watch.js";
 
 interface SendOpts {
   device?: string;
@@ -95,7 +96,9 @@ Examples:
           return;
         }
         const { signal } = shutdownSignal();
-        const { records, complete } = await waitForCommands(sender.store, sent, timeoutMs, signal);
+        // Fan-out progress on stderr (stdout stays the results): "n/m done" as commands finish.
+        const progress = sent.length > 1 && !o.json ? (done: number, total: number) => process.stderr.write(`${done}/${total} done\n`) : undefined;
+        const { records, complete } = await waitForCommands(sender.store, sent, timeoutMs, signal, progress);
         if (o.json) printJson(records);
         else printResults(records);
         if (!complete) process.stderr.write(`not finished after ${o.timeout}: ${records.filter((r) => !isTerminal(r.state)).length} command(s) still pending\n`);
@@ -103,16 +106,15 @@ Examples:
       });
     });
 
-  cmd
-    .command("status <id>")
+  watchOption(cmd.command("status <id>"))
     .description("a command's state, the time of each state, and its result")
     .option("--json", "print the record as JSON")
-    .addHelpText("after", "\nExamples:\n  canopy cmd status 0lx3k9z1a9f3c2e4b1d\n  canopy cmd status 0lx3k9z1a9f3c2e4b1d --json")
-    .action(async (id: string, o: { json?: boolean }, command: Command) => {
+    .addHelpText("after", "\nExamples:\n  canopy cmd status 0lx3k9z1a9f3c2e4b1d\n  canopy cmd status 0lx3k9z1a9f3c2e4b1d --watch 1s\n  canopy cmd status 0lx3k9z1a9f3c2e4b1d --json")
+    .action(async (id: string, o: WatchFlags, command: Command) => {
       checkId(id, "command id");
-      await withHub(command, async (nc) => {
+      await watched(command, o, async (nc, json) => {
         const { record } = await (await CommandStore.open(nc)).require(id);
-        if (o.json) printJson(record);
+        if (o.json) json(record);
         else printRecord(record);
       });
     });
@@ -186,13 +188,19 @@ function stateText(r: CommandRecord): string {
   return r.cancelRequestedAt !== undefined && !isTerminal(r.state) ? `${r.state} (cancel requested)` : r.state;
 }
 
+/** One row per command; a structured result (sysinfo) follows its row as indented `key: value` lines. */
 function printResults(records: CommandRecord[]): void {
+  const simple = (v: unknown): boolean => v === null || v === undefined || typeof v !== "object";
   process.stdout.write(
     table(
       ["ID", "DEVICE", "STATE", "RESULT"],
-      records.map((r) => [r.id, r.device, stateText(r), r.error ? `${r.error.code}: ${r.error.message}` : JSON.stringify(r.result ?? null).slice(0, 100)]),
+      records.map((r) => [r.id, r.device, stateText(r), r.error ? `${r.error.code}: ${r.error.message}` : simple(r.result) ? JSON.stringify(r.result ?? null) : "(below)"]),
     ),
   );
+  for (const r of records) {
+    if (r.error || simple(r.result)) continue;
+    process.stdout.write(`\n${r.device} ${r.name}:\n${readable(r.result, "  ").join("\n")}\n`);
+  }
 }
 
 function printRecord(r: CommandRecord): void {
@@ -202,11 +210,11 @@ function printRecord(r: CommandRecord): void {
     `device:   ${r.device}`,
     `command:  ${r.name} ${JSON.stringify(r.args)}`,
     `state:    ${stateText(r)}`,
-    `ttl:      ${r.ttlMs === DEFAULT_COMMAND_TTL_MS ? "24h (default)" : `${r.ttlMs} ms`}`,
+    `ttl:      ${formatMs(r.ttlMs)}${r.ttlMs === DEFAULT_COMMAND_TTL_MS ? " (default)" : ""}`,
     ...order.filter((s) => r.times[s] !== undefined).map((s) => `  ${s.padEnd(10)} ${new Date(r.times[s] ?? 0).toISOString()}`),
     ...(r.cancelRequestedAt !== undefined ? [`  cancel requested ${new Date(r.cancelRequestedAt).toISOString()}`] : []),
     ...(r.error ? [`error:    ${r.error.code}: ${r.error.message}`] : []),
-    ...(r.result !== undefined ? [`result:   ${JSON.stringify(r.result, null, 2)}`] : []),
+    ...(r.result !== undefined ? ["result:", ...readable(r.result, "  ")] : []),
   ];
   process.stdout.write(lines.join("\n") + "\n");
 }

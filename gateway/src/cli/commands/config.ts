@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { CanopyError, ErrorCode, checkConfigKey, layerName, parseConfigValue } from "@canopy/protocol";
+import { readFile } from "node:fs/promises";
+import { CONFIG_KEYS, CONFIG_VALUE_MAX_BYTES, CanopyError, ErrorCode, checkConfigKey, checkSetting, layerName, parseConfigValue } from "@canopy/protocol";
 import { ConfigService, layerFromFlags } from "../../config/operations.js";
 import type { RenderResult } from "../../config/render.js";
 import { withHub } from "../context.js";
@@ -37,14 +38,16 @@ Examples:
   canopy config rollout heartbeat.interval 2s --group lab --waves 10%,50%,100%`,
     );
 
-  layerOptions(config.command("set <key> <value>"))
+  layerOptions(config.command("set <key> [value]"))
     .description("set a key in one layer (value parsed as JSON, else taken as a string) and render it")
+    .option("--value-file <path>", "read the value from a file ('-' for stdin) instead of the argument")
     .option("--json", "print the result as JSON")
-    .addHelpText("after", `\nExamples:\n  canopy config set log.level debug --group lab\n  canopy config set up.maxBytes 64MiB --device pi-01\n  canopy config set app.endpoints '["a","b"]' --fleet`)
-    .action(async (key: string, raw: string, o: LayerFlags, cmd: Command) => {
+    .addHelpText("after", `\nExamples:\n  canopy config set log.level debug --group lab\n  canopy config set up.maxBytes 64MiB --device pi-01\n  canopy config set app.endpoints '["a","b"]' --fleet\n  canopy config set app.offset -5 --device pi-01\n  canopy config set app.table --value-file table.json --fleet\n\nCanopy's own keys (${Object.keys(CONFIG_KEYS).join(", ")}) are checked against their schema before anything is written; other namespaces (app.*) are free-form up to ${CONFIG_VALUE_MAX_BYTES / 1024} KiB.`)
+    .action(async (key: string, raw: string | undefined, o: LayerFlags & { valueFile?: string }, cmd: Command) => {
       checkConfigKey(key);
       const layer = layerFromFlags(o);
-      const value = parseConfigValue(raw);
+      const value = parseConfigValue(await valueText(raw, o.valueFile));
+      checkSetting(key, value);
       await withHub(cmd, async (nc) => {
         const svc = await ConfigService.open(nc);
         if (layer.kind === "device" && (await svc.fleet.records([layer.device])).length === 0) {
@@ -58,13 +61,15 @@ Examples:
 
   layerOptions(config.command("unset <key>"))
     .description("remove a key from one layer (lower layers, or the agent default, take over)")
+    .option("--json", "print the result as JSON")
     .addHelpText("after", "\nExamples:\n  canopy config unset log.level --device pi-01")
     .action(async (key: string, o: LayerFlags, cmd: Command) => {
       checkConfigKey(key);
       const layer = layerFromFlags(o);
       await withHub(cmd, async (nc) => {
         const res = await (await ConfigService.open(nc)).unset(layer, key);
-        process.stdout.write(`${res.removed ? "unset" : "was not set:"} ${layerName(layer)} ${key}; ${rendered(res.render)}\n`);
+        if (o.json) printJson({ key, layer: layerName(layer), ...res });
+        else process.stdout.write(`${res.removed ? "unset" : "was not set:"} ${layerName(layer)} ${key}; ${rendered(res.render)}\n`);
       });
     });
 
@@ -93,17 +98,21 @@ Examples:
       const layer = layerFromFlags({ device: o.device });
       await withHub(cmd, async (nc) => {
         const view = await (await ConfigService.open(nc)).show((layer as { device: string }).device);
+        if (view.failed > 0) process.exitCode = 1;
         if (o.json) return printJson(view);
         const rows = view.keys.map((k) => [
           k.key,
           show(k.value),
           k.source,
-          String(k.revision),
-          k.applied ? String(k.applied.revision) : "-",
-          k.inSync ? "applied" : k.applied?.status === "failed" && k.applied.revision >= k.revision ? `FAILED: ${k.applied.error ?? ""}` : "pending",
+          k.revision === null ? "rollout" : String(k.revision),
+          k.status === "failed" ? `FAILED: ${k.applied?.error ?? ""}` : k.status,
         ]);
-        process.stdout.write(table(["KEY", "VALUE", "SOURCE", "HUB REV", "APPLIED REV", "STATUS"], rows));
-        process.stdout.write(`${view.device} (${view.online ? "online" : "offline"}, groups: ${view.groups.join(",") || "-"}): hub revision ${view.revision}, device applied ${view.appliedRevision ?? "-"}\n`);
+        process.stdout.write(table(["KEY", "VALUE", "SOURCE", "REV", "STATUS"], rows));
+        const applied = view.keys.length - view.failed - view.pending;
+        process.stdout.write(
+          `${view.device} (${view.online ? "online" : "offline"}, groups: ${view.groups.join(",") || "-"}): ${applied}/${view.keys.length} applied, ${view.pending} pending, ${view.failed} failed\n`,
+        );
+        if (view.failed > 0) process.stderr.write(`error: ${view.device} refused ${view.failed} key(s); fix or unset them\n`);
       });
     });
 
@@ -125,6 +134,7 @@ Examples:
   layerOptions(config.command("revert <key>"))
     .description("set a key in one layer back to what it was at an earlier revision (see 'config history')")
     .requiredOption("--to <revision>", "a revision from 'canopy config history'")
+    .option("--json", "print the result as JSON")
     .addHelpText("after", "\nExamples:\n  canopy config revert log.level --fleet --to 12")
     .action(async (key: string, o: LayerFlags & { to: string }, cmd: Command) => {
       checkConfigKey(key);
@@ -134,9 +144,26 @@ Examples:
       await withHub(cmd, async (nc) => {
         const res = await (await ConfigService.open(nc)).revert(layer, key, to);
         const what = res.operation === "set" ? `= ${show(res.value)}` : "(unset)";
-        process.stdout.write(`reverted ${layerName(layer)} ${key} to revision ${to} ${what}; ${rendered(res.render)}\n`);
+        if (o.json) printJson({ key, layer: layerName(layer), to, ...res });
+        else process.stdout.write(`reverted ${layerName(layer)} ${key} to revision ${to} ${what}; ${rendered(res.render)}\n`);
       });
     });
 
   registerRollout(program, config);
+}
+
+/** The value from the argument or `--value-file` (exactly one); the size caps apply after parsing. */
+async function valueText(raw: string | undefined, file: string | undefined): Promise<string> {
+  if ((raw === undefined) === (file === undefined)) throw new CanopyError(ErrorCode.InvalidInput, "give the value as an argument or with --value-file, not both");
+  if (raw !== undefined) return raw;
+  const text = file === "-" ? await readStdin() : await readFile(file as string, "utf8").catch((err: Error) => {
+    throw new CanopyError(ErrorCode.InvalidInput, `--value-file ${file}: ${err.message}`);
+  });
+  return text.replace(/\n$/, "");
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
 }

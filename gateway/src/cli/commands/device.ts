@@ -5,6 +5,7 @@ import { requestMint, requestRevoke } from "../../identity/client.js";
 import { writeSecret } from "../../identity/init.js";
 import { collect, withHub } from "../context.js";
 import { age, printJson, table } from "../output.js";
+import { watchOption, watched, type WatchFlags } from "../watch.js";
 
 /** Writes the bundle (0600) or returns the one-line join token: what the device needs to join. */
 async function deliver(bundle: EnrollBundle, file: string | undefined): Promise<{ bundle?: string; join?: string }> {
@@ -102,16 +103,17 @@ export function registerDevice(program: Command): void {
       });
     });
 
-  program
-    .command("devices")
+  watchOption(program.command("devices"))
     .description("list enrolled devices with presence, last seen, os and agent version")
     .option("--json", "machine-readable output")
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
-      await withHub(cmd, async (nc) => {
+    .addHelpText("after", "\nExamples:\n  canopy devices\n  canopy devices --watch 5s\n  canopy devices --json | jq '.[] | select(.online | not) | .device'")
+    .action(async (opts: WatchFlags, cmd: Command) => {
+      await watched(cmd, opts, async (nc, json) => {
         const views = await (await Registry.open(nc)).view();
         if (opts.json) {
-          printJson(
+          json(
             views.map((v) => ({
+              device: v.record.id,
               id: v.record.id,
               groups: v.record.groups,
               shard: v.record.shard,

@@ -16,7 +16,7 @@ export function registerGateway(program: Command): void {
     .addHelpText("after", "\nExamples:\n  canopy gateway --server nats://hub.internal:4222 --creds admin.creds\n  canopy gateway --identity /etc/canopy/hub-identity --leaf-url nats-leaf://hub.example.net:7422")
     .action(async (o: { identity?: string; leafUrl: string[] }, cmd: Command) => {
       const log = createLogger(undefined, "gateway");
-      const { target } = globals(cmd);
+      const { target } = await globals(cmd);
       const { done } = shutdownSignal();
       const nc = await connectHub(target, { name: "canopy-gateway", daemon: true });
       const gw = new Gateway(nc, log);

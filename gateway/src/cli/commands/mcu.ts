@@ -3,9 +3,11 @@ import { checkId } from "@canopy/protocol";
 import { Registry } from "../../registry/devices.js";
 import { withHub } from "../context.js";
 import { age, printJson, table } from "../output.js";
+import { registerMcuCreds } from "./mcu-creds.js";
 
 export function registerMcu(program: Command): void {
   const mcu = program.command("mcu").description("microcontrollers attached to devices");
+  registerMcuCreds(mcu);
   mcu
     .command("list")
     .description("every MCU of the fleet, as the devices last reported them (bridge registry)")

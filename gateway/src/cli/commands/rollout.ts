@@ -1,10 +1,11 @@
 import type { Command } from "commander";
-import { CanopyError, ErrorCode, checkConfigKey, checkId, errorMessage, parseConfigValue, parseDuration, sleep } from "@canopy/protocol";
+import { CanopyError, ErrorCode, checkConfigKey, checkId, checkSetting, errorMessage, parseConfigValue, parseDuration, sleep } from "@canopy/protocol";
 import { ConfigService } from "../../config/operations.js";
 import { parseWaves, type Rollout } from "../../config/rollout-model.js";
 import { RolloutStore } from "../../config/rollouts.js";
 import { shutdownSignal, withHub } from "../context.js";
 import { age, printJson, table } from "../output.js";
+import { watchOption, watched, type WatchFlags } from "../watch.js";
 
 interface RolloutFlags {
   group: string;
@@ -56,6 +57,7 @@ Examples:
         throw new CanopyError(ErrorCode.InvalidInput, `--max-failures must be a whole number ≥ 0, got ${JSON.stringify(o.maxFailures)}`);
       }
       const value = parseConfigValue(raw);
+      checkSetting(key, value);
       await withHub(cmd, async (nc) => {
         const svc = await ConfigService.open(nc);
         const members = (await svc.fleet.members(group)).map((r) => r.id);
@@ -81,25 +83,24 @@ Examples:
     });
 
   const rollout = program.command("rollout").description("staged config rollouts: progress, health, abort");
-  rollout
-    .command("status [id]")
+  watchOption(rollout.command("status [id]"))
     .description("all rollouts (newest first), or one rollout's waves and per-device health")
     .option("--json", "machine-readable output")
-    .addHelpText("after", "\nExamples:\n  canopy rollout status\n  canopy rollout status r1a2b3c --json")
-    .action(async (id: string | undefined, o: { json?: boolean }, cmd: Command) => {
+    .addHelpText("after", "\nExamples:\n  canopy rollout status\n  canopy rollout status r1a2b3c --watch\n  canopy rollout status r1a2b3c --json")
+    .action(async (id: string | undefined, o: WatchFlags, cmd: Command) => {
       if (id !== undefined) checkId(id, "id");
-      await withHub(cmd, async (nc) => {
+      await watched(cmd, o, async (nc, json) => {
         const store = await RolloutStore.open(nc);
         if (id === undefined) {
           const all = await store.list();
-          if (o.json) return printJson(all.map(withPending));
+          if (o.json) return json(all.map(withPending));
           const rows = all.map((r) => [r.id, r.key, r.group, JSON.stringify(r.value), r.state, `${Math.min(r.current + 1, r.waves.length)}/${r.waves.length}`, age(Date.now() - r.createdAt), r.reason ?? ""]);
           process.stdout.write(table(["ID", "KEY", "GROUP", "VALUE", "STATE", "WAVE", "AGE", "REASON"], rows));
           return;
         }
         const s = await store.get(id);
         if (!s) throw new CanopyError(ErrorCode.NotFound, `no rollout ${id}`);
-        if (o.json) return printJson(withPending(s.rollout));
+        if (o.json) return json(withPending(s.rollout));
         process.stdout.write(describe(s.rollout));
       });
     });
@@ -117,6 +118,13 @@ Examples:
     });
 }
 
+/** "2/3 applied, 1 waiting": how far a released wave is. */
+function waveProgress(w: Rollout["waves"][number]): string {
+  const n = (res: string): number => w.devices.filter((d) => w.results[d]?.result === res).length;
+  const extra = [["waiting", n("waiting") + w.devices.filter((d) => !w.results[d]).length], ["offline", n("offline")], ["failed", n("failed")]] as const;
+  return [`${n("ok")}/${w.devices.length} applied`, ...extra.filter(([, c]) => c > 0).map(([k, c]) => `${c} ${k}`)].join(", ");
+}
+
 /** Offline devices of released waves: pending, not failed (unless --offline-fails). */
 function withPending(r: Rollout): Rollout & { pending: string[] } {
   const pending = r.waves.flatMap((w) => Object.entries(w.results).filter(([, v]) => v.result === "offline").map(([d]) => d));
@@ -131,7 +139,7 @@ function describe(r: Rollout): string {
   ];
   r.waves.forEach((w, i) => {
     const st = w.passedAt ? "passed" : w.releasedAt ? (i === r.current && r.state === "running" ? "checking" : "released") : "not started";
-    lines.push(`wave ${i + 1} (${w.percent}%): ${st}`);
+    lines.push(`wave ${i + 1} (${w.percent}%): ${st}${w.releasedAt ? ` — ${waveProgress(w)}` : ""}`);
     for (const d of w.devices) {
       const res = w.results[d];
       const label = !res ? "-" : res.result === "offline" ? "pending (offline)" : res.result;
@@ -148,7 +156,8 @@ async function follow(store: RolloutStore, id: string, quiet: boolean): Promise<
     const s = await store.get(id);
     if (!s) throw new CanopyError(ErrorCode.NotFound, `rollout ${id} disappeared`);
     const r = s.rollout;
-    const line = `${r.state} wave ${Math.min(r.current + 1, r.waves.length)}/${r.waves.length}${r.reason ? `: ${r.reason}` : ""}`;
+    const w = r.waves[Math.min(r.current, r.waves.length - 1)];
+    const line = `${r.state} wave ${Math.min(r.current + 1, r.waves.length)}/${r.waves.length}${w?.releasedAt ? ` (${waveProgress(w)})` : ""}${r.reason ? `: ${r.reason}` : ""}`;
     if (!quiet && line !== last) process.stdout.write(`${line}\n`);
     last = line;
     if (TERMINAL.has(r.state)) return r;

@@ -1,0 +1,95 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { runBridge } from "@canopy/firmware-bridge";
+import type { BridgeConfigInput } from "@canopy/protocol";
+import { BRIDGE_MCUS_SUBJECT } from "@canopy/protocol";
+import { bridgeStats, Cleanup, leafEnv, type Leaf } from "./bridge-support.js";
+import { connectPacket, generate, publishPacket, rawExchange } from "./bridge-mqtt-raw.js";
+
+// The bridge runs in this process so its heap can be measured after full collections.
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
+const ROGUE_IDS = 10_000;
+
+async function heapAfterGc(): Promise<number> {
+  gc();
+  await new Promise((r) => setTimeout(r, 50));
+  gc();
+  return process.memoryUsage().heapUsed;
+}
+
+async function inProcessBridge(t: { after(fn: () => Promise<void>): void }, prefix: string, config: BridgeConfigInput): Promise<{ leaf: Leaf; port: number }> {
+  const cleanup = new Cleanup(t);
+  const { dir, leaf } = await leafEnv(cleanup, prefix);
+  const ctl = new AbortController();
+  let port = 0;
+  await new Promise<void>((resolve) => {
+    const run = runBridge({ device: "d1", leaf: leaf.server.url, dataDir: `${dir.path}/data`, config, onReady: (i) => ((port = i.mqttPort ?? 0), resolve()) }, ctl.signal);
+    cleanup.add(async () => {
+      ctl.abort();
+      await run;
+    });
+  });
+  return { leaf, port };
+}
+
+/** One rogue client cycling through `count` made-up client ids, 50 at a time; returns CONNACK codes seen. */
+async function flood(port: number, from: number, count: number, publish: boolean): Promise<Map<number, number>> {
+  const codes = new Map<number, number>();
+  for (let i = from; i < from + count; i += 50) {
+    const batch = Array.from({ length: Math.min(50, from + count - i) }, (_, k) => `rogue${i + k}`);
+    const results = await Promise.all(
+      batch.map((id) =>
+        rawExchange(port, [connectPacket(id), ...(publish ? [publishPacket(`${id}/tlm/x`, "1")] : []), generate({ cmd: "disconnect" })], { waitMs: 5_000 }),
+      ),
+    );
+    for (const r of results) {
+      const ack = r.received.find((p) => p.cmd === "connack");
+      const code = ack && ack.cmd === "connack" ? (ack.returnCode ?? -1) : -2;
+      codes.set(code, (codes.get(code) ?? 0) + 1);
+    }
+  }
+  return codes;
+}
+
+const mib = (b: number): string => (b / 2 ** 20).toFixed(2);
+
+test(`auth on by default: ${ROGUE_IDS.toLocaleString()} made-up client ids are all refused "not authorized", nothing remembered, heap flat`, async (t) => {
+  const { leaf, port } = await inProcessBridge(t, "canopy-bridge-auth-", { mqtt: { listen: "127.0.0.1:0" } });
+  await flood(port, 0, 1_000, false); // warm-up
+  const warm = await heapAfterGc();
+  const codes = await flood(port, 1_000, ROGUE_IDS, true);
+  const end = await heapAfterGc();
+  t.diagnostic(`CONNACK codes ${JSON.stringify([...codes])}; heap after GC ${mib(warm)} → ${mib(end)} MiB`);
+  assert.deepEqual([...codes], [[5, ROGUE_IDS]]); // 3.1.1 return code 5 = not authorized
+  const stats = await bridgeStats(leaf.nc);
+  assert.equal(stats.counters["mqtt.not_authorized"], 1_000 + ROGUE_IDS);
+  assert.equal(stats.counters["mqtt.takeovers"] ?? 0, 0);
+  const mcus = (await leaf.nc.request(BRIDGE_MCUS_SUBJECT, "", { timeout: 5_000 })).json<unknown[]>();
+  assert.equal(mcus.length, 0);
+  assert.ok(end - warm < 3 * 2 ** 20, `heap grew ${mib(end - warm)} MiB`);
+});
+
+test(`anonymous (development) mode: ${ROGUE_IDS.toLocaleString()} client ids leave at most maxMcus in the registry; the MCU list stays small`, async (t) => {
+  const MAX = 64;
+  const { leaf, port } = await inProcessBridge(t, "canopy-bridge-cap-", { maxMcus: MAX, mqtt: { listen: "127.0.0.1:0", anonymous: true } });
+  const warmCodes = await flood(port, 0, 1_000, true);
+  const warm = await heapAfterGc();
+  const codes = await flood(port, 1_000, ROGUE_IDS, true);
+  const end = await heapAfterGc();
+  const reply = await leaf.nc.request(BRIDGE_MCUS_SUBJECT, "", { timeout: 5_000 });
+  const mcus = reply.json<unknown[]>();
+  const stats = await bridgeStats(leaf.nc);
+  t.diagnostic(`CONNACK codes ${JSON.stringify([...codes])}; registry ${mcus.length} MCUs, MCU list ${reply.data.length} bytes, pruned ${String((stats as unknown as { registryPruned: number }).registryPruned)}; heap ${mib(warm)} → ${mib(end)} MiB`);
+  // Accepted (0), or refused with "server unavailable" (3) in the instants when all 64 are online at once.
+  assert.deepEqual([...codes.keys()].filter((c) => c !== 0 && c !== 3), []);
+  const accepted = (codes.get(0) ?? 0) + (warmCodes.get(0) ?? 0);
+  assert.ok((codes.get(0) ?? 0) > ROGUE_IDS * 0.9, `accepted ${codes.get(0)}`);
+  assert.equal(stats.counters["mqtt.mcu_cap"] ?? 0, ROGUE_IDS + 1_000 - accepted);
+  assert.equal(mcus.length, MAX);
+  assert.ok(reply.data.length < MAX * 300, `MCU list ${reply.data.length} bytes`);
+  assert.equal((stats as unknown as { registryPruned: number }).registryPruned, accepted - MAX);
+  assert.ok(end - warm < 4 * 2 ** 20, `heap grew ${mib(end - warm)} MiB`);
+});
