@@ -27,6 +27,8 @@ export function commandResultsTask(log?: Logger): GatewayTask {
       if (Date.now() - lastSweep > SWEEP_EVERY_MS) {
         lastSweep = Date.now();
         await sweepExpired(store);
+        // A command can end before its sender recorded that it held secrets: erase those here.
+        for (const rec of await store.list()) if (rec.secretSeq !== undefined && isTerminal(rec.state)) await eraseSecret(nc, store, rec);
       }
       const shards = (await (await Shards.open(nc)).list()).map((s) => s.name);
       await Promise.all(shards.map((s) => ingestShard(nc, store, s, signal, log)));
@@ -79,7 +81,7 @@ export async function ingestShard(nc: NatsConnection, store: CommandStore, shard
  * A request whose args held secrets is erased from the hub's CMD once the command ended (the device
  * has it, or never will): after delivery no clear-text copy stays on the hub.
  */
-async function eraseSecret(nc: NatsConnection, store: CommandStore, rec: CommandRecord): Promise<void> {
+export async function eraseSecret(nc: NatsConnection, store: CommandStore, rec: CommandRecord): Promise<void> {
   const seq = rec.secretSeq;
   if (seq === undefined) return;
   await jetstreamManager(nc)

@@ -21,6 +21,7 @@ import {
   type CommandRequest,
 } from "@canopy/protocol";
 import { CommandStore, newCommandId } from "./store.js";
+import { eraseSecret } from "./ingest.js";
 
 export interface SendOptions {
   device: string;
@@ -39,10 +40,11 @@ export class CommandSender {
   private constructor(
     readonly store: CommandStore,
     private readonly js: JetStreamClient,
+    private readonly nc: NatsConnection,
   ) {}
 
   static async open(nc: NatsConnection): Promise<CommandSender> {
-    return new CommandSender(await CommandStore.open(nc), jetstream(nc));
+    return new CommandSender(await CommandStore.open(nc), jetstream(nc), nc);
   }
 
   async send(o: SendOptions): Promise<CommandRecord> {
@@ -61,7 +63,11 @@ export class CommandSender {
     await this.store.create(rec);
     try {
       const ack = await this.js.publish(requestSubject(device, name, args), encode(req), { msgID: id, timeout: 10_000 });
-      if (hasSecrets(args)) await this.store.modify(device, id, (r) => ({ ...r, secretSeq: ack.seq }));
+      if (hasSecrets(args)) {
+        const now = await this.store.modify(device, id, (r) => ({ ...r, secretSeq: ack.seq }));
+        // It may have ended already (a fast device): then nobody else will erase it.
+        if (now && isTerminal(now.state)) await eraseSecret(this.nc, this.store, now);
+      }
     } catch (err) {
       const error = { code: ErrorCode.Unavailable, message: `could not queue the command in CMD: ${errorMessage(err)}` };
       await this.store.modify(device, id, (r) => ({ ...r, state: "failed", error, updatedAt: Date.now(), times: { ...r.times, failed: Date.now() } }));

@@ -125,7 +125,7 @@ test("a Wi-Fi password reaches the device once: the command record shows it reda
     }
     return found;
   };
-  await waitFor(async () => (await holds(hub)) === 0, { timeoutMs: 30_000, what: "the request erased from the hub's CMD" });
+  await waitFor(async () => (await holds(hub)) === 0, { timeoutMs: 60_000, what: "the request erased from the hub's CMD" });
   await waitFor(async () => (await holds(await fleet.leafConnection("q2"))) === 0, { timeoutMs: 30_000, what: "the request erased from q2's CMD mirror" });
   const status = await fleet.cli(["cmd", "status", rec?.id ?? "", "--json"]);
   assert.ok(!status.stdout.includes(secret), "cmd status shows the secret");
