@@ -16,6 +16,8 @@ export interface AgentContext {
   leafUrl: string;
   /** Connection to the device's own leaf server (always local; survives hub outages). */
   nc: NatsConnection;
+  /** The leaf's JetStream max_file_store (sized from the data partition): streams split it. */
+  leafMaxFileStore: number;
   /** JetStream manager of the leaf's own domain. */
   jsm: JetStreamManager;
   state: AgentState;

@@ -12,6 +12,7 @@ import { agentModules } from "./modules.js";
 import { AGENT_VERSION } from "./version.js";
 import { AgentMetrics } from "./metrics/server.js";
 import { HubClock } from "./clock/hub-clock.js";
+import { DiskGuard } from "./disk/guard.js";
 import type { AgentContext, AgentModule } from "./context.js";
 import type { AgentOptions } from "./options.js";
 import type { Logger } from "./logging.js";
@@ -53,7 +54,11 @@ export async function runAgent(
     inboxPrefix: Subjects.deviceInboxPrefix(o.device),
   });
   const jsm = await jetstreamManager(nc);
-  await ensureUpStream(jsm, o.device, { maxBytes: o.up.maxBytes, maxAgeMs: o.up.maxAge, duplicateWindowMs: o.up.duplicateWindow });
+  // UP gets at most half of what the leaf may store (the rest: the CMD and config mirrors, and room
+  // to recover): sized from the partition, so a small one never leaves UP unable to be created.
+  const upMaxBytes = Math.min(o.up.maxBytes, Math.floor(leaf.maxFileStore * 0.5));
+  if (upMaxBytes < o.up.maxBytes) log.warn({ configured: o.up.maxBytes, upMaxBytes, maxFileStore: leaf.maxFileStore }, "UP capped to fit the data partition");
+  await ensureUpStream(jsm, o.device, { maxBytes: upMaxBytes, maxAgeMs: o.up.maxAge, duplicateWindowMs: o.up.duplicateWindow });
 
   const loops = new AbortController();
   const publisher = new UpPublisher(o.device, nc, state, log.child({ component: "up" }), loops.signal);
@@ -66,6 +71,7 @@ export async function runAgent(
   const modules: AgentModule[] = agentModules(o);
 
   const clock = new HubClock();
+  const disk = new DiskGuard(o.data, jsm, leaf.supervisor, log.child({ component: "disk" }));
   const reporter = new PresenceReporter(
     nc,
     {
@@ -84,6 +90,7 @@ export async function runAgent(
         () => (monitor.backlog ? { up: monitor.backlog } : {}),
         ...modules.flatMap((m) => (m.status ? [m.status] : [])),
         () => (clock.skewMs === undefined ? {} : { clock: { skewMs: clock.skewMs, rttMs: clock.lastRttMs ?? 0 } }),
+        () => ({ storage: disk.current }),
       ],
       clock,
     },
@@ -96,6 +103,7 @@ export async function runAgent(
     options: o,
     nc,
     jsm,
+    leafMaxFileStore: leaf.maxFileStore,
     state,
     publisher,
     facts,

@@ -3,6 +3,8 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { BridgeConfig, checkId, errorMessage, type BridgeConfigInput } from "@canopy/protocol";
 import { Counters } from "./counters.js";
 import { McuHub } from "./core/hub.js";
+import { builtinFlashers } from "./flash/registry.js";
+import { FlashService } from "./flash/service.js";
 import { silentLogger, type Logger } from "./log.js";
 import { MqttListener, parseHostPort } from "./mqtt/listener.js";
 import { ProfileRouter } from "./mqtt/profiles/router.js";
@@ -81,6 +83,8 @@ export async function runBridge(options: BridgeOptions, signal: AbortSignal): Pr
     const publisher = new UpPublisher({ nc, device, seqs, dedup: store.dedup, log: log.child({ component: "publisher" }), signal: pubStop.signal });
     const hub = new McuHub({ device, publisher, registry, counters, log: log.child({ component: "hub" }), commandTimeoutMs: cfg.commandTimeoutMs });
     hub.listen(nc);
+    const flashing = new FlashService({ device, hub, registry, publisher, flashers: builtinFlashers(options.io), log: log.child({ component: "flash" }) });
+    flashing.listen(nc);
     const stats = (): BridgeStats => {
       const list = registry.list();
       return {
@@ -138,6 +142,7 @@ export async function runBridge(options: BridgeOptions, signal: AbortSignal): Pr
 
     log.info("bridge stopping");
     await listener?.stop();
+    flashing.stop();
     await serialDone;
     hub.stop();
     // Give the offline events of the links just closed a moment to reach UP.

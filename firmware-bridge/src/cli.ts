@@ -25,7 +25,11 @@ const SIM_EXAMPLES = `
 Examples:
   socat pty,raw,echo=0,link=/tmp/mcu-a pty,raw,echo=0,link=/tmp/mcu-b &
   canopy sim mcu --id m1 --serial /tmp/mcu-b --binary --rate 10
-  canopy sim mcu --id m2 --mqtt 127.0.0.1:1883 --rate 1 --mqtt-version 5`;
+  canopy sim mcu --id m2 --mqtt 127.0.0.1:1883 --rate 1 --mqtt-version 5
+
+A binary-mode sim carries the Canopy serial bootloader (PROTOCOL.md part 4): it takes a flash, boots the
+new image on trial and confirms it; an image containing the bytes CANOPY-NEVER-CONFIRM never confirms,
+so the bootloader reverts to the previous version.`;
 
 function int(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -123,6 +127,8 @@ function simCommand(run: (code: Promise<number>) => void): Command {
     .option("--window <n>", "unacknowledged frames / QoS 1 publishes in flight", int("--window", 1, 1024), 32)
     .option("--board <name>", "board name", undefined)
     .option("--firmware <version>", "firmware version", undefined)
+    .option("--corrupt <fraction>", "binary serial: corrupt this fraction of frames on the wire, both ways (e.g. 0.01)", num, 0)
+    .option("--boot-write-ms <ms>", "binary serial: the bootloader's time to program one WRITE", num, 0)
     .addHelpText("after", SIM_EXAMPLES)
     .action((o: Record<string, unknown>) => {
       const id = checkId(o["id"], "mcu id");
@@ -146,7 +152,7 @@ function simCommand(run: (code: Promise<number>) => void): Command {
       process.once("SIGTERM", stop);
       if (serial !== undefined) {
         const spec = parsePortSpec(serial, 115200);
-        const sim = new SerialSim({ ...common, path: spec.path, baudRate: spec.baudRate, binary: o["binary"] === true, io: nodeSerialIo });
+        const sim = new SerialSim({ ...common, path: spec.path, baudRate: spec.baudRate, binary: o["binary"] === true, io: nodeSerialIo, corrupt: o["corrupt"] as number, bootWriteMs: o["bootWriteMs"] as number });
         run(sim.run(ctl.signal).then(() => 0));
       } else {
         const { host, port } = parseHostPort(mqttAddr as string);

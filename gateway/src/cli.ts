@@ -10,6 +10,8 @@ import { registerConfig } from "./cli/commands/config.js";
 import { registerCmd } from "./cli/commands/cmd.js";
 import { registerMcu } from "./cli/commands/mcu.js";
 import { registerQuery } from "./cli/commands/query.js";
+import { registerFirmware } from "./cli/commands/firmware.js";
+import { registerFlash } from "./cli/commands/flash.js";
 import { registerConsole } from "./cli/commands/console.js";
 import { registerContext } from "./cli/commands/contexts.js";
 import { registerCompletion } from "./cli/commands/completion.js";
@@ -58,6 +60,8 @@ Examples:
   registerCmd(program);
   registerMcu(program);
   registerQuery(program);
+  registerFirmware(program);
+  registerFlash(program);
   registerConsole(program);
   registerContext(program);
   registerCompletion(program);

@@ -4,7 +4,7 @@ import { InvalidIdError, TOKEN_PATH_RULE_TEXT } from "./errors.js";
 export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
 export const ID_RULE = "^[A-Za-z0-9_-]{1,64}$";
 
-export type IdKind = "device id" | "group id" | "mcu id" | "command id" | "key" | "context name" | "id";
+export type IdKind = "device id" | "group id" | "mcu id" | "command id" | "key" | "context name" | "board" | "id";
 
 export function isValidId(value: unknown): value is string {
   return typeof value === "string" && ID_PATTERN.test(value);

@@ -77,6 +77,11 @@ export const Subjects = {
   /** What the bridge subscribes to: every MCU command of its device. */
   localMcuCommands: (dev: string): string => `local.${checkId(dev, "device id")}.mcu.*.cmd.*`,
   localBridgeMcus: "local.bridge.mcus",
+  /** Agent → bridge: flash a downloaded, verified image to one MCU (core request). */
+  localMcuFlash: (dev: string, mcu: string): string => `local.${checkId(dev, "device id")}.mcu.${checkId(mcu, "mcu id")}.flash`,
+  localMcuFlashes: (dev: string): string => `local.${checkId(dev, "device id")}.mcu.*.flash`,
+  mcuFlashEvent: (dev: string, mcu: string): string =>
+    `up.${checkId(dev, "device id")}.evt.mcu.${checkId(mcu, "mcu id")}.flash`,
 
   /** KV subject filter for a device's rendered config (leaf mirror filter). */
   configKvFilter: (dev: string): string => `$KV.${Assets.kvConfig}.${checkId(dev, "device id")}.>`,

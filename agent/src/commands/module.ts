@@ -27,7 +27,8 @@ export class CommandsModule implements AgentModule {
   async start(ctx: AgentContext): Promise<void> {
     const log = ctx.log.child({ component: "commands" });
     const signal = AbortSignal.any([ctx.signal, this.abort.signal]);
-    await ensureCmdMirror(ctx.jsm, ctx.device);
+    // A quarter of what the leaf may store, at most 64 MiB: UP has half, the rest is headroom.
+    await ensureCmdMirror(ctx.jsm, ctx.device, Math.min(64 * 2 ** 20, Math.floor(ctx.leafMaxFileStore / 4)));
     const consumer = await ensureAgentConsumer(ctx.jsm, ctx.state);
     const pruned = await new CommandJournal(ctx.state).prune();
     const registry = new HandlerRegistry(this.handlers);
@@ -38,7 +39,7 @@ export class CommandsModule implements AgentModule {
       publisher: ctx.publisher,
       clock: ctx.clock,
       registry,
-      handlerCtx: { device: ctx.device, nc: ctx.nc, state: ctx.state, options: ctx.options, facts: ctx.facts, log, logs: logRingOf(ctx.log) },
+      handlerCtx: { device: ctx.device, nc: ctx.nc, state: ctx.state, options: ctx.options, facts: ctx.facts, log, logs: logRingOf(ctx.log), publisher: ctx.publisher },
       log,
       onRestart: () => {
         log.warn("agent.restart: stopping the agent for its service manager to start it again");

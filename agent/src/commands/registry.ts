@@ -5,6 +5,7 @@ import type { AgentState } from "../state/store.js";
 import type { AgentOptions } from "../options.js";
 import type { FactsSampler } from "../presence/facts.js";
 import type { Logger, LogRing } from "../logging.js";
+import type { UpPublisher } from "../up/publisher.js";
 
 /** What a handler may use. Everything is device-local: no handler talks to the hub directly. */
 export interface HandlerContext {
@@ -16,6 +17,8 @@ export interface HandlerContext {
   facts: FactsSampler;
   log: Logger;
   logs: LogRing | undefined;
+  /** Store-and-forward upstream (progress events of long commands, e.g. firmware.flash). */
+  publisher: Pick<UpPublisher, "publish">;
   /** Stop the agent (for a service manager to restart it) once this command's result is durable and acked. */
   requestRestart(): void;
   /**

@@ -21,7 +21,7 @@ const RESUME_KEY = "cmd.resumeSeq";
  * The leaf's `CMD`: a mirror of the hub's `CMD` filtered to this device (`cmd.<dev>.>`), so commands
  * sent while the device is offline arrive when the link returns. Created once; kept as is after.
  */
-export async function ensureCmdMirror(jsm: JetStreamManager, device: string): Promise<void> {
+export async function ensureCmdMirror(jsm: JetStreamManager, device: string, maxBytes = 64 * 2 ** 20): Promise<void> {
   try {
     await jsm.streams.info(Assets.cmdStream);
     return;
@@ -40,7 +40,7 @@ export async function ensureCmdMirror(jsm: JetStreamManager, device: string): Pr
     storage: StorageType.File,
     discard: DiscardPolicy.Old,
     max_age: 30 * DAY_NS,
-    max_bytes: 64 * 2 ** 20,
+    max_bytes: maxBytes,
   });
 }
 

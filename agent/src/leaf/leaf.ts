@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ServerSupervisor, fileStoreLimit, renderLeafConfig, type ServerPorts, type TlsFilesConfig } from "@canopy/protocol";
 import type { Logger } from "../logging.js";
@@ -17,11 +17,11 @@ export interface LeafOptions {
 }
 
 /** Writes the device's leaf nats-server config and keeps that server running. */
-export async function startLeaf(o: LeafOptions, log: Logger): Promise<{ supervisor: ServerSupervisor; ports: ServerPorts }> {
+export async function startLeaf(o: LeafOptions, log: Logger): Promise<{ supervisor: ServerSupervisor; ports: ServerPorts; maxFileStore: number }> {
   const storeDir = join(o.dataDir, "leaf");
   await mkdir(storeDir, { recursive: true });
   const configFile = join(o.dataDir, "leaf.conf");
-  const maxFileStore = await fileStoreLimit(o.dataDir, o.maxFileStore);
+  const maxFileStore = await fileStoreLimit(o.dataDir, o.maxFileStore, 0.8, await dirBytes(storeDir));
   const render = (port: number, httpPort: number | undefined): string =>
     renderLeafConfig({
       device: o.device,
@@ -47,7 +47,7 @@ export async function startLeaf(o: LeafOptions, log: Logger): Promise<{ supervis
     // Pin the ports the server picked: after a supervised restart, clients reconnect to the same one.
     await writeFile(configFile, render(ports.client ?? o.port, o.httpPort === undefined ? undefined : (ports.http ?? o.httpPort)));
   }
-  return { supervisor, ports };
+  return { supervisor, ports, maxFileStore };
 }
 
 /**
@@ -61,4 +61,20 @@ function routeLeafLog(log: Logger, line: string): void {
   else if (line.includes("[ERR]") || line.includes("[FTL]")) log.error(msg);
   else if (line.includes("[WRN]")) log.warn(msg);
   else log.debug(msg);
+}
+
+/** Bytes under a directory (the leaf's store), 0 when it does not exist. */
+async function dirBytes(dir: string): Promise<number> {
+  let total = 0;
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    if (!e.isFile()) continue;
+    total += await stat(join(e.parentPath, e.name)).then((s) => s.size, () => 0);
+  }
+  return total;
 }

@@ -6,7 +6,9 @@ import { Assets, type UpBacklog } from "@canopy/protocol";
  * Sources pull through an ephemeral consumer on this stream; its delivered stream sequence is the
  * leaf's view of what reached the hub. No such consumer means the hub is not sourcing right now.
  */
-export async function readUpBacklog(jsm: JetStreamManager): Promise<Omit<UpBacklog, "discarded"> & { full: boolean }> {
+export async function readUpBacklog(
+  jsm: JetStreamManager,
+): Promise<Omit<UpBacklog, "discarded"> & { full: boolean; delivered: number | undefined }> {
   const info = await jsm.streams.info(Assets.upStream);
   const s = info.state;
   let delivered: number | undefined;
@@ -22,5 +24,6 @@ export async function readUpBacklog(jsm: JetStreamManager): Promise<Omit<UpBackl
     lastSeq: s.last_seq,
     ...(delivered === undefined ? {} : { pending: Math.max(0, s.last_seq - delivered) }),
     full: maxBytes > 0 && s.bytes >= maxBytes * 0.9,
+    delivered,
   };
 }

@@ -24,6 +24,8 @@ export interface McuLink {
   readonly name: string;
   /** Writes the command to the MCU; rejects when the link cannot take it. */
   sendCommand(cmd: { linkId: number; name: string; args: Uint8Array }): Promise<void>;
+  /** Serial links only: close the port for a flasher and reopen it on `resume()`. */
+  suspend?(): Promise<{ path: string; baudRate: number; resume: () => void }>;
 }
 
 /** Event names the bridge itself publishes under `up.<dev>.evt.mcu.<mcu>.`: MCUs may not forge them. */
@@ -72,6 +74,10 @@ export class McuHub {
     this.o.log.info({ mcu: who.id, board: who.board, firmware: who.firmware, link: who.link }, "mcu online");
     this.held.release(who.id);
     return session;
+  }
+
+  session(mcu: string): McuSession | undefined {
+    return this.sessions.get(mcu);
   }
 
   isCurrent(s: McuSession): boolean {

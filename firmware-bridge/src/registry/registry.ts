@@ -86,6 +86,8 @@ export class McuRegistry {
       online: true,
       firstSeen: prev?.firstSeen ?? now,
       lastSeen: now,
+      ...(prev?.imageSha256 ? { imageSha256: prev.imageSha256 } : {}),
+      ...(prev?.lastFlash ? { lastFlash: prev.lastFlash } : {}),
     };
     await this.write(rec);
     this.joining.delete(who.id);
@@ -113,6 +115,14 @@ export class McuRegistry {
     await this.write(rec);
     this.dirty.delete(id);
     return rec;
+  }
+
+  /** A flash ended: remember how, and the image hash when the new image runs. */
+  async flashed(id: string, rec: NonNullable<McuSummary["lastFlash"]>, runningSha256?: string): Promise<void> {
+    const prev = this.db.get(id);
+    if (!prev) return;
+    await this.db.put(id, { ...prev, lastFlash: rec, ...(runningSha256 ? { imageSha256: runningSha256 } : {}) });
+    await this.db.flushed;
   }
 
   /** Hot path (every reading): memory only, no LMDB read. */

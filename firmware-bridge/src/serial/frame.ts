@@ -18,6 +18,9 @@ export const FrameType = {
   CommandAck: 5,
   LinkAck: 6,
   Who: 7,
+  /** Canopy bootloader request / response (PROTOCOL.md part 4): u8 op + op body. */
+  Boot: 8,
+  BootResp: 9,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -35,7 +38,9 @@ export type Frame =
   | { type: 4; flags: number; seq: number; cmdId: number; name: string; args: Uint8Array }
   | { type: 5; flags: number; seq: number; cmdId: number; status: number; detail: Uint8Array }
   | { type: 6; flags: number; seq: number; acked: number; status: number }
-  | { type: 7; flags: number; seq: number };
+  | { type: 7; flags: number; seq: number }
+  | { type: 8; flags: number; seq: number; op: number; body: Uint8Array }
+  | { type: 9; flags: number; seq: number; op: number; status: number; body: Uint8Array };
 
 const ascii = new TextDecoder("latin1");
 
@@ -104,6 +109,12 @@ export function parseFrame(raw: Uint8Array): Frame {
     case FrameType.Who:
       f = { type, flags, seq };
       break;
+    case FrameType.Boot:
+      f = { type, flags, seq, op: r.u8(), body: r.rest() };
+      break;
+    case FrameType.BootResp:
+      f = { type, flags, seq, op: r.u8(), status: r.u8(), body: r.rest() };
+      break;
     default:
       throw new FrameError("bad_frame", `unknown frame type ${type}`);
   }
@@ -168,6 +179,12 @@ export function buildFrame(f: Frame): Uint8Array {
       w.u16(f.acked).u8(f.status);
       break;
     case 7:
+      break;
+    case 8:
+      w.u8(f.op).bytes(f.body);
+      break;
+    case 9:
+      w.u8(f.op).u8(f.status).bytes(f.body);
       break;
   }
   return w.done();

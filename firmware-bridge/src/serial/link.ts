@@ -7,6 +7,7 @@ import { SerialDecoder, type SerialMode } from "./decoder.js";
 import { encodeFrame, FLAG_RETRANSMIT, FrameType, LINK_ACK_REJECTED, LINK_ACK_STORED, type Frame } from "./frame.js";
 import type { SerialConnection, SerialIo } from "./io.js";
 import { commandLine, WHO_LINE, type TextLine } from "./text.js";
+import { BootOp } from "../flash/canopy-protocol.js";
 
 export interface PortLinkOptions {
   path: string;
@@ -41,6 +42,8 @@ export class PortLink implements McuLink {
   private textInflight = 0;
   private lastWho = 0;
   private readonly decoder: SerialDecoder;
+  /** Set while a flasher owns the port: the link stays closed until it resolves. */
+  private paused: Promise<void> | undefined;
 
   constructor(private readonly o: PortLinkOptions) {
     this.name = `serial:${o.path}`;
@@ -64,6 +67,8 @@ export class PortLink implements McuLink {
     const backoff = new Backoff({ initialMs: 200, maxMs: 5_000, ...this.o.backoff });
     let loggedStep = -1;
     while (!signal.aborted) {
+      if (this.paused) await Promise.race([this.paused, new Promise((r) => signal.addEventListener("abort", r, { once: true }))]);
+      if (signal.aborted) break;
       let conn: SerialConnection;
       try {
         conn = await this.o.io.open(this.o.path, this.o.baudRate, signal);
@@ -81,6 +86,7 @@ export class PortLink implements McuLink {
       loggedStep = -1;
       log.info({ path: this.o.path, baudRate: this.o.baudRate }, "serial port open");
       const why = await this.serve(conn, signal);
+      if (this.paused) continue;
       this.o.counters.inc("serial.disconnects");
       log.warn({ path: this.o.path, err: why ? errorMessage(why) : undefined }, "serial port lost; reconnecting");
       if (!(await sleep(backoff.next(), signal))) break;
@@ -100,6 +106,28 @@ export class PortLink implements McuLink {
     this.session?.detach(signal.aborted ? "bridge stopped" : "unplugged");
     this.session = undefined;
     return why;
+  }
+
+  /**
+   * Hands the port to a flasher: the link closes it (the MCU shows offline) and reopens it once
+   * `resume` is called, when the MCU says hello again (with its new version, or its old one).
+   */
+  async suspend(): Promise<{ path: string; baudRate: number; resume: () => void }> {
+    let resume!: () => void;
+    this.paused = new Promise<void>((r) => (resume = r));
+    const conn = this.conn;
+    if (conn) {
+      await conn.close().catch(() => {});
+      await conn.closed;
+    }
+    return {
+      path: this.o.path,
+      baudRate: this.o.baudRate,
+      resume: () => {
+        this.paused = undefined;
+        resume();
+      },
+    };
   }
 
   sendCommand(cmd: { linkId: number; name: string; args: Uint8Array }): Promise<void> {
@@ -157,6 +185,11 @@ export class PortLink implements McuLink {
   private onFrame(f: Frame): void {
     if (f.type === FrameType.Hello) {
       this.linkAck(f.seq, this.identify(f.mcu, f.board, f.firmware, f.boot) ? LINK_ACK_STORED : LINK_ACK_REJECTED);
+      return;
+    }
+    if (f.type === FrameType.BootResp && f.op === BootOp.Confirm) {
+      // A freshly flashed app still confirming after the flasher gave the port back: ack it too.
+      this.conn?.write(encodeFrame({ type: FrameType.Boot, flags: 0, seq: 0, op: BootOp.Confirm, body: new Uint8Array() })).catch(() => {});
       return;
     }
     if (f.type !== FrameType.Telemetry && f.type !== FrameType.Event && f.type !== FrameType.CommandAck) {

@@ -1,8 +1,10 @@
 import { Backoff, sleep } from "@canopy/protocol";
 import { SerialDecoder } from "../serial/decoder.js";
 import { encodeFrame, FLAG_RETRANSMIT, FrameType, type Frame } from "../serial/frame.js";
+import { BootCodec, BootOp } from "../flash/canopy-protocol.js";
 import type { SerialConnection, SerialIo } from "../serial/io.js";
 import { periodMs, reading, runCommand, type SimOptions } from "./behaviour.js";
+import { SimBootloader } from "./bootloader.js";
 
 export interface SerialSimOptions extends SimOptions {
   path: string;
@@ -10,6 +12,10 @@ export interface SerialSimOptions extends SimOptions {
   binary: boolean;
   io: SerialIo;
   retransmitMs?: number;
+  /** Fraction of frames corrupted on the wire, both directions (line noise for tests). */
+  corrupt?: number;
+  /** Bootloader: time to program one WRITE (real flash takes milliseconds per page). */
+  bootWriteMs?: number;
 }
 
 type Outstanding = { frame: Frame; sentAt: number };
@@ -23,14 +29,29 @@ const enc = new TextEncoder();
 export class SerialSim {
   private conn: SerialConnection | undefined;
   private seq = 0;
-  private readonly boot = (Math.random() * 0xffffffff) >>> 0;
+  private boot = (Math.random() * 0xffffffff) >>> 0;
+  private firmware: string;
+  /** Binary-mode MCUs carry the Canopy serial bootloader (PROTOCOL.md part 4). */
+  readonly bootloader: SimBootloader;
   private readonly unacked = new Map<number, Outstanding>();
   private produced = 0;
   acked = 0;
   retransmits = 0;
   commands = 0;
 
-  constructor(private readonly o: SerialSimOptions) {}
+  constructor(private readonly o: SerialSimOptions) {
+    this.firmware = o.firmware ?? "1.0.0";
+    this.bootloader = new SimBootloader(this.firmware, {
+      reboot: (version) => {
+        this.firmware = version;
+        this.boot = (Math.random() * 0xffffffff) >>> 0;
+        this.unacked.clear();
+        this.hello();
+      },
+      sendConfirm: (version) => this.writeFrame({ type: FrameType.BootResp, flags: 0, seq: 0, op: BootOp.Confirm, status: 0, body: BootCodec.version(version) }),
+      report: (rec) => this.o.report?.(rec),
+    }, o.board ?? "sim-rp2040");
+  }
 
   async run(signal: AbortSignal): Promise<void> {
     const backoff = new Backoff({ initialMs: 100, maxMs: 2_000 });
@@ -52,7 +73,7 @@ export class SerialSim {
         this.o.binary ? "binary" : "text",
       );
       const lines = new LineSplitter((l) => this.onTextLine(l));
-      conn.onData((c) => (this.o.binary ? decoder.push(c) : lines.push(c)));
+      conn.onData((c) => (this.o.binary ? decoder.push(this.noise(c)) : lines.push(c)));
       this.hello();
       if (this.o.binary) for (const out of this.unacked.values()) this.resend(out);
       const onStop = (): void => void conn.close();
@@ -66,12 +87,13 @@ export class SerialSim {
     await producer.catch(() => {});
     await retransmitter.catch(() => {});
     await this.conn?.close();
+    this.bootloader.stop();
     this.o.report?.({ event: "done", produced: this.produced, acked: this.acked, retransmits: this.retransmits, commands: this.commands });
   }
 
   private hello(): void {
     const board = this.o.board ?? "sim-rp2040";
-    const fw = this.o.firmware ?? "1.0.0";
+    const fw = this.firmware;
     if (this.o.binary) this.write(encodeFrame({ type: FrameType.Hello, flags: 0, seq: this.nextSeq(), mcu: this.o.id, board, firmware: fw, boot: this.boot }));
     else this.write(`hello ${this.o.id} ${board} ${fw}\n`);
   }
@@ -82,7 +104,21 @@ export class SerialSim {
   }
 
   private write(data: Uint8Array | string): void {
-    this.conn?.write(data).catch(() => {});
+    this.conn?.write(typeof data === "string" ? data : this.noise(data)).catch(() => {});
+  }
+
+  private writeFrame(f: Frame): void {
+    this.write(encodeFrame(f));
+  }
+
+  /** With --corrupt p: flips one byte of a frame (or read chunk) with probability p; CRC catches it. */
+  private noise<T extends Uint8Array>(data: T): T {
+    const p = this.o.corrupt ?? 0;
+    if (p <= 0 || Math.random() >= p || data.length < 3) return data;
+    const copy = Uint8Array.from(data) as T;
+    const i = 1 + Math.floor(Math.random() * (copy.length - 2));
+    copy[i] = ((copy[i] as number) ^ 0x5a) || 0x01;
+    return copy;
   }
 
   private async produce(signal: AbortSignal, finished: () => void): Promise<void> {
@@ -134,7 +170,13 @@ export class SerialSim {
     if (f.type === FrameType.LinkAck) {
       if (this.unacked.delete(f.acked) && f.status === 0) this.acked++;
     } else if (f.type === FrameType.Who) this.hello();
-    else if (f.type === FrameType.Command) {
+    else if (f.type === FrameType.Boot) {
+      const r = this.bootloader.handle(f.op, f.body);
+      if (f.op === BootOp.Confirm) return;
+      const reply = (): void => this.writeFrame({ type: FrameType.BootResp, flags: 0, seq: 0, op: r.op, status: r.status, body: r.body });
+      if (f.op === BootOp.Write && this.o.bootWriteMs) setTimeout(reply, this.o.bootWriteMs);
+      else reply();
+    } else if (f.type === FrameType.Command) {
       this.commands++;
       const r = runCommand(f.name, Buffer.from(f.args).toString("utf8"));
       this.o.report?.({ event: "command", name: f.name, ok: r.ok });

@@ -79,7 +79,9 @@ export function deviceChecks(v: DeviceView, b: BacklogRow | undefined, now = Dat
       : `within ${ms(Math.abs(skew))} of the hub`,
   );
   const disk = s.facts?.disk;
-  if (disk?.total && disk.available !== undefined) {
+  if (s.storage?.full) {
+    add("disk", "fail", `data partition full (${s.storage.reason ?? "low space"}, ${mib(s.storage.freeBytes)} free): new data is refused until there is room`);
+  } else if (disk?.total && disk.available !== undefined) {
     const free = disk.available / disk.total;
     add("disk", free < DISK_FAIL_FRACTION ? "fail" : free < DISK_WARN_FRACTION ? "warn" : "ok", `${mib(disk.available)} free of ${mib(disk.total)} (${(free * 100).toFixed(1)}%) on the data disk`);
   } else add("disk", "warn", "not reported");

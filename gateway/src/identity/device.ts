@@ -14,6 +14,7 @@ export function devicePermissions(device: string): Permissions {
   const hubApi = `$JS.${HUB_DOMAIN}.API`;
   const devApi = Subjects.deviceJsApi(d);
   const cfgStream = `KV_${Assets.kvConfig}`;
+  const fwStream = `OBJ_${Assets.objFirmware}`;
   return {
     pub: {
       allow: [
@@ -30,6 +31,11 @@ export function devicePermissions(device: string): Permissions {
         Subjects.statusPut(d),
         Subjects.statusGet(d),
         Subjects.registryGet(d),
+        // firmware images (read-only): stream info, the object's meta, its chunks by sequence (resume)
+        `${hubApi}.STREAM.INFO.${fwStream}`,
+        `${hubApi}.STREAM.MSG.GET.${fwStream}`,
+        `${hubApi}.DIRECT.GET.${fwStream}`,
+        `${hubApi}.DIRECT.GET.${fwStream}.>`,
         // answers to live queries and gateway probes: only on its own reply subject
         `${Subjects.queryReplyPrefix}.${d}.>`,
       ],

@@ -7,6 +7,8 @@ import { originSeq } from "./messages.js";
 export interface BacklogRow {
   device: string;
   online: boolean;
+  /** The device reported its data partition full (new data refused until there is room). */
+  diskFull: boolean;
   shard: string | null;
   /** Messages in the device's UP not yet in the hub, as of `asOfMs` ago (null: never reported). */
   pending: number | null;
@@ -56,6 +58,7 @@ export async function backlog(nc: NatsConnection, now = Date.now()): Promise<Bac
       return {
         device: v.record.id,
         online: v.online,
+        diskFull: v.status?.storage?.full === true,
         shard,
         pending,
         pendingBytes,

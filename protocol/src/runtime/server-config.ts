@@ -141,10 +141,11 @@ export function renderLeafConfig(o: LeafConfigOptions): string {
  * The JetStream file store limit: the requested size, but never more than `fraction` of the free
  * space where the store lives (a truly full disk wedges 2.9.10 JetStream).
  */
-export async function fileStoreLimit(dir: string, requested: number, fraction = 0.8): Promise<number> {
+export async function fileStoreLimit(dir: string, requested: number, fraction = 0.8, usedByStore = 0): Promise<number> {
   const s = await statfs(dir);
   const free = Number(s.bavail) * Number(s.bsize);
-  return Math.max(16 * 2 ** 20, Math.min(requested, Math.floor(free * fraction)));
+  // What the store already holds counts as room: a store that filled the disk must still fit its limit.
+  return Math.max(16 * 2 ** 20, Math.min(requested, Math.floor((free + usedByStore) * fraction)));
 }
 
 /** A stable number in [0, 1) from an id (FNV-1a), to spread per-device timings. */

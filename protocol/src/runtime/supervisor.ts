@@ -47,6 +47,14 @@ export class ServerSupervisor {
     this.abort.abort();
   }
 
+  /**
+   * Restarts the server now (e.g. JetStream shut itself down on a full disk and there is room
+   * again): SIGTERM, and the watch loop starts it again on the same config.
+   */
+  restart(): void {
+    this.proc?.kill("SIGTERM");
+  }
+
   async stop(): Promise<void> {
     this.abort.abort();
     await this.proc?.stop();

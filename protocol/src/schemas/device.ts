@@ -62,6 +62,10 @@ export const McuSummary = z.object({
   online: z.boolean(),
   firstSeen: Timestamp,
   lastSeen: Timestamp,
+  /** sha256 of the image the MCU runs, when Canopy flashed it. */
+  imageSha256: z.string().optional(),
+  /** The last flash: state, version, when, why (schemas/firmware.ts McuFlashRecord). */
+  lastFlash: z.object({ state: z.string(), version: z.string(), sha256: z.string(), at: Timestamp, detail: z.string() }).optional(),
 });
 export type McuSummary = z.infer<typeof McuSummary>;
 
@@ -87,6 +91,10 @@ export const DeviceStatus = z.object({
     .partial()
     .optional(),
   mcus: z.array(McuSummary).optional(),
+  /** The data partition: `full` while free space is below the floor or the leaf's JetStream is down. */
+  storage: z
+    .object({ full: z.boolean(), freeBytes: z.number(), totalBytes: z.number(), reason: z.string().optional(), since: Timestamp.optional() })
+    .optional(),
   /** Device clock minus hub clock, measured by the agent (absent until measured). */
   clock: z.object({ skewMs: z.number(), rttMs: z.number() }).optional(),
 });

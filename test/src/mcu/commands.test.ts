@@ -29,9 +29,9 @@ before(async () => {
   mqttPort2 = await freePort();
   await fleet.startAgent("pi-1", {
     groups: ["lab"],
-    args: ["--bridge-serial", bin.a, "--bridge-serial", txt.a, "--bridge-mqtt", `127.0.0.1:${mqttPort}`],
+    args: ["--bridge-serial", bin.a, "--bridge-serial", txt.a, "--bridge-mqtt", `127.0.0.1:${mqttPort}`, "--bridge-mqtt-anonymous"],
   });
-  await fleet.startAgent("pi-2", { groups: ["lab"], args: ["--bridge-mqtt", `127.0.0.1:${mqttPort2}`] });
+  await fleet.startAgent("pi-2", { groups: ["lab"], args: ["--bridge-mqtt", `127.0.0.1:${mqttPort2}`, "--bridge-mqtt-anonymous"] });
   procs.push(new CanopyProcess(["sim", "mcu", "--id", "m-bin", "--serial", bin.b, "--binary", "--rate", "1", "--firmware", "2.0.0"]));
   procs.push(new CanopyProcess(["sim", "mcu", "--id", "m-txt", "--serial", txt.b, "--rate", "1"]));
   procs.push(await mqttSim(mqttPort, ["--id", "m-mq", "--rate", "1"]));

@@ -44,11 +44,11 @@ export async function mqttSim(port: number, args: string[]): Promise<CanopyProce
   return waitFor(
     async () => {
       const p = new CanopyProcess(["sim", "mcu", "--mqtt", `127.0.0.1:${port}`, ...args]);
-      const ok = await p.waitForOutput(/connected|online|hello|publish/i, 3_000).then(() => true, () => false);
+      const ok = await p.waitForOutput(/connected|online|hello|publish/i, 15_000).then(() => true, () => false);
       if (ok && p.running) return p;
       await p.stop();
       return undefined;
     },
-    { timeoutMs: 30_000, intervalMs: 500, what: "sim MCU connected to the bridge's MQTT listener" },
+    { timeoutMs: 90_000, intervalMs: 500, what: "sim MCU connected to the bridge's MQTT listener" },
   );
 }

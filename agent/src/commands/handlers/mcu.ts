@@ -1,6 +1,5 @@
 import { z } from "zod";
 import {
-  Backoff,
   CanopyError,
   ErrorCode,
   Id,
@@ -8,11 +7,10 @@ import {
   Subjects,
   checkId,
   mcuPayload,
-  sleep,
   type McuCommandRequestInput,
 } from "@canopy/protocol";
 import { defineHandler } from "../registry.js";
-import { localRequest } from "./local.js";
+import { requestBridge } from "../../mcus/bridge-request.js";
 
 /** One request to the bridge holds for an offline MCU at most this long; the handler then asks again. */
 const MAX_HOLD_MS = 60_000;
@@ -35,26 +33,13 @@ export const mcuCommand = defineHandler({
     const { mcu, ackTimeoutMs, ...rest } = args;
     const subject = Subjects.localMcuCommand(ctx.device, mcu, command);
     const deadline = ctx.command.createdAt + ctx.command.ttlMs;
-    const bridge = ctx.options.bridge;
-    const supervised = !!bridge && (bridge.serial.length > 0 || !!bridge.mqtt);
-    const backoff = new Backoff({ initialMs: 500, maxMs: 5_000 });
     const who = `the firmware bridge (MCU ${mcu})`;
     for (;;) {
       const left = deadline - ctx.command.now();
       if (left <= 0) throw new CanopyError(ErrorCode.Expired, `MCU ${mcu} stayed offline until the command's TTL ended`);
       const waitMs = Math.min(left, MAX_HOLD_MS);
       const body: McuCommandRequestInput = { id: ctx.command.id, payload: mcuPayload(rest), waitMs, ackTimeoutMs };
-      let reply: unknown;
-      try {
-        reply = await localRequest(ctx.nc, subject, body, waitMs + ackTimeoutMs + 2_000, signal, who);
-      } catch (err) {
-        // No responder while the agent's own bridge restarts: nobody got the command, so ask again.
-        if (supervised && err instanceof CanopyError && err.code === ErrorCode.Unavailable && !signal.aborted) {
-          await sleep(Math.min(backoff.next(), Math.max(0, deadline - ctx.command.now())), signal);
-          continue;
-        }
-        throw err;
-      }
+      const reply = await requestBridge(ctx, subject, body, waitMs + ackTimeoutMs + 2_000, signal, who, deadline);
       const r = McuCommandResult.parse(reply);
       switch (r.status) {
         case "ok":

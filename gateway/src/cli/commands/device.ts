@@ -118,6 +118,7 @@ export function registerDevice(program: Command): void {
               groups: v.record.groups,
               shard: v.record.shard,
               online: v.online,
+              diskFull: v.status?.storage?.full === true,
               lastSeenMs: v.lastSeenMs ?? null,
               status: v.status ?? null,
             })),
@@ -127,7 +128,7 @@ export function registerDevice(program: Command): void {
         const rows = views.map((v) => [
           v.record.id,
           v.record.groups.join(",") || "-",
-          v.online ? "online" : "offline",
+          (v.online ? "online" : "offline") + (v.status?.storage?.full ? ",disk_full" : ""),
           age(v.lastSeenMs),
           [v.status?.facts?.os?.distro, v.status?.facts?.os?.release].filter(Boolean).join(" ") || "-",
           v.status?.agent.version ?? "-",

@@ -10,7 +10,7 @@ export function registerMcu(program: Command): void {
   registerMcuCreds(mcu);
   mcu
     .command("list")
-    .description("every MCU of the fleet, as the devices last reported them (bridge registry)")
+    .description("every MCU of the fleet, as the devices last reported them (bridge registry): board, firmware, image hash, last flash")
     .option("-d, --device <id>", "only this device's MCUs")
     .option("--json", "machine-readable output")
     .addHelpText("after", "\nExamples:\n  canopy mcu list\n  canopy mcu list --device pi-01 --json")
@@ -36,8 +36,18 @@ export function registerMcu(program: Command): void {
         }
         process.stdout.write(
           table(
-            ["DEVICE", "MCU", "BOARD", "FIRMWARE", "LINK", "STATE", "LAST SEEN"],
-            rows.map((r) => [r.device, r.id, r.board, r.firmware, r.link, r.online ? "online" : "offline", age(now - r.lastSeen)]),
+            ["DEVICE", "MCU", "BOARD", "FIRMWARE", "IMAGE", "LINK", "STATE", "LAST SEEN", "LAST FLASH"],
+            rows.map((r) => [
+              r.device,
+              r.id,
+              r.board,
+              r.firmware,
+              r.imageSha256?.slice(0, 12) ?? "-",
+              r.link,
+              r.online ? "online" : "offline",
+              age(now - r.lastSeen),
+              r.lastFlash ? `${r.lastFlash.state} ${r.lastFlash.version} ${age(now - r.lastFlash.at)} ago` : "-",
+            ]),
           ),
         );
         process.stdout.write(`${rows.filter((r) => r.online).length}/${rows.length} online\n`);

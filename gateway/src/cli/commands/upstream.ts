@@ -88,7 +88,7 @@ export function registerUpstream(program: Command): void {
             ["DEVICE", "STATE", "PENDING", "BYTES", "AS OF", "LAST RECEIVED", "DISCARDED", "SHARD"],
             rows.map((r) => [
               r.device,
-              r.online ? "online" : "offline",
+              (r.online ? "online" : "offline") + (r.diskFull ? ",disk_full" : ""),
               r.pending === null ? "?" : String(r.pending),
               r.pendingBytes === null ? "?" : bytes(r.pendingBytes),
               r.asOfMs === null ? "never" : `${age(r.asOfMs)} ago`,

@@ -1,0 +1,141 @@
+import { sleep } from "@canopy/protocol";
+import { SerialDecoder } from "../serial/decoder.js";
+import { encodeFrame, FrameType, LINK_ACK_STORED, type Frame } from "../serial/frame.js";
+import type { SerialConnection, SerialIo } from "../serial/io.js";
+import { BootCodec, BootOp } from "./canopy-protocol.js";
+import { FlashError } from "./flasher.js";
+
+type BootResp = Extract<Frame, { type: 9 }>;
+
+/** What the MCU said on its own while we waited: a (re)boot hello, or the new app's CONFIRM. */
+export type Unsolicited = { kind: "hello"; version: string } | { kind: "confirm"; version: string };
+
+/**
+ * The flasher's own session on a serial port (the bridge's link for that port is suspended meanwhile):
+ * request/response over BOOT/BOOT_RESP frames with a per-request timeout and resends (a lost or
+ * corrupted frame costs one timeout, never the flash), plus the hellos and CONFIRMs the MCU sends.
+ */
+export class BootPort {
+  private conn: SerialConnection | undefined;
+  private waiter: { op: number; resolve: (f: BootResp) => void } | undefined;
+  private readonly events: Unsolicited[] = [];
+  private eventWake: (() => void) | undefined;
+  private seq = 0;
+  private activated = false;
+  private readonly staleBoots = new Set<number>();
+  framesSent = 0;
+
+  constructor(private readonly io: SerialIo, private readonly path: string, private readonly baud: number) {}
+
+  get open(): boolean {
+    return this.conn !== undefined;
+  }
+
+  /** Opens the port, retrying until `signal` aborts (the pty may be gone for a while). */
+  async connect(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        const conn = await this.io.open(this.path, this.baud, signal);
+        const decoder = new SerialDecoder({ frame: (f) => this.onFrame(f), line: () => {}, drop: () => {} }, "binary");
+        conn.onData((c) => decoder.push(c));
+        this.conn = conn;
+        void conn.closed.then(() => {
+          if (this.conn === conn) this.conn = undefined;
+          this.eventWake?.();
+        });
+        return;
+      } catch {
+        await sleep(200, signal);
+      }
+    }
+    throw new FlashError(signal.reason === "cancelled" ? "cancelled" : "timeout", `could not open ${this.path}`);
+  }
+
+  async close(): Promise<void> {
+    const c = this.conn;
+    this.conn = undefined;
+    await c?.close().catch(() => {});
+  }
+
+  /** One request; resent on timeout. Rejects with no_response after `tries`, or when the port closes. */
+  async request(op: number, body: Uint8Array, signal: AbortSignal, timeoutMs = 400, tries = 25): Promise<BootResp> {
+    for (let i = 0; i < tries; i++) {
+      const conn = this.conn;
+      if (!conn) throw new FlashError("no_response", "port closed");
+      if (signal.aborted) throw new FlashError("timeout", "deadline passed");
+      const got = new Promise<BootResp | undefined>((resolve) => {
+        const timer = setTimeout(() => resolve(undefined), timeoutMs);
+        this.waiter = { op, resolve: (f) => (clearTimeout(timer), resolve(f)) };
+        void conn.closed.then(() => (clearTimeout(timer), resolve(undefined)));
+      });
+      this.send({ type: FrameType.Boot, flags: 0, seq: this.nextSeq(), op, body });
+      const f = await got;
+      this.waiter = undefined;
+      if (f) return f;
+    }
+    throw new FlashError("no_response", `no answer to bootloader op ${op} after ${tries} tries`);
+  }
+
+  /** The next hello / confirm the MCU sends, or undefined once `signal` aborts or the port closes. */
+  async nextEvent(signal: AbortSignal): Promise<Unsolicited | undefined> {
+    while (this.events.length === 0) {
+      if (signal.aborted || !this.conn) return undefined;
+      await new Promise<void>((resolve) => {
+        this.eventWake = resolve;
+        signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+      this.eventWake = undefined;
+    }
+    return this.events.shift();
+  }
+
+  /** From now on only hellos of a new boot (and CONFIRMs) are events. */
+  activate(): void {
+    this.activated = true;
+    this.events.length = 0;
+  }
+
+  ackConfirm(): void {
+    this.send({ type: FrameType.Boot, flags: 0, seq: this.nextSeq(), op: BootOp.Confirm, body: new Uint8Array() });
+  }
+
+  private nextSeq(): number {
+    return (this.seq = (this.seq + 1) & 0xffff);
+  }
+
+  private send(f: Frame): void {
+    this.framesSent++;
+    this.conn?.write(encodeFrame(f)).catch(() => {});
+  }
+
+  private onFrame(f: Frame): void {
+    if (f.type === FrameType.BootResp) {
+      if (f.op === BootOp.Confirm) return this.push({ kind: "confirm", version: safe(() => BootCodec.parseVersion(f.body)) });
+      if (this.waiter?.op === f.op) this.waiter.resolve(f);
+      return;
+    }
+    if (f.type === FrameType.Hello) {
+      // Ack it (not stored: the bridge's link says hello again when it reopens), so it is not resent.
+      this.send({ type: FrameType.LinkAck, flags: 0, seq: 0, acked: f.seq, status: LINK_ACK_STORED });
+      // Every boot says hello with a fresh nonce: hellos of boots seen before ACTIVATE (a reopened
+      // port, a resend) are not news of the reboot we wait for.
+      if (!this.activated) this.staleBoots.add(f.boot);
+      else if (!this.staleBoots.has(f.boot)) this.push({ kind: "hello", version: f.firmware });
+    }
+    // Readings are left unacked: the MCU resends them to the bridge once it has the port back.
+  }
+
+  private push(e: Unsolicited): void {
+    this.events.push(e);
+    if (this.events.length > 64) this.events.shift();
+    this.eventWake?.();
+  }
+}
+
+function safe(f: () => string): string {
+  try {
+    return f();
+  } catch {
+    return "";
+  }
+}

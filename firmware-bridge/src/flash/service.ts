@@ -1,0 +1,152 @@
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import {
+  BridgeFlashRequest,
+  Subjects,
+  decode,
+  errorMessage,
+  isValidId,
+  type BridgeFlashResult,
+  type FlashEvent,
+  type FlashState,
+} from "@canopy/protocol";
+import type { McuHub } from "../core/hub.js";
+import type { Logger } from "../log.js";
+import type { UpPublisher } from "../nats/publisher.js";
+import type { McuRegistry } from "../registry/registry.js";
+import { FlashError, type FlashPhase, type FlashProgress } from "./flasher.js";
+import type { FlasherRegistry } from "./registry.js";
+
+const STATE_OF: Record<FlashPhase, FlashState> = {
+  preparing: "flashing",
+  flashing: "flashing",
+  verifying: "verifying",
+  booting: "booting",
+  confirming: "booting",
+};
+/** Progress events go upstream at most this often (the terminal one always). */
+const PROGRESS_EVERY_MS = 500;
+
+export interface FlashServiceOptions {
+  device: string;
+  hub: McuHub;
+  registry: McuRegistry;
+  publisher: UpPublisher;
+  flashers: FlasherRegistry;
+  log: Logger;
+}
+
+/**
+ * Flashes on the agent's request (`local.<dev>.mcu.<mcu>.flash`, leaf-local): takes the MCU's serial
+ * port from its link, runs the named flasher with the verified image the agent cached, publishes
+ * progress on `up.<dev>.evt.mcu.<mcu>.flash`, gives the port back, and answers how it ended.
+ */
+export class FlashService {
+  private sub: Subscription | undefined;
+  private readonly busy = new Set<string>();
+  private readonly stopping = new AbortController();
+
+  constructor(private readonly o: FlashServiceOptions) {}
+
+  listen(nc: NatsConnection): void {
+    this.sub = nc.subscribe(Subjects.localMcuFlashes(this.o.device), {
+      callback: (err, msg) => {
+        if (!err) void this.onRequest(msg);
+      },
+    });
+  }
+
+  stop(): void {
+    this.stopping.abort();
+    this.sub?.unsubscribe();
+  }
+
+  private async onRequest(msg: Msg): Promise<void> {
+    const mcu = msg.subject.split(".")[3] ?? "";
+    const answer = (r: BridgeFlashResult): void => void (msg.reply && msg.respond(JSON.stringify(r)));
+    let req: BridgeFlashRequest;
+    try {
+      req = decode(BridgeFlashRequest, msg.data, 16 * 1024);
+    } catch (err) {
+      return answer({ state: "failed", detail: `bad flash request: ${errorMessage(err)}`, bytesSent: 0 });
+    }
+    if (!isValidId(mcu) || this.busy.has(mcu)) return answer({ state: "failed", detail: `a flash of ${mcu} is already running`, bytesSent: 0 });
+    this.busy.add(mcu);
+    try {
+      const r = await this.flash(mcu, req);
+      await this.o.registry.flashed(mcu, { state: r.state, version: req.version, sha256: req.sha256, at: Date.now(), detail: r.detail }, r.state === "confirmed" ? req.sha256 : undefined);
+      answer(r);
+    } catch (err) {
+      answer({ state: "failed", detail: errorMessage(err), bytesSent: 0 });
+    } finally {
+      this.busy.delete(mcu);
+    }
+  }
+
+  private async flash(mcu: string, req: BridgeFlashRequest): Promise<BridgeFlashResult> {
+    const flasher = this.o.flashers.get(req.flasher);
+    if (!flasher) return { state: "failed", detail: `no flasher ${req.flasher}; this bridge has: ${this.o.flashers.names.join(", ")}`, bytesSent: 0 };
+    const data = await readFile(req.path);
+    const sha = createHash("sha256").update(data).digest("hex");
+    if (sha !== req.sha256 || data.length !== req.size) return { state: "failed", detail: `cached image hashes ${sha}, expected ${req.sha256}`, bytesSent: 0 };
+    const session = this.o.hub.session(mcu);
+    if (!session) return { state: "failed", detail: `mcu ${mcu} is offline`, bytesSent: 0 };
+    if (!session.link.suspend) return { state: "failed", detail: `mcu ${mcu} is on ${session.link.name}: flasher ${req.flasher} needs a serial link`, bytesSent: 0 };
+    const port = await session.link.suspend();
+    this.o.log.info({ mcu, version: req.version, port: port.path, flasher: req.flasher }, "flashing");
+    const progress = new ProgressRelay((ev) => this.publish(mcu, req, ev));
+    try {
+      const r = await flasher.flash({
+        port: port.path,
+        baud: port.baudRate,
+        image: { data, format: req.format, sha256: req.sha256, version: req.version, board: req.board },
+        signal: this.stopping.signal,
+        deadlineMs: req.deadlineMs,
+        onProgress: (p) => progress.push(p),
+        options: { confirmWithinMs: String(req.confirmWithinMs) },
+      });
+      if (r.confirmed) return { state: "confirmed", detail: `${req.version} booted and confirmed`, runningVersion: r.bootedVersion ?? req.version, bytesSent: r.bytesSent };
+      return {
+        state: "rolled_back",
+        detail: `${req.version} did not confirm within ${req.confirmWithinMs} ms; the bootloader reverted to ${r.bootedVersion ?? "the previous image"}`,
+        ...(r.bootedVersion ? { runningVersion: r.bootedVersion } : {}),
+        bytesSent: r.bytesSent,
+      };
+    } catch (err) {
+      const code = err instanceof FlashError ? `${err.code}: ` : "";
+      return { state: "failed", detail: `${code}${errorMessage(err)}`, bytesSent: 0 };
+    } finally {
+      port.resume();
+    }
+  }
+
+  private publish(mcu: string, req: BridgeFlashRequest, p: { state: FlashState; bytes: number; total: number; rate: number; detail: string }): void {
+    const ev: FlashEvent = { id: req.id, mcu, version: req.version, sha256: req.sha256, at: Date.now(), ...p };
+    this.o.publisher.publish(Subjects.mcuFlashEvent(this.o.device, mcu), Buffer.from(JSON.stringify(ev))).catch(() => {});
+  }
+}
+
+/** Turns flasher progress into throttled events with a rate per phase. */
+class ProgressRelay {
+  private phase: FlashState | undefined;
+  private phaseStart = { at: 0, bytes: 0 };
+  private lastSent = 0;
+
+  constructor(private readonly send: (p: { state: FlashState; bytes: number; total: number; rate: number; detail: string }) => void) {}
+
+  push(p: FlashProgress): void {
+    const state = STATE_OF[p.phase];
+    const now = Date.now();
+    const changed = state !== this.phase;
+    if (changed) {
+      this.phase = state;
+      this.phaseStart = { at: now, bytes: p.bytes };
+    }
+    if (!changed && now - this.lastSent < PROGRESS_EVERY_MS && p.bytes < p.total) return;
+    this.lastSent = now;
+    const secs = (now - this.phaseStart.at) / 1000;
+    const rate = secs > 0 ? Math.round((p.bytes - this.phaseStart.bytes) / secs) : 0;
+    this.send({ state, bytes: p.bytes, total: p.total, rate, detail: p.detail ?? "" });
+  }
+}
