@@ -33,7 +33,7 @@ const silent = pino({ level: "silent" });
 
 const dir = await mkdtemp(join(tmpdir(), "canopy-bench-config-"));
 const hub = await TestServer.hub(join(dir, "hub"));
-const admin = await connect({ servers: hub.url });
+const admin = await hub.connect();
 const conns = [];
 try {
   await provisionHub(admin);
@@ -46,7 +46,7 @@ try {
   let onApplied = () => {};
   let onRaw = () => {};
   for (const id of ids) {
-    const nc = await connect({ servers: hub.url, name: id });
+    const nc = await hub.connect({ name: id });
     conns.push(nc);
     const cfg = await new Kvm(nc).open("cfg");
     const engine = new ConfigEngine({

@@ -39,15 +39,15 @@ async function canopyDrain() {
 async function plainDrain() {
   const dir = await tempDir();
   const hub = await TestServer.hub(join(dir.path, "hub"));
-  const leaf = await TestServer.leaf(join(dir.path, "leaf"), "plain1", hub.ports.leaf);
+  const leaf = await TestServer.leaf(join(dir.path, "leaf"), "plain1", hub.ports.leaf, await hub.deviceAuth("plain1", join(dir.path, "auth")));
   try {
     await hub.waitForLeaves(1);
     const lnc = await connect({ servers: leaf.url });
     await (await jetstreamManager(lnc)).streams.add({ name: "UP", subjects: ["up.plain1.>"], duplicate_window: 120e9 });
     await publishSeries(lnc, { device: "plain1", subject: "up.plain1.tlm.x", count: N, window: 1000 });
-    const hnc = await connect({ servers: hub.url });
+    const hnc = await hub.connect();
     const t0 = Date.now();
-    await (await jetstreamManager(hnc)).streams.add({ name: "FLEET", sources: [{ name: "UP", external: { api: "$JS.plain1.API", deliver: "" } }] });
+    await (await jetstreamManager(hnc)).streams.add({ name: "FLEET", sources: [{ name: "UP", external: { api: "$JS.plain1.API", deliver: "du.plain1" } }] });
     await waitForCount(hnc, "FLEET", "up.plain1.tlm.x", N, 300_000);
     const ms = Date.now() - t0;
     await lnc.close();

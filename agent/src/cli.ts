@@ -31,7 +31,8 @@ export function buildProgram(): Command {
     .option("--bridge-mqtt <host:port>", "run the firmware bridge with an MQTT listener here")
     .option("--mqtt-profiles <list>", "MQTT topic profiles to accept, comma-separated (default all: canopy,tasmota,esphome,shelly,custom)")
     .option("--bridge-mqtt-anonymous", "let MQTT clients without credentials in (development only; logged as a warning)")
-    .option("--allow-exec <path>", "absolute path of a script the 'exec' command may run (repeatable; adds to config exec.allow)", collect)
+    .option("--allow-exec <path>", "absolute path of a script the 'exec' command may run (repeatable; with the local exec.allow file)", collect)
+    .option("--exec-allow-file <file>", "root-owned file listing the scripts 'exec' may run (default /etc/canopy/exec.allow); remote config exec.allow can only narrow it")
     .addHelpText(
       "after",
       "\nExamples:\n  canopy agent --bundle pi-01.bundle.json --data /var/lib/canopy   # first start: enroll\n  canopy agent --join canopy1.eyJ2Ijo... --data /var/lib/canopy\n  canopy agent --data /var/lib/canopy                              # later starts\n  canopy agent --config /etc/canopy/agent.json",
@@ -48,6 +49,7 @@ export function buildProgram(): Command {
           metricsPort: f.metricsPort === undefined ? undefined : Number(f.metricsPort),
           heartbeat: f.heartbeat as string | undefined,
           allowExec: f.allowExec as string[] | undefined,
+          execAllowFile: f.execAllowFile as string | undefined,
           bridge:
             f.bridgeSerial || f.bridgeMqtt
               ? {

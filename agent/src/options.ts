@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { CanopyError, DEFAULT_LEAF_SYNC_INTERVAL, ErrorCode, Id, describeIssues, parseBytes, parseDuration } from "@canopy/protocol";
 import { DEFAULT_UP_LIMITS } from "./up/stream.js";
+import { DEFAULT_EXEC_ALLOW_FILE } from "./commands/handlers/exec-allow.js";
 import { storeEnrollment, storedEnrollment, type Enrollment } from "./identity/enroll.js";
 import type { EnrollBundle } from "@canopy/protocol";
 
@@ -69,8 +70,10 @@ export const AgentOptionsSchema = z.object({
   credentials: z.string().optional(),
   /** Leaf-link TLS (client certificate, fleet CA), from the enrollment. */
   tls: z.object({ certFile: z.string(), keyFile: z.string(), caFile: z.string() }).optional(),
-  /** Scripts the `exec` command may run, in addition to the applied config's `exec.allow`. */
+  /** Scripts the `exec` command may run, besides those in `execAllowFile` (remote config can only narrow). */
   allowExec: z.array(z.string().refine(isAbsolute, "must be an absolute path")).default([]),
+  /** The device's own exec allowlist: a root-owned file, one absolute path per line. */
+  execAllowFile: z.string().refine(isAbsolute, "must be an absolute path").default(DEFAULT_EXEC_ALLOW_FILE),
 });
 export type AgentOptions = z.output<typeof AgentOptionsSchema>;
 /** Before enrollment fills them in, device and hub may be missing. */

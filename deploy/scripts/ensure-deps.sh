@@ -42,6 +42,8 @@ need_root() {
 }
 
 need=()
+# the hub's leaf-link CA and certificates (hub and device install)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 if [ "${CANOPY_FOR_TESTS:-1}" = 1 ]; then
   # socat: serial tests and the demo's MCUs (pty pairs); a device's bridge opens real ports.
   command -v socat >/dev/null 2>&1 || need+=(socat)

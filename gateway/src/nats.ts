@@ -37,11 +37,12 @@ export async function connectHub(
     return await connect({
       servers: t.server,
       name: opts.name ?? "canopy-cli",
-      timeout: 10_000,
+      timeout: 20_000,
       // Devices may publish replies only to the operator side's inboxes, never to each other's.
       inboxPrefix: Subjects.hubInboxPrefix,
       ...auth,
-      ...(opts.daemon ? { maxReconnectAttempts: -1, reconnectTimeWait: 1_000 } : { maxReconnectAttempts: 2 }),
+      // A hub busy enough to miss one handshake (measured on a loaded 2-core CI box) gets a second try.
+      ...(opts.daemon ? { maxReconnectAttempts: -1, reconnectTimeWait: 1_000 } : { maxReconnectAttempts: 2, waitOnFirstConnect: true, reconnectTimeWait: 500 }),
     });
   } catch (err) {
     const msg = (err as Error).message;

@@ -20,3 +20,5 @@ export * from "./schemas/mcu-profiles.js";
 export * from "./schemas/config-keys.js";
 export * from "./version.js";
 export * from "./schemas/enroll.js";
+export * from "./query-regex.js";
+export * from "./secrets.js";

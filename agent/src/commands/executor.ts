@@ -1,6 +1,7 @@
 import type { JetStreamManager, JsMsg } from "@nats-io/jetstream";
 import {
   Assets,
+  hasSecrets,
   Backoff,
   CommandRequest,
   CommandSubjects,
@@ -252,6 +253,10 @@ export class Executor {
     this.emit(event);
     await this.d.state.durable();
     for (const m of h.msgs) m.ack();
+    // Secret args (a Wi-Fi password) stay on the device no longer than the command: erased from the mirror.
+    if (h.req && hasSecrets(h.req.args)) {
+      for (const m of h.msgs) await this.d.jsm.streams.deleteMessage(Assets.cmdStream, m.seq, true).catch(() => false);
+    }
     this.held.delete(h.id);
     this.cancelRequested.delete(h.id);
     this.d.log.info({ id: h.id, name: h.req?.name, state: event.state, replay: event.replay }, "command finished");

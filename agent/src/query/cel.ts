@@ -1,5 +1,5 @@
 import { Environment, type ParseResult } from "@marcbachmann/cel-js";
-import { QUERY_TYPES, QUERY_VARIABLES, queryEnvironment, type QueryFacts, type QueryFieldType } from "@canopy/protocol";
+import { QUERY_TYPES, QUERY_VARIABLES, checkQueryRegexes, queryEnvironment, type QueryFacts, type QueryFieldType } from "@canopy/protocol";
 
 export { queryEnvironment };
 
@@ -20,6 +20,8 @@ export class QueryCompiler {
     const hit = this.cache.get(expr);
     if (hit) return hit;
     const compiled = this.env.parse(expr);
+    // Refused here too (not only at the CLI): anyone who can publish q.* must not stall the agent.
+    checkQueryRegexes(compiled.ast);
     const checked = compiled.check();
     if (!checked.valid && checked.error) throw checked.error;
     if (checked.type !== "bool") throw new QueryTypeError(`expression must be a bool, got ${checked.type ?? "unknown"}`);

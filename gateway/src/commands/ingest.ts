@@ -1,6 +1,6 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstream, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
-import { CommandEvent, CommandSubjects, commandKey, decode, errorMessage } from "@canopy/protocol";
+import { jetstream, jetstreamManager, DeliverPolicy, type JsMsg } from "@nats-io/jetstream";
+import { Assets, CommandEvent, CommandSubjects, commandKey, decode, errorMessage, isTerminal, type CommandRecord } from "@canopy/protocol";
 import { Shards } from "../registry/shards.js";
 import type { GatewayTask } from "../service/gateway.js";
 import type { Logger } from "../logging.js";
@@ -27,6 +27,8 @@ export function commandResultsTask(log?: Logger): GatewayTask {
       if (Date.now() - lastSweep > SWEEP_EVERY_MS) {
         lastSweep = Date.now();
         await sweepExpired(store);
+        // A command can end before its sender recorded that it held secrets: erase those here.
+        for (const rec of await store.list()) if (rec.secretSeq !== undefined && isTerminal(rec.state)) await eraseSecret(nc, store, rec);
       }
       const shards = (await (await Shards.open(nc)).list()).map((s) => s.name);
       await Promise.all(shards.map((s) => ingestShard(nc, store, s, signal, log)));
@@ -59,7 +61,8 @@ export async function ingestShard(nc: NatsConnection, store: CommandStore, shard
   };
   try {
     for await (const m of messages) {
-      await ingestOne(store, cache, m, log);
+      const rec = await ingestOne(store, cache, m, log);
+      if (rec?.secretSeq !== undefined && isTerminal(rec.state)) await eraseSecret(nc, store, rec);
       last = m.seq;
       if (++unsaved >= SAVE_EVERY || m.info.pending === 0) {
         save();
@@ -74,7 +77,23 @@ export async function ingestShard(nc: NatsConnection, store: CommandStore, shard
   }
 }
 
-async function ingestOne(store: CommandStore, cache: Map<string, Stored>, m: JsMsg, log?: Logger): Promise<void> {
+/**
+ * A request whose args held secrets is erased from the hub's CMD once the command ended (the device
+ * has it, or never will): after delivery no clear-text copy stays on the hub.
+ */
+export async function eraseSecret(nc: NatsConnection, store: CommandStore, rec: CommandRecord): Promise<void> {
+  const seq = rec.secretSeq;
+  if (seq === undefined) return;
+  await jetstreamManager(nc)
+    .then((jsm) => jsm.streams.deleteMessage(Assets.cmdStream, seq, true))
+    .catch(() => false); // already gone (max_age) or erased by an earlier pass
+  await store.modify(rec.device, rec.id, (r) => {
+    const { secretSeq: _erased, ...rest } = r;
+    return rest;
+  });
+}
+
+async function ingestOne(store: CommandStore, cache: Map<string, Stored>, m: JsMsg, log?: Logger): Promise<CommandRecord | undefined> {
   let ev: CommandEvent;
   try {
     ev = decode(CommandEvent, m.data);
@@ -90,22 +109,23 @@ async function ingestOne(store: CommandStore, cache: Map<string, Stored>, m: JsM
       const rec = recordFromEvent(ev);
       try {
         cache.set(key, { record: rec, revision: await store.create(rec) });
-        return;
+        return rec;
       } catch {
         cache.delete(key);
         continue; // created meanwhile: apply to that one
       }
     }
     const next = applyEvent(cur.record, ev);
-    if (!next) return;
+    if (!next) return undefined;
     const revision = await store.update(next, cur.revision);
     if (revision !== undefined) {
       cache.set(key, { record: next, revision });
-      return;
+      return next;
     }
     cache.delete(key); // someone else wrote (e.g. a cancel request): re-read
   }
   log?.warn({ key }, "gave up applying a command event after repeated conflicts");
+  return undefined;
 }
 
 /** Marks commands still `queued` past their TTL as expired (see `inferExpiry`). */

@@ -12,13 +12,16 @@ import {
   checkId,
   encode,
   errorMessage,
+  hasSecrets,
   isTerminal,
+  redactSecrets,
   isValidId,
   type CommandCancel,
   type CommandRecord,
   type CommandRequest,
 } from "@canopy/protocol";
 import { CommandStore, newCommandId } from "./store.js";
+import { eraseSecret } from "./ingest.js";
 
 export interface SendOptions {
   device: string;
@@ -37,10 +40,11 @@ export class CommandSender {
   private constructor(
     readonly store: CommandStore,
     private readonly js: JetStreamClient,
+    private readonly nc: NatsConnection,
   ) {}
 
   static async open(nc: NatsConnection): Promise<CommandSender> {
-    return new CommandSender(await CommandStore.open(nc), jetstream(nc));
+    return new CommandSender(await CommandStore.open(nc), jetstream(nc), nc);
   }
 
   async send(o: SendOptions): Promise<CommandRecord> {
@@ -54,10 +58,16 @@ export class CommandSender {
     const id = newCommandId(now);
     const args = o.args ?? {};
     const req: CommandRequest = { id, device, name, args, createdAt: now, ttlMs, ...(o.by ? { by: o.by } : {}) };
-    const rec: CommandRecord = { ...req, state: "queued", times: { queued: now }, updatedAt: now };
+    // The record never holds a secret; the request in CMD does until the command ends (then erased).
+    const rec: CommandRecord = { ...req, args: redactSecrets(args), state: "queued", times: { queued: now }, updatedAt: now };
     await this.store.create(rec);
     try {
-      await this.js.publish(requestSubject(device, name, args), encode(req), { msgID: id, timeout: 10_000 });
+      const ack = await this.js.publish(requestSubject(device, name, args), encode(req), { msgID: id, timeout: 10_000 });
+      if (hasSecrets(args)) {
+        const now = await this.store.modify(device, id, (r) => ({ ...r, secretSeq: ack.seq }));
+        // It may have ended already (a fast device): then nobody else will erase it.
+        if (now && isTerminal(now.state)) await eraseSecret(this.nc, this.store, now);
+      }
     } catch (err) {
       const error = { code: ErrorCode.Unavailable, message: `could not queue the command in CMD: ${errorMessage(err)}` };
       await this.store.modify(device, id, (r) => ({ ...r, state: "failed", error, updatedAt: Date.now(), times: { ...r.times, failed: Date.now() } }));

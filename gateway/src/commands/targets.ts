@@ -20,8 +20,11 @@ export async function resolveTargets(nc: NatsConnection, sel: TargetSelector): P
     return [id];
   }
   if (sel.where !== undefined) {
-    const matched = await queryDevices(nc, { expr: sel.where, timeoutMs: 3_000 });
-    if (matched.length === 0) throw new CanopyError(ErrorCode.NotFound, `no live device matches ${JSON.stringify(sel.where)}`);
+    const live = await queryDevices(nc, { expr: sel.where, timeoutMs: 3_000 });
+    // Only enrolled devices: an answer from anything else (a removed device, a simulator) is not a target.
+    const enrolled = new Set((await (await Registry.open(nc)).list()).map((d) => d.id));
+    const matched = live.filter((d) => enrolled.has(d));
+    if (matched.length === 0) throw new CanopyError(ErrorCode.NotFound, `no live enrolled device matches ${JSON.stringify(sel.where)}`);
     return matched;
   }
   const group = checkId(sel.group, "group id");

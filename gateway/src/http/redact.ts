@@ -1,7 +1,7 @@
-/** Keys whose values the console never shows (wifi passwords in command args, secrets in config). */
-const SECRET = /(password|passwd|secret|token|psk|credential|creds|seed|private)/i;
+import { REDACTED, SECRET_KEY as SECRET } from "@canopy/protocol";
 
-export const REDACTED = "[redacted]";
+/** Keys whose values the console never shows (wifi passwords in command args, secrets in config): protocol's SECRET_KEY. */
+export { REDACTED };
 
 export function isSecretKey(key: string): boolean {
   return SECRET.test(key);

@@ -1,5 +1,5 @@
 import { Environment } from "@marcbachmann/cel-js";
-import { CanopyError, ErrorCode, MAX_QUERY_EXPR, queryEnvironment } from "@canopy/protocol";
+import { CanopyError, ErrorCode, MAX_QUERY_EXPR, checkQueryRegexes, queryEnvironment } from "@canopy/protocol";
 
 export { queryEnvironment };
 
@@ -32,6 +32,11 @@ export function compileQuery(expr: string | undefined, env: Environment = queryE
     throw fromCel(err, source);
   }
   if (!result.valid) throw fromCel(result.error, source);
+  try {
+    checkQueryRegexes(env.parse(source).ast);
+  } catch (err) {
+    throw new QueryExpressionError(`query expression: ${(err as Error).message}`, undefined, "unsafe_regex");
+  }
   if (result.type !== "bool") {
     throw new QueryExpressionError(
       `query expression must be a bool (a filter), but ${JSON.stringify(source)} has type ${result.type ?? "unknown"}`,

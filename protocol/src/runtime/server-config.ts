@@ -67,6 +67,9 @@ export function renderHubConfig(o: HubConfigOptions): string {
     `operator: ${q(o.auth.operatorJwt)}`,
     `system_account: ${q(o.auth.systemAccount)}`,
     `resolver: { type: full, dir: ${q(o.auth.resolverDir)}, allow_delete: false, interval: "2m", timeout: "5s" }`,
+    // A client must send CONNECT (signed nonce) within this: the 2 s default refused simulated
+    // fleets connecting 32 at a time on a loaded 2-core machine ("Authentication Timeout").
+    `authorization { timeout: 10 }`,
     `resolver_preload: {`,
     ...Object.entries(o.auth.preload).map(([k, v]) => `  ${k}: ${q(v)}`),
     `}`,

@@ -106,6 +106,8 @@ export const CommandRecord = z.object({
   by: z.string().optional(),
   /** Set when the gateway concluded `expired` itself (TTL passed, never delivered); a later device report wins. */
   inferred: z.boolean().optional(),
+  /** Sequence in the hub's CMD of a request whose args held secrets: erased once the command ended. */
+  secretSeq: z.number().int().positive().optional(),
 });
 export type CommandRecord = z.infer<typeof CommandRecord>;
 

@@ -112,7 +112,8 @@ export class Fleet {
   /** `canopy device add` with a bundle (at `bundlePath(device)`) the next `startAgent` enrolls with. */
   async enroll(device: string, groups: string[] = []): Promise<void> {
     await mkdir(join(this.dir.path, "bundles"), { recursive: true, mode: 0o700 });
-    const r = await this.cli(["device", "add", device, "--bundle", this.bundlePath(device), ...groups.flatMap((g) => ["--group", g])]);
+    // Minting (a key pair, a JWT, a TLS certificate by openssl) makes this the slowest CLI call on a loaded box.
+    const r = await this.cli(["device", "add", device, "--bundle", this.bundlePath(device), ...groups.flatMap((g) => ["--group", g])], 90_000);
     if (r.code !== 0) throw new Error(`device add ${device} failed: ${r.stderr}`);
   }
 

@@ -2,18 +2,12 @@ import { spawn } from "node:child_process";
 import { isAbsolute } from "node:path";
 import { z } from "zod";
 import { CanopyError, ErrorCode } from "@canopy/protocol";
-import { defineHandler, type HandlerContext } from "../registry.js";
+import { defineHandler } from "../registry.js";
+import { execAllowlist } from "./exec-allow.js";
+
+export { execAllowlist } from "./exec-allow.js";
 
 const OUTPUT_CAP = 64 * 1024;
-
-/** Scripts this device may run: the applied config's `exec.allow` plus the agent's `--allow-exec`. */
-export function execAllowlist(ctx: Pick<HandlerContext, "state" | "options">): string[] {
-  const effective = ctx.state.config.get("effective") as Record<string, unknown> | undefined;
-  const fromConfig = effective?.["exec.allow"];
-  const raw: unknown[] = Array.isArray(fromConfig) ? fromConfig : typeof fromConfig === "string" ? [fromConfig] : [];
-  const list = raw.filter((p): p is string => typeof p === "string" && isAbsolute(p));
-  return [...new Set([...list, ...(ctx.options.allowExec ?? [])])];
-}
 
 /** Runs an allowlisted script (no shell), output capped; the AbortSignal terminates it. */
 export const exec = defineHandler({
@@ -31,7 +25,7 @@ export const exec = defineHandler({
     if (!allowed.includes(args.path)) {
       throw new CanopyError(
         ErrorCode.Rejected,
-        `${args.path} is not in this device's exec allowlist (config key exec.allow or agent --allow-exec); allowed: ${allowed.join(", ") || "none"}`,
+        `${args.path} is not in this device's exec allowlist (the local file ${ctx.options.execAllowFile} or agent --allow-exec, narrowed by config exec.allow); allowed: ${allowed.join(", ") || "none"}`,
       );
     }
     return runScript(args.path, args.args, AbortSignal.any([signal, AbortSignal.timeout(args.timeoutMs)]));

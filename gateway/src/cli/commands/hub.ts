@@ -76,6 +76,9 @@ export function registerHub(program: Command): void {
         "    --cluster-name canopy --cluster-port 6222 --routes nats-route://hub1:6222,nats-route://hub2:6222,nats-route://hub3:6222",
     )
     .action(async (o: HubStartOptions) => {
+      if (!/^[A-Za-z0-9_.-]{1,64}$/.test(o.contextName)) {
+        throw new CanopyError(ErrorCode.InvalidInput, `--context-name must match ^[A-Za-z0-9_.-]{1,64}$, got ${JSON.stringify(o.contextName)}`);
+      }
       const consolePort = Number(o.consolePort);
       if (!Number.isInteger(consolePort) || consolePort < -1 || consolePort > 65535) {
         throw new CanopyError(ErrorCode.InvalidInput, `--console-port must be a port number (0 or -1 = any free port), got ${JSON.stringify(o.consolePort)}`);
