@@ -41,8 +41,9 @@ export async function connectHub(
       // Devices may publish replies only to the operator side's inboxes, never to each other's.
       inboxPrefix: Subjects.hubInboxPrefix,
       ...auth,
-      // A hub busy enough to miss one handshake (measured on a loaded 2-core CI box) gets a second try.
-      ...(opts.daemon ? { maxReconnectAttempts: -1, reconnectTimeWait: 1_000 } : { maxReconnectAttempts: 2, waitOnFirstConnect: true, reconnectTimeWait: 500 }),
+      // A slow handshake on a loaded hub has the 20 s timeout; a refused port fails at once (no
+      // waitOnFirstConnect: it kept `canopy devices` against a dead hub retrying past 30 s).
+      ...(opts.daemon ? { maxReconnectAttempts: -1, reconnectTimeWait: 1_000 } : { maxReconnectAttempts: 2, reconnectTimeWait: 500 }),
     });
   } catch (err) {
     const msg = (err as Error).message;

@@ -104,13 +104,16 @@ export async function checkCanopyHub(nc: NatsConnection, url: string): Promise<v
   if (stream === "no-responders" || code === 404) throw not("no Canopy streams: the gateway has not provisioned it");
 }
 
+/** A clustered hub elects a JetStream leader for a few seconds after a node dies: allow for it. */
+const API_WAIT_MS = 10_000;
+
 async function apiRequest(nc: NatsConnection, subject: string): Promise<unknown> {
   try {
-    const m = await nc.request(subject, "", { timeout: 3_000 });
+    const m = await nc.request(subject, "", { timeout: API_WAIT_MS });
     return m.json<unknown>();
   } catch (err) {
     if (err instanceof RequestError && err.isNoResponders()) return "no-responders";
-    if (isTimeout(err)) throw new CanopyError(ErrorCode.Timeout, `${subject}: no answer within 3 s`, { cause: err });
+    if (isTimeout(err)) throw new CanopyError(ErrorCode.Timeout, `${subject}: no answer within ${API_WAIT_MS / 1000} s`, { cause: err });
     throw err;
   }
 }
