@@ -1,6 +1,6 @@
 import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { drainOrClose, requireNatsServer } from "@canopy/protocol";
+import { Backoff, drainOrClose, errorMessage, requireNatsServer, sleep } from "@canopy/protocol";
 import { connectHub } from "../nats.js";
 import { provisionWhenReady } from "../hub/provision.js";
 import { freeLoopbackPort, portOr, startDevHubs } from "./hubs.js";
@@ -62,11 +62,22 @@ export async function devUp(o: DevUpOptions): Promise<void> {
     const mcu = await demoMcuLinks(data, children);
     const agents = await Promise.all(
       ids.map(async (id, i) => {
-        await registry.enroll(id, i % 2 === 0 ? ["lab"] : ["field"]);
         // Each device enrolls with its own bundle (new credentials on every start of the demo).
         const bundle = join(data, "devices", `${id}.bundle.json`);
         await mkdir(join(data, "devices"), { recursive: true });
-        await writeSecret(bundle, JSON.stringify((await requestMint(nc, id)).bundle));
+        // A fresh hub cluster still elects stream leaders for a few seconds after provisioning.
+        const backoff = new Backoff({ initialMs: 1_000, maxMs: 5_000 });
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await registry.enroll(id, i % 2 === 0 ? ["lab"] : ["field"]);
+            await writeSecret(bundle, JSON.stringify((await requestMint(nc, id)).bundle));
+            break;
+          } catch (err) {
+            if (attempt >= 8 || o.signal.aborted) throw err;
+            o.log.warn({ device: id, err: errorMessage(err), attempt }, "enrolling a demo device failed; retrying");
+            await sleep(backoff.next(), o.signal);
+          }
+        }
         const bridgeArgs = i === 0 && mcu ? ["--bridge-serial", mcu.bridgeTty, "--bridge-mqtt", `127.0.0.1:${mcu.mqttPort}`, "--bridge-mqtt-anonymous"] : [];
         const child = children.start(id, [
           "agent", "--bundle", bundle, "--data", join(data, "devices", id), "--port", "-1", "--heartbeat", "2s",
