@@ -99,7 +99,12 @@ export async function checkCanopyHub(nc: NatsConnection, url: string): Promise<v
   if (info === "no-responders") throw not("JetStream is not enabled");
   const domain = typeof info === "object" && info !== null ? (info as { domain?: unknown }).domain : undefined;
   if (domain !== HUB_DOMAIN) throw not(`no '${HUB_DOMAIN}' JetStream domain${typeof domain === "string" ? `; its domain is '${domain}'` : ""}`);
-  const stream = await apiRequest(nc, `$JS.API.STREAM.INFO.KV_${Assets.kvDevices}`);
+  // Only a definite "no such stream" means "not Canopy": a slow answer (a cluster electing the
+  // stream's leader after a node died) lets the command go on and meet the hub as it is.
+  const stream = await apiRequest(nc, `$JS.API.STREAM.INFO.KV_${Assets.kvDevices}`).catch((err: unknown) => {
+    if (err instanceof CanopyError && err.code === ErrorCode.Timeout) return "slow";
+    throw err;
+  });
   const code = typeof stream === "object" && stream !== null ? (stream as { error?: { code?: number } }).error?.code : undefined;
   if (stream === "no-responders" || code === 404) throw not("no Canopy streams: the gateway has not provisioned it");
 }
