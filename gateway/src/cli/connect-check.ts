@@ -95,16 +95,18 @@ async function probeOne(target: Target, given: string): Promise<void> {
 export async function checkCanopyHub(nc: NatsConnection, url: string): Promise<void> {
   const not = (why: string): CanopyError =>
     new CanopyError(ErrorCode.Unavailable, `${url} is a NATS server but not a Canopy hub (${why}); start one with 'canopy hub start'`);
-  const info = await apiRequest(nc, "$JS.API.INFO");
-  if (info === "no-responders") throw not("JetStream is not enabled");
-  const domain = typeof info === "object" && info !== null ? (info as { domain?: unknown }).domain : undefined;
-  if (domain !== HUB_DOMAIN) throw not(`no '${HUB_DOMAIN}' JetStream domain${typeof domain === "string" ? `; its domain is '${domain}'` : ""}`);
-  // Only a definite "no such stream" means "not Canopy": a slow answer (a cluster electing the
-  // stream's leader after a node died) lets the command go on and meet the hub as it is.
-  const stream = await apiRequest(nc, `$JS.API.STREAM.INFO.KV_${Assets.kvDevices}`).catch((err: unknown) => {
+  // Only definite answers decide: a slow one (a hub cluster electing its meta or stream leader
+  // after a node died) lets the command go on and meet the hub as it is.
+  const slow = (err: unknown): "slow" => {
     if (err instanceof CanopyError && err.code === ErrorCode.Timeout) return "slow";
     throw err;
-  });
+  };
+  const info = await apiRequest(nc, "$JS.API.INFO").catch(slow);
+  if (info === "no-responders") throw not("JetStream is not enabled");
+  if (info === "slow") return;
+  const domain = typeof info === "object" && info !== null ? (info as { domain?: unknown }).domain : undefined;
+  if (domain !== HUB_DOMAIN) throw not(`no '${HUB_DOMAIN}' JetStream domain${typeof domain === "string" ? `; its domain is '${domain}'` : ""}`);
+  const stream = await apiRequest(nc, `$JS.API.STREAM.INFO.KV_${Assets.kvDevices}`).catch(slow);
   const code = typeof stream === "object" && stream !== null ? (stream as { error?: { code?: number } }).error?.code : undefined;
   if (stream === "no-responders" || code === 404) throw not("no Canopy streams: the gateway has not provisioned it");
 }
