@@ -91,6 +91,8 @@ export class PresenceReporter {
     };
     const sent = performance.now();
     await this.js.publish(Subjects.statusPut(this.opts.device), JSON.stringify(status));
+    // The hub stamped the entry between our send and its ack: that round trip bounds the sample.
+    const acked = performance.now();
     const clock = this.opts.clock;
     if (clock && (sent - this.clockSyncedAt > CLOCK_SYNC_MS || !clock.measured)) {
       // The stored entry's Nats-Time-Stamp is the hub's clock when it stored the put: one sample of
@@ -99,7 +101,7 @@ export class PresenceReporter {
       const stamp = m.headers?.get("Nats-Time-Stamp");
       const hubMs = stamp ? Date.parse(stamp) : NaN;
       if (Number.isFinite(hubMs)) {
-        clock.observe(hubMs, sent, performance.now());
+        clock.observe(hubMs, sent, acked);
         this.clockSyncedAt = sent;
       }
     }

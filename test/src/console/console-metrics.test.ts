@@ -95,8 +95,10 @@ test("agent /metrics (loopback) has UP stream, bridge, MCU and publish-latency s
   assert.match(agentMetrics, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
   const m = await waitFor(async () => {
     const s = await scrape(agentMetrics);
-    return s.get("canopy_agent_mcus")?.metrics.some((x) => x.labels?.state === "online" && x.value === "1") ? s : undefined;
-  }, { timeoutMs: 20_000, intervalMs: 500, what: "agent metrics with the MCU online" });
+    const online = s.get("canopy_agent_mcus")?.metrics.some((x) => x.labels?.state === "online" && x.value === "1");
+    // The UP gauge is sampled every 2 s by the agent's monitor: wait for a sample that has the readings.
+    return online && value(s, "canopy_agent_up_stream_messages") > 20 ? s : undefined;
+  }, { timeoutMs: 30_000, intervalMs: 500, what: "agent metrics with the MCU online and > 20 messages in UP" });
   assert.ok(value(m, "canopy_agent_up_stream_messages") > 20);
   assert.ok(value(m, "canopy_agent_up_stream_bytes") > 0);
   assert.ok(value(m, "canopy_agent_up_stored_messages_total") > 20);
