@@ -1,12 +1,8 @@
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
-import { createHash, randomBytes } from "node:crypto";
-import { writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { waitFor, type FirmwareManifest } from "@canopy/protocol";
-import { CanopyProcess, Fleet, json, tempDir, type TempDir } from "../harness/index.js";
-import { PtyPair } from "../e2e/bridge-support.js";
-import { mcuRows, online, type McuRow } from "./support.js";
+import { json, type Fleet, type TempDir } from "../harness/index.js";
+import { FlashFixture, type FinalLine } from "./flash-fixture.js";
 
 /**
  * Firmware end to end: `canopy firmware upload` → hub object store → `canopy flash` → hub CMD → leaf
@@ -15,78 +11,21 @@ import { mcuRows, online, type McuRow } from "./support.js";
  */
 let fleet: Fleet;
 let dir: TempDir;
-const ptys: Record<string, PtyPair> = {};
-const sims: Record<string, CanopyProcess> = {};
-const DEV = "pi-r";
-
-interface FinalLine {
-  final: true;
-  state: string;
-  detail: string;
-  runningVersion?: string;
-}
-interface Row extends McuRow {
-  imageSha256?: string;
-  lastFlash?: { state: string; version: string; sha256: string; at: number; detail: string };
-}
-
-function startSim(id: string, extra: string[]): CanopyProcess {
-  const p = new CanopyProcess(["sim", "mcu", "--id", id, "--serial", ptys[id]!.b, "--binary", "--rate", "1", "--board", "rp2040", "--firmware", "1.0.0", ...extra]);
-  sims[id] = p;
-  return p;
-}
-
-async function image(name: string, size: number, marker?: string): Promise<{ path: string; sha256: string }> {
-  const data = randomBytes(size);
-  if (marker) data.write(marker, Math.floor(size / 2), "latin1");
-  const path = join(dir.path, name);
-  await writeFile(path, data);
-  return { path, sha256: createHash("sha256").update(data).digest("hex") };
-}
-
-async function upload(file: string, version: string): Promise<FirmwareManifest> {
-  const r = await fleet.cli(["firmware", "upload", file, "--board", "rp2040", "--fw-version", version, "--json"]);
-  assert.equal(r.code, 0, r.stderr);
-  return json<FirmwareManifest>(r);
-}
-
-async function flash(mcu: string, version: string, extra: string[] = []): Promise<{ final: FinalLine; events: Array<{ state: string; bytes: number }> }> {
-  const r = await fleet.cli(["flash", "--device", DEV, "--mcu", mcu, "--firmware", `rp2040@${version}`, "--wait", "--timeout", "150s", "--json", ...extra], 170_000);
-  const lines = r.stdout.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-  const final = lines.find((l) => l["final"] === true) as FinalLine | undefined;
-  assert.ok(final, `no final line: ${r.stdout} ${r.stderr}`);
-  assert.equal(r.code, final.state === "confirmed" ? 0 : 1);
-  return { final, events: lines.filter((l) => !l["final"]) as Array<{ state: string; bytes: number }> };
-}
-
-async function row(mcu: string, ok: (r: Row) => boolean, what: string): Promise<Row> {
-  const rows = (await mcuRows(fleet, DEV, (rs) => rs.some((r) => r.id === mcu && ok(r as Row)), what, 60_000)) as Row[];
-  return rows.find((r) => r.id === mcu)!;
-}
+const fx = new FlashFixture("pi-r", "canopy-mcu-flash-resume-");
+const { ptys, sims } = fx;
+const DEV = fx.device;
+const startSim = fx.startSim.bind(fx);
+const image = fx.image.bind(fx);
+const upload = fx.upload.bind(fx);
+const flash = fx.flash.bind(fx);
+const row = fx.row.bind(fx);
 
 before(async () => {
-  fleet = await Fleet.start();
-  dir = await tempDir("canopy-mcu-flash-resume-");
-  for (const id of ["m1", "m2", "m3"]) {
-    ptys[id] = PtyPair.in(dir, id);
-    await ptys[id].start();
-  }
-  await fleet.startAgent(DEV, {
-    args: Object.values(ptys).flatMap((p) => ["--bridge-serial", p.a]),
-    env: { CANOPY_TEST_FIRMWARE_CHUNK_DELAY_MS: "250" },
-  });
-  startSim("m1", ["--boot-write-ms", "15"]);
-  startSim("m2", ["--corrupt", "0.01"]);
-  startSim("m3", []);
-  await mcuRows(fleet, DEV, (rows) => online(rows, ["m1", "m2", "m3"]), "three sim MCUs online", 60_000);
+  await fx.start();
+  fleet = fx.fleet;
+  dir = fx.dir;
 });
-
-after(async () => {
-  await Promise.allSettled(Object.values(sims).map((p) => p.stop()));
-  await Promise.allSettled(Object.values(ptys).map((p) => p.kill()));
-  await fleet?.stop();
-  await dir?.remove();
-});
+after(() => fx.stop());
 
 test("the pty killed at ~50 %: the flash resumes from the device's offset, at most one chunk sent twice", async () => {
   const img = await image("v120.bin", 64 * 1024);
