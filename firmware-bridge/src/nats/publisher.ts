@@ -63,7 +63,15 @@ export class UpPublisher {
 
   constructor(private readonly o: UpPublisherOptions) {
     this.js = jetstream(o.nc);
-    this.batch = new BatchSender({ nc: o.nc, maxBatch: o.maxBatch ?? 250, timeoutMs: o.timeoutMs ?? 5_000 });
+    // Ordered: after a failed batch (leaf restart) its messages are resent one by one before any later
+    // batch leaves, so an MCU's readings stay in order in UP (per-message retry loops running side by
+    // side, with later batches still pipelining, used to let a later reading land first).
+    this.batch = new BatchSender({
+      nc: o.nc,
+      maxBatch: o.maxBatch ?? 250,
+      timeoutMs: o.timeoutMs ?? 5_000,
+      resend: (subject, data, msgID) => this.attemptLoop(subject, data, msgID),
+    });
   }
 
   /** Atomic batches stored so far (for stats and tests). */
@@ -129,12 +137,10 @@ export class UpPublisher {
     this.inflight++;
     try {
       const msgID = upstreamMsgId(this.o.device, seq);
-      const ack = await this.batch.send(subject, data, msgID);
-      if (ack) {
-        this.published++;
-        return ack;
-      }
-      return await this.attemptLoop(subject, data, msgID);
+      const ack = (await this.batch.send(subject, data, msgID)) ?? (await this.attemptLoop(subject, data, msgID));
+      if (ack.duplicate) this.duplicates++;
+      else this.published++;
+      return ack;
     } finally {
       if (--this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
     }
@@ -144,10 +150,7 @@ export class UpPublisher {
     const backoff = new Backoff({ initialMs: 100, maxMs: 3_000 });
     for (;;) {
       try {
-        const ack = await this.js.publish(subject, data, { msgID, timeout: this.o.timeoutMs ?? 5_000 });
-        if (ack.duplicate) this.duplicates++;
-        else this.published++;
-        return ack;
+        return await this.js.publish(subject, data, { msgID, timeout: this.o.timeoutMs ?? 5_000 });
       } catch (err) {
         if (this.o.signal.aborted) {
           throw new CanopyError(ErrorCode.Cancelled, "bridge stopping", { cause: err });
