@@ -84,7 +84,7 @@ export class UpPublisher {
     let seq: number | undefined;
     const hash = dedup ? fingerprint(subject, data) : 0;
     if (dedup && (dedup.retransmit || dedup.maybeResend)) {
-      const prev = this.o.dedup.get(dedup.key);
+      const prev = this.unwritten.get(dedup.key) ?? this.o.dedup.get(dedup.key);
       if (prev && prev.h === hash && prev.b === dedup.boot && (dedup.retransmit || !prev.a)) seq = prev.s;
     }
     let written: Promise<unknown> | undefined;
@@ -108,8 +108,17 @@ export class UpPublisher {
    * transaction and one fsync, so under load this is one sync per burst, not per message.
    */
   private remember(dedup: DedupKey, seq: number, hash: number): Promise<unknown> {
-    return this.o.dedup.put(dedup.key, { s: seq, h: hash, b: dedup.boot }).then(() => this.o.dedup.flushed);
+    const entry: DedupEntry = { s: seq, h: hash, b: dedup.boot };
+    // A resend can arrive before this commits (an MQTT client reconnecting at once): it must find it here.
+    this.unwritten.set(dedup.key, entry);
+    const forget = (): void => {
+      if (this.unwritten.get(dedup.key) === entry) this.unwritten.delete(dedup.key);
+    };
+    return this.o.dedup.put(dedup.key, entry).then(() => this.o.dedup.flushed).finally(forget);
   }
+
+  /** Dedup entries put but not yet committed (bounded by the messages in flight). */
+  private readonly unwritten = new Map<string, DedupEntry>();
 
   private send(subject: string, data: Uint8Array, seq: number, written?: Promise<unknown>): Promise<PubAck> {
     if (!written && this.queued === 0) return this.attempt(subject, data, seq);
