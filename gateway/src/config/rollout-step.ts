@@ -53,10 +53,17 @@ async function advance(s: StoredRollout, d: StepDeps, now: number, log: Logger):
   let r = s.rollout;
   const i = r.current;
   const wave = r.waves[i];
+  const prev = r.waves[i - 1];
+  if (prev?.passedAt !== undefined && prev.soakedAt === undefined && (!wave || wave.releasedAt === undefined)) {
+    // Soak of the wave that passed: every device that applied must keep reporting until it ends.
+    const soaking = await soak(s, i - 1, d, now, log);
+    if (soaking) return soaking;
+    s = await d.store.update(s, withWave(s.rollout, i - 1, { ...(s.rollout.waves[i - 1] as Wave), soakedAt: now }, now));
+    r = s.rollout;
+    log.info({ wave: i, of: r.waves.length }, "wave stayed healthy through its soak");
+  }
   if (!wave) return d.store.update(s, { ...r, state: "finalizing", updatedAt: now });
   if (wave.releasedAt === undefined) {
-    const prev = r.waves[i - 1];
-    if (prev?.passedAt !== undefined && now < prev.passedAt + r.options.soakMs) return s;
     s = await d.store.update(s, withWave(r, i, { ...wave, releasedAt: now }, now));
     r = s.rollout;
     log.info({ wave: i + 1, of: r.waves.length, devices: wave.devices }, "wave released");
@@ -77,8 +84,7 @@ async function advance(s: StoredRollout, d: StepDeps, now: number, log: Logger):
   }
   if (waiting.length === 0) {
     next = { ...withWave(next, i, { ...(next.waves[i] as Wave), passedAt: now }, now), current: i + 1 };
-    if (i + 1 >= r.waves.length) next.state = "finalizing";
-    log.info({ wave: i + 1, of: r.waves.length }, "wave passed its health gate");
+    log.info({ wave: i + 1, of: r.waves.length }, "wave applied; soaking");
     return d.store.update(s, next);
   }
   if (now - (w.releasedAt ?? now) > r.options.healthTimeoutMs) {
@@ -87,6 +93,37 @@ async function advance(s: StoredRollout, d: StepDeps, now: number, log: Logger):
   }
   if (stableJson(next.waves[i]?.results) === stableJson(r.waves[i]?.results) && next.failures.length === r.failures.length) return s;
   return d.store.update(s, next);
+}
+
+/**
+ * One step of wave `w`'s soak: undefined once it ended with the devices that applied still reporting;
+ * otherwise the rollout to return (unchanged while soaking, halting when more than --max-failures
+ * devices went silent). Silent = offline by presence (3 missed heartbeats, hub receive time).
+ */
+async function soak(s: StoredRollout, w: number, d: StepDeps, now: number, log: Logger): Promise<StoredRollout | undefined> {
+  const r = s.rollout;
+  const wave = r.waves[w] as Wave;
+  const silent: string[] = [];
+  for (const dev of wave.devices) {
+    if (wave.results[dev]?.result !== "ok") continue;
+    const st = await d.fleet.configState(dev);
+    if (!st?.online) silent.push(dev);
+  }
+  const soakS = Math.round(r.options.soakMs / 1000);
+  if (silent.length > 0) {
+    const error = `applied the revision, then went silent during the ${soakS}s soak`;
+    const results = { ...wave.results };
+    for (const dev of silent) results[dev] = { result: "failed", error };
+    const failures = [...r.failures.filter((f) => !(f.wave === w && silent.includes(f.device))), ...silent.map((device) => ({ device, wave: w, error }))];
+    const next: Rollout = { ...withWave(r, w, { ...wave, results }, now), failures };
+    const failed = Object.values(results).filter((v) => v.result === "failed").length;
+    if (failed > r.options.maxFailures) {
+      log.warn({ wave: w + 1, silent }, "devices went silent during the soak");
+      return halt(s, d, `wave ${w + 1}/${r.waves.length}: ${failed} failure(s), more than --max-failures ${r.options.maxFailures}: ${silent.map((x) => `${x}: ${error}`).join("; ")}`, now, next);
+    }
+    if (stableJson(next.waves[w]) !== stableJson(wave)) s = await d.store.update(s, next);
+  }
+  return now < (wave.passedAt ?? now) + r.options.soakMs ? s : undefined;
 }
 
 /** ok: applied the rendered revision; failed: rejected it; offline: pending until it is back. */
