@@ -31,7 +31,9 @@ export const Wave = z.object({
   /** The applied devices kept reporting for the soak time after passedAt: the wave is healthy. */
   soakedAt: Timestamp.optional(),
   /** Last evaluated health of each device of the wave. */
-  results: z.record(z.string(), z.object({ result: DeviceResult, error: z.string().optional() })).default({}),
+  results: z
+    .record(z.string(), z.object({ result: DeviceResult, error: z.string().optional(), silentSince: Timestamp.optional() }))
+    .default({}),
 });
 export type Wave = z.infer<typeof Wave>;
 

@@ -6,6 +6,7 @@ import type { Renderer } from "./render.js";
 import type { RolloutStore, StoredRollout } from "./rollouts.js";
 import { releasedDevices, type DeviceResult, type Rollout, type Wave } from "./rollout-model.js";
 import type { Logger } from "../logging.js";
+import { soak } from "./rollout-soak.js";
 
 export interface StepDeps {
   store: RolloutStore;
@@ -95,37 +96,6 @@ async function advance(s: StoredRollout, d: StepDeps, now: number, log: Logger):
   return d.store.update(s, next);
 }
 
-/**
- * One step of wave `w`'s soak: undefined once it ended with the devices that applied still reporting;
- * otherwise the rollout to return (unchanged while soaking, halting when more than --max-failures
- * devices went silent). Silent = offline by presence (3 missed heartbeats, hub receive time).
- */
-async function soak(s: StoredRollout, w: number, d: StepDeps, now: number, log: Logger): Promise<StoredRollout | undefined> {
-  const r = s.rollout;
-  const wave = r.waves[w] as Wave;
-  const silent: string[] = [];
-  for (const dev of wave.devices) {
-    if (wave.results[dev]?.result !== "ok") continue;
-    const st = await d.fleet.configState(dev);
-    if (!st?.online) silent.push(dev);
-  }
-  const soakS = Math.round(r.options.soakMs / 1000);
-  if (silent.length > 0) {
-    const error = `applied the revision, then went silent during the ${soakS}s soak`;
-    const results = { ...wave.results };
-    for (const dev of silent) results[dev] = { result: "failed", error };
-    const failures = [...r.failures.filter((f) => !(f.wave === w && silent.includes(f.device))), ...silent.map((device) => ({ device, wave: w, error }))];
-    const next: Rollout = { ...withWave(r, w, { ...wave, results }, now), failures };
-    const failed = Object.values(results).filter((v) => v.result === "failed").length;
-    if (failed > r.options.maxFailures) {
-      log.warn({ wave: w + 1, silent }, "devices went silent during the soak");
-      return halt(s, d, `wave ${w + 1}/${r.waves.length}: ${failed} failure(s), more than --max-failures ${r.options.maxFailures}: ${silent.map((x) => `${x}: ${error}`).join("; ")}`, now, next);
-    }
-    if (stableJson(next.waves[w]) !== stableJson(wave)) s = await d.store.update(s, next);
-  }
-  return now < (wave.passedAt ?? now) + r.options.soakMs ? s : undefined;
-}
-
 /** ok: applied the rendered revision; failed: rejected it; offline: pending until it is back. */
 async function evaluate(devices: readonly string[], key: string, d: StepDeps): Promise<Wave["results"]> {
   const out: Wave["results"] = {};
@@ -145,11 +115,11 @@ async function evaluate(devices: readonly string[], key: string, d: StepDeps): P
   return out;
 }
 
-async function halt(s: StoredRollout, d: StepDeps, reason: string, now: number, base: Rollout = s.rollout): Promise<StoredRollout> {
+export async function halt(s: StoredRollout, d: StepDeps, reason: string, now: number, base: Rollout = s.rollout): Promise<StoredRollout> {
   d.log.warn({ rollout: s.rollout.id, reason }, "rollout halting");
   return d.store.update(s, { ...base, state: "halting", reason, updatedAt: now });
 }
 
-function withWave(r: Rollout, i: number, w: Wave, now: number): Rollout {
+export function withWave(r: Rollout, i: number, w: Wave, now: number): Rollout {
   return { ...r, waves: r.waves.map((x, j) => (j === i ? w : x)), updatedAt: now };
 }

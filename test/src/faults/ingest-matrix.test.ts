@@ -1,11 +1,10 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import mqtt, { type MqttClient } from "mqtt";
 import { waitFor } from "@canopy/protocol";
 import { countIn, Fleet, freePort, readShard, tempDir, waitForCount, type TempDir } from "../harness/index.js";
 import { PtyPair, simSummary } from "../e2e/bridge-support.js";
 import { CanopyProcess } from "../harness/index.js";
-import { FAULTS, bySource, countSource, inject, reach, total, type AgentSpec, type SourceCount } from "./matrix.js";
+import { FAULTS, countSource, inject, mqttLoad, reach, type AgentSpec, type Load } from "./matrix.js";
 
 /**
  * Fault matrix, ingest rows: each part SIGKILLed while 5 `mqtt` npm clients publish QoS1 AND a
@@ -39,53 +38,8 @@ after(async () => {
   await dir?.remove();
 });
 
-interface Run {
-  acked: () => number;
-  done: Promise<unknown>;
-  check(): Promise<SourceCount>;
-  stop(): Promise<void>;
-}
-
-/** 5 clients, each `PER_CLIENT` QoS1 publishes `<i>:<k>` on `<client>/tlm/<metric>`; the npm client resends after reconnects. */
-function mqttRun(metric: string): Run {
-  const ids = Array.from({ length: CLIENTS }, (_, i) => `${metric}c${i}`);
-  const clients: MqttClient[] = ids.map((clientId, i) =>
-    mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, { clientId, protocolVersion: i % 2 ? 5 : 4, reconnectPeriod: 200, connectTimeout: 2_000, clean: true }),
-  );
-  const acked = ids.map(() => new Set<number>());
-  let n = 0;
-  const done = waitFor(() => clients.every((c) => c.connected), { timeoutMs: 30_000, what: "mqtt clients connected" }).then(() =>
-    Promise.all(
-      clients.map((c, i) =>
-        Promise.all(
-          Array.from({ length: PER_CLIENT }, (_, k) =>
-            c.publishAsync(`${ids[i]}/tlm/${metric}`, `${ids[i]}:${k}`, { qos: 1 }).then(() => {
-              acked[i]?.add(k);
-              n++;
-            }),
-          ),
-        ),
-      ),
-    ),
-  );
-  return {
-    acked: () => n,
-    done,
-    async check() {
-      const hub = await fleet.hubConnection();
-      const filter = `up.${DEV}.tlm.mcu.*.${metric}`;
-      await waitForCount(hub, "FLEET_UP_0", filter, CLIENTS * PER_CLIENT, 60_000);
-      const got = bySource(await readShard(hub, "FLEET_UP_0", filter));
-      return total(ids.map((id, i) => countSource(got.get(id) ?? [], acked[i] ?? [])));
-    },
-    async stop() {
-      await Promise.allSettled(clients.map((c) => c.endAsync(true)));
-    },
-  };
-}
-
 /** One simulated MCU sending `FRAMES` binary frames; it resends each until the bridge acks it. */
-function serialRun(mcu: string): Run {
+function serialRun(mcu: string): Load {
   const sim = new CanopyProcess(["sim", "mcu", "--id", mcu, "--serial", `${pty.b}:921600`, "--binary", "--rate", "300", "--count", String(FRAMES)]);
   const filter = `up.${DEV}.tlm.mcu.${mcu}.counter`;
   let inUp = 0;
@@ -112,7 +66,7 @@ function serialRun(mcu: string): Run {
 
 for (const fault of FAULTS) {
   test(`${fault} SIGKILLed mid-ingest (${CLIENTS} MQTT QoS1 clients × ${PER_CLIENT} + serial binary ${FRAMES} frames): every acked reading in the hub once, in order per source`, async (t) => {
-    const m = mqttRun(fault);
+    const m = mqttLoad(fleet, { device: DEV, port: mqttPort, metric: fault, clients: CLIENTS, perClient: PER_CLIENT });
     const s = serialRun(`s${fault}`);
     t.after(async () => {
       await m.stop();

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import mqtt, { type MqttClient } from "mqtt";
 import { waitFor } from "@canopy/protocol";
-import { natsServerChild, type AgentHandle, type Fleet } from "../harness/index.js";
+import { natsServerChild, readShard, waitForCount, type AgentHandle, type Fleet } from "../harness/index.js";
 
 /**
  * The fault matrix's shared parts: what to SIGKILL (and how the fleet comes back), and how to count
@@ -14,6 +15,7 @@ export interface AgentSpec {
   args?: string[];
   env?: NodeJS.ProcessEnv;
   groups?: string[];
+  heartbeat?: string;
 }
 
 /** The pid of the firmware bridge the agent started last (from its "firmware bridge started" log line). */
@@ -110,4 +112,54 @@ export function bySource(payloads: readonly string[]): Map<string, number[]> {
 /** Resolves once `n()` reached `at` (the point of a cell where its fault is injected). */
 export function reach(n: () => number, at: number, what: string, timeoutMs = 120_000): Promise<unknown> {
   return waitFor(() => n() >= at, { timeoutMs, intervalMs: 5, what });
+}
+
+/** A running load: progress, completion, and the hub-side count against what was acked. */
+export interface Load {
+  acked: () => number;
+  done: Promise<unknown>;
+  check(): Promise<SourceCount>;
+  stop(): Promise<void>;
+}
+
+/**
+ * `clients` `mqtt` npm clients on a device's bridge, each publishing `perClient` QoS1 messages
+ * `<client>:<k>` on `<client>/tlm/<metric>` at once (the client queues them; it resends its in-flight
+ * window after a reconnect with DUP=0, the case the bridge must recognise).
+ */
+export function mqttLoad(fleet: Fleet, o: { device: string; port: number; metric: string; clients: number; perClient: number }): Load {
+  const ids = Array.from({ length: o.clients }, (_, i) => `${o.metric}c${i}`);
+  const clients: MqttClient[] = ids.map((clientId, i) =>
+    mqtt.connect(`mqtt://127.0.0.1:${o.port}`, { clientId, protocolVersion: i % 2 ? 5 : 4, reconnectPeriod: 200, connectTimeout: 2_000, clean: true }),
+  );
+  const acked = ids.map(() => new Set<number>());
+  let n = 0;
+  const done = waitFor(() => clients.every((c) => c.connected), { timeoutMs: 30_000, what: "mqtt clients connected" }).then(() =>
+    Promise.all(
+      clients.map((c, i) =>
+        Promise.all(
+          Array.from({ length: o.perClient }, (_, k) =>
+            c.publishAsync(`${ids[i]}/tlm/${o.metric}`, `${ids[i]}:${k}`, { qos: 1 }).then(() => {
+              acked[i]?.add(k);
+              n++;
+            }),
+          ),
+        ),
+      ),
+    ),
+  );
+  return {
+    acked: () => n,
+    done,
+    async check() {
+      const hub = await fleet.hubConnection();
+      const filter = `up.${o.device}.tlm.mcu.*.${o.metric}`;
+      await waitForCount(hub, "FLEET_UP_0", filter, n, 90_000);
+      const got = bySource(await readShard(hub, "FLEET_UP_0", filter));
+      return total(ids.map((id, i) => countSource(got.get(id) ?? [], acked[i] ?? [])));
+    },
+    async stop() {
+      await Promise.allSettled(clients.map((c) => c.endAsync(true)));
+    },
+  };
 }
