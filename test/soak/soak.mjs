@@ -33,22 +33,24 @@ if (!(minutes > 0) || !(devices >= 1 && devices <= 200) || !(rate > 0) || !(faul
 const log = (msg) => console.error(`[soak ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Resident memory (KiB) of every process in the given process groups (the fleet's daemons and children). */
+/** Resident memory (KiB) by pid of every process in the given process groups (the fleet's daemons and children). */
 function rssKiB(groups) {
-  let sum = 0;
+  const out = new Map();
   for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
       const pgid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
       if (!groups.has(pgid)) continue;
       const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-      sum += m ? Number(m[1]) : 0;
+      // Keyed by pid and start time, so a restarted process is a new one.
+      if (m) out.set(`${pid}:${stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]}`, Number(m[1]));
     } catch {
       /* exited meanwhile */
     }
   }
-  return sum;
+  return out;
 }
+const sum = (m) => [...m.values()].reduce((a, b) => a + b, 0);
 
 const fleet = await Fleet.start();
 let stopping = false;
@@ -108,9 +110,10 @@ let rssStart;
 let rssPeak = 0;
 for (let k = 0; Date.now() < endAt; k++) {
   await sleep(Math.min(faultEvery, Math.max(0, endAt - Date.now())));
-  const rss = rssKiB(groups());
+  const rssNow = rssKiB(groups());
+  const rss = sum(rssNow);
   rssPeak = Math.max(rssPeak, rss);
-  if (rssStart === undefined && Date.now() >= warmupAt) rssStart = rss;
+  if (rssStart === undefined && Date.now() >= warmupAt) rssStart = rssNow;
   if (Date.now() >= endAt) break;
   const fault = faults[k % faults.length];
   const d = fault === "bridge" ? ids[0] : ids[(k * 7) % ids.length];
@@ -135,6 +138,10 @@ for (let k = 0; Date.now() < endAt; k++) {
   }
 }
 const rssEnd = rssKiB(groups());
+// Growth over the processes alive from the end of the warm-up to the end (restarted ones start small).
+const kept = [...(rssStart ?? new Map()).keys()].filter((k) => rssEnd.has(k));
+const keptStart = kept.reduce((a, k) => a + rssStart.get(k), 0);
+const keptEnd = kept.reduce((a, k) => a + rssEnd.get(k), 0);
 stopping = true;
 await Promise.all(appRuns);
 await mqttLoop;
@@ -163,11 +170,12 @@ for (const b of bursts) {
   missing += c.missing;
 }
 await fleet.stop();
-const growth = rssStart ? (rssEnd - rssStart) / rssStart : 0;
+const growth = keptStart > 0 ? (keptEnd - keptStart) / keptStart : 0;
 const result = {
   soak: {
     minutes, devices, ratePerDevice: rate, faults: injected, sent, acked, arrived, duplicates, orderViolations, lost: missing,
-    rssStartMiB: Math.round((rssStart ?? 0) / 1024), rssEndMiB: Math.round(rssEnd / 1024), rssPeakMiB: Math.round(rssPeak / 1024),
+    rssFleetStartMiB: Math.round(sum(rssStart ?? new Map()) / 1024), rssFleetEndMiB: Math.round(sum(rssEnd) / 1024), rssFleetPeakMiB: Math.round(rssPeak / 1024),
+    survivors: kept.length, rssSurvivorsStartMiB: Math.round(keptStart / 1024), rssSurvivorsEndMiB: Math.round(keptEnd / 1024),
     rssGrowthPct: Math.round(growth * 1000) / 10,
   },
 };
