@@ -24,6 +24,13 @@ export interface BatchSenderOptions {
   /** Batches awaiting their commit ack (the server allows 50 per stream). */
   maxInflight?: number;
   timeoutMs?: number;
+  /**
+   * Fewer messages than this are handed back to be sent alone (pipelined by the caller). A commit
+   * costs the stream more than a plain publish: measured on 2.15.1, a leaf stream acked a batch of 2
+   * in 9.7 ms against 2.0 ms for a plain publish, and a hub source picked it up 8–45 ms later against
+   * 1–2 ms. Batches pay off for throughput only. Default 2 (every multi-message batch is atomic).
+   */
+  minBatch?: number;
 }
 
 /** JetStream error: the stream does not take atomic batches (`allow_atomic` off, or an older server). */
@@ -93,7 +100,7 @@ export class BatchSender {
   }
 
   private async commit(items: Item[]): Promise<void> {
-    if (!this.enabled || items.length === 1) {
+    if (!this.enabled || items.length < Math.max(2, this.o.minBatch ?? 2)) {
       for (const it of items) it.resolve(undefined);
       return;
     }
