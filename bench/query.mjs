@@ -10,7 +10,8 @@
 // and prints p50/p99 per series and the ratio to the baseline. With 20 runs, p99 is the maximum.
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { connect, credsAuthenticator } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
+import { fastCredsAuthenticator } from "@canopy/protocol/nats/creds";
 import { Fleet, CanopyProcess } from "@canopy/test/harness/index";
 import { runQuery } from "@canopy/gateway/query/index";
 import { emit, figure, percentile } from "./lib/report.mjs";
@@ -30,12 +31,12 @@ async function responders() {
   const first = Number(flag("first", "0"));
   const server = flag("server");
   // The hub runs with credentials (operator mode): the bare responders use the operator's, from the env.
-  const creds = process.env.CANOPY_CREDS ? await readFile(process.env.CANOPY_CREDS) : undefined;
+  const auth = process.env.CANOPY_CREDS ? fastCredsAuthenticator(await readFile(process.env.CANOPY_CREDS)) : undefined;
   const conns = [];
   for (let i = 0; i < count; i += 32) {
     const batch = await Promise.all(
       Array.from({ length: Math.min(32, count - i) }, (_, j) =>
-        connect({ servers: server, name: `bare-${first + i + j}`, ...(creds ? { authenticator: credsAuthenticator(creds) } : {}) }),
+        connect({ servers: server, name: `bare-${first + i + j}`, ...(auth ? { authenticator: auth } : {}) }),
       ),
     );
     batch.forEach((nc, j) => {

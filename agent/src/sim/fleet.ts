@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type Authenticator, type NatsConnection } from "@nats-io/transport-node";
+import { fastCredsAuthenticator } from "@canopy/protocol/nats/creds";
 import { Kvm } from "@nats-io/kv";
 import { Assets, CanopyError, ErrorCode, Subjects, checkId, errorMessage } from "@canopy/protocol";
 import type { Logger } from "../logging.js";
@@ -47,7 +48,8 @@ async function pool<T>(items: T[], limit: number, task: (item: T) => Promise<voi
 export async function startSimFleet(o: SimFleetOptions, log: Logger): Promise<RunningSimFleet> {
   checkId(`${o.prefix}-0`, "device id");
   for (const g of o.groups) checkId(g, "group id");
-  const creds = o.creds ? readCreds(o.creds) : undefined;
+  // Built once for every connection: deriving the key is the expensive part of a handshake.
+  const creds = o.creds ? fastCredsAuthenticator(readCreds(o.creds)) : undefined;
   const control = await connectTo(o.server, `canopy-sim-control-${o.prefix}`, creds);
   const kvm = new Kvm(control);
   let devicesKv, statusKv;
@@ -98,11 +100,11 @@ export async function startSimFleet(o: SimFleetOptions, log: Logger): Promise<Ru
   };
 }
 
-async function connectTo(server: string, name: string, creds: Uint8Array | undefined): Promise<NatsConnection> {
+async function connectTo(server: string, name: string, creds: Authenticator | undefined): Promise<NatsConnection> {
   try {
     return await connect({
       servers: server, name, maxReconnectAttempts: -1, reconnectTimeWait: 1_000, reconnectJitter: 2_000, timeout: 10_000,
-      ...(creds ? { authenticator: credsAuthenticator(creds), inboxPrefix: Subjects.hubInboxPrefix } : {}),
+      ...(creds ? { authenticator: creds, inboxPrefix: Subjects.hubInboxPrefix } : {}),
     });
   } catch (err) {
     throw new CanopyError(ErrorCode.Unavailable, `cannot reach the hub at ${server}: ${errorMessage(err)}`, { cause: err });
