@@ -86,6 +86,14 @@ export async function startSimFleet(o: SimFleetOptions, log: Logger): Promise<Ru
       devices.push(new SimDevice(id, groups, profile, { nc, devices: devicesKv, status: statusKv, compiler, version: AGENT_VERSION, heartbeatMs: o.heartbeatMs }, onError));
     }
     await pool(devices, 64, (d) => d.start());
+    // Presence again right after a reconnect, spread over up to 2 s (or one heartbeat, if shorter).
+    const spreadMs = Math.min(2_000, o.heartbeatMs);
+    ncs.forEach((nc, c) => {
+      const mine = devices.slice(c * o.perConnection, (c + 1) * o.perConnection);
+      void (async () => {
+        for await (const s of nc.status()) if (s.type === "reconnect") for (const d of mine) d.reconnected(spreadMs);
+      })().catch(() => {});
+    });
   } catch (err) {
     await Promise.allSettled(conns.map((nc) => nc.close()));
     throw err;
