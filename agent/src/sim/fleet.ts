@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { connect, type Authenticator, type NatsConnection } from "@nats-io/transport-node";
 import { fastCredsAuthenticator } from "@canopy/protocol/nats/creds";
 import { Kvm } from "@nats-io/kv";
-import { Assets, CanopyError, ErrorCode, Subjects, checkId, errorMessage } from "@canopy/protocol";
+import { Assets, Backoff, CanopyError, ErrorCode, Subjects, checkId, errorMessage, sleep } from "@canopy/protocol";
 import type { Logger } from "../logging.js";
 import { QueryCompiler } from "../query/cel.js";
 import { AGENT_VERSION } from "../version.js";
@@ -108,14 +108,24 @@ export async function startSimFleet(o: SimFleetOptions, log: Logger): Promise<Ru
   };
 }
 
+/** Attempts per connection: thousands of handshakes at once on a busy hub may time out a few. */
+const CONNECT_ATTEMPTS = 4;
+
 async function connectTo(server: string, name: string, creds: Authenticator | undefined): Promise<NatsConnection> {
-  try {
-    return await connect({
-      servers: server, name, maxReconnectAttempts: -1, reconnectTimeWait: 1_000, reconnectJitter: 2_000, timeout: 10_000,
-      ...(creds ? { authenticator: creds, inboxPrefix: Subjects.hubInboxPrefix } : {}),
-    });
-  } catch (err) {
-    throw new CanopyError(ErrorCode.Unavailable, `cannot reach the hub at ${server}: ${errorMessage(err)}`, { cause: err });
+  const backoff = new Backoff({ initialMs: 500, maxMs: 4_000 });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connect({
+        servers: server, name, maxReconnectAttempts: -1, reconnectTimeWait: 1_000, reconnectJitter: 2_000, timeout: 10_000,
+        ...(creds ? { authenticator: creds, inboxPrefix: Subjects.hubInboxPrefix } : {}),
+      });
+    } catch (err) {
+      // Refused credentials or a wrong address will not get better: only timeouts are retried.
+      if (attempt >= CONNECT_ATTEMPTS || !/timeout/i.test(errorMessage(err))) {
+        throw new CanopyError(ErrorCode.Unavailable, `cannot reach the hub at ${server}: ${errorMessage(err)}`, { cause: err });
+      }
+      await sleep(backoff.next());
+    }
   }
 }
 
