@@ -99,6 +99,12 @@ export async function runAgent(
     log.child({ component: "presence" }),
   );
 
+  // The bridge refuses MCU data (MQTT 5 PUBACK "quota exceeded") instead of retrying while this says full.
+  disk.onState = (s, changed) => {
+    if (!nc.isClosed()) nc.publish(Subjects.localStorage, JSON.stringify(s));
+    if (changed) reporter.reportNow();
+  };
+
   const ctx: AgentContext = {
     device: o.device,
     leafUrl,
@@ -129,7 +135,7 @@ export async function runAgent(
     ],
     log.child({ component: "service" }),
   );
-  const running = [monitor.run(loops.signal), reporter.run(loops.signal), service.run(loops.signal)];
+  const running = [monitor.run(loops.signal), reporter.run(loops.signal), service.run(loops.signal), disk.run(loops.signal)];
   let metrics: AgentMetrics | undefined;
   if (o.metricsPort !== undefined) {
     metrics = new AgentMetrics({ nc, up: () => monitor.backlog, outbox: () => publisher.pending });
