@@ -1,5 +1,5 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { ensureUpStream } from "../up/stream.js";
+import { ensureUpStream, upMaxBytesFor } from "../up/stream.js";
 import { setLogLevel, type Logger } from "../logging.js";
 import type { AgentOptions } from "../options.js";
 
@@ -18,6 +18,8 @@ export class LiveSettings {
     private readonly options: AgentOptions,
     private readonly jsm: JetStreamManager,
     private readonly log: Logger,
+    /** The leaf's store limit: UP stays within half of it, also when set live. */
+    private readonly leafMaxFileStore = Infinity,
   ) {
     this.bootLevel = log.level;
   }
@@ -51,7 +53,7 @@ export class LiveSettings {
   /** Stream limits change in place (`streams.update`); stored data stays. */
   private async updateUp(): Promise<void> {
     await ensureUpStream(this.jsm, this.device, {
-      maxBytes: this.upMaxBytes ?? this.options.up.maxBytes,
+      maxBytes: upMaxBytesFor(this.upMaxBytes ?? this.options.up.maxBytes, this.leafMaxFileStore),
       maxAgeMs: this.upMaxAgeMs ?? this.options.up.maxAge,
       duplicateWindowMs: this.options.up.duplicateWindow,
     });
