@@ -1,4 +1,5 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
+import { CanopyError, ErrorCode } from "@canopy/protocol";
 import { ensureUpStream, upMaxBytesFor } from "../up/stream.js";
 import { setLogLevel, type Logger } from "../logging.js";
 import type { AgentOptions } from "../options.js";
@@ -37,10 +38,17 @@ export class LiveSettings {
       case "heartbeat.interval":
         this.heartbeatMs = typeof value === "number" ? value : undefined;
         return;
-      case "up.maxBytes":
-        this.upMaxBytes = typeof value === "number" ? value : undefined;
+      case "up.maxBytes": {
+        const next = typeof value === "number" ? value : undefined;
+        const cap = upMaxBytesFor(Infinity, this.leafMaxFileStore);
+        // Refused, not shrunk: the operator asked for this size, and a rollout's health gate sees the failure.
+        if (next !== undefined && next > cap) {
+          throw new CanopyError(ErrorCode.InvalidInput, `${next} bytes is more than this device's UP may take (${cap} bytes: half of the leaf's store limit on its data partition)`);
+        }
+        this.upMaxBytes = next;
         await this.updateUp();
         return;
+      }
       case "up.maxAge":
         this.upMaxAgeMs = typeof value === "number" ? value : undefined;
         await this.updateUp();
@@ -53,7 +61,7 @@ export class LiveSettings {
   /** Stream limits change in place (`streams.update`); stored data stays. */
   private async updateUp(): Promise<void> {
     await ensureUpStream(this.jsm, this.device, {
-      maxBytes: upMaxBytesFor(this.upMaxBytes ?? this.options.up.maxBytes, this.leafMaxFileStore),
+      maxBytes: this.upMaxBytes ?? upMaxBytesFor(this.options.up.maxBytes, this.leafMaxFileStore),
       maxAgeMs: this.upMaxAgeMs ?? this.options.up.maxAge,
       duplicateWindowMs: this.options.up.duplicateWindow,
     });
