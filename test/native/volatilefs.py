@@ -104,7 +104,7 @@ class VolatileFS(Operations):
     def create(self, path, mode, fi=None):
         self._alive()
         full = self._p(path)
-        fh = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        fh = os.open(full, os.O_RDWR | os.O_CREAT, mode)
         with self.mu:
             self.undo.setdefault(full, [])
         return fh
