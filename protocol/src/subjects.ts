@@ -77,6 +77,8 @@ export const Subjects = {
   /** What the bridge subscribes to: every MCU command of its device. */
   localMcuCommands: (dev: string): string => `local.${checkId(dev, "device id")}.mcu.*.cmd.*`,
   localBridgeMcus: "local.bridge.mcus",
+  /** Agent → bridge: the data partition's state (`{full, freeBytes, reason?}`), core NATS, every disk check. */
+  localStorage: "local.storage",
   /** Agent → bridge: flash a downloaded, verified image to one MCU (core request). */
   localMcuFlash: (dev: string, mcu: string): string => `local.${checkId(dev, "device id")}.mcu.${checkId(mcu, "mcu id")}.flash`,
   localMcuFlashes: (dev: string): string => `local.${checkId(dev, "device id")}.mcu.*.flash`,

@@ -1,4 +1,4 @@
-import { CONFIG_KEYS, RenderedConfig, decode, errorMessage, validateSetting, type ConfigEvent, type ConfigValue } from "@canopy/protocol";
+import { configKeySpec, RenderedConfig, decode, errorMessage, validateSetting, type ConfigEvent, type ConfigValue } from "@canopy/protocol";
 import type { AppliedConfig, ConfigStore } from "./store.js";
 import type { Logger } from "../logging.js";
 
@@ -152,5 +152,5 @@ export class ConfigEngine {
 }
 
 function isLive(key: string): boolean {
-  return CONFIG_KEYS[key]?.live !== undefined;
+  return configKeySpec(key)?.live !== undefined;
 }

@@ -7,6 +7,7 @@ import {
   Subjects,
   renderHubConfig,
   renderLeafConfig,
+  type LeafConfigOptions,
   waitFor,
   type ServerPorts,
   type TlsFilesConfig,
@@ -102,7 +103,14 @@ export class TestServer {
     return { credentialsFile, tls, userKey: user.userKey };
   }
 
-  static async leaf(dir: string, device: string, hubLeafPort: number, auth?: LeafAuth): Promise<TestServer> {
+  /** `leafOpts`: the leaf config's durability / link settings (sync interval, compression) for benches. */
+  static async leaf(
+    dir: string,
+    device: string,
+    hubLeafPort: number,
+    auth?: LeafAuth,
+    leafOpts: Pick<LeafConfigOptions, "syncInterval" | "compression"> = {},
+  ): Promise<TestServer> {
     await mkdir(dir, { recursive: true });
     const ports = { client: await freePort(), leaf: 0, http: await freePort() };
     const configFile = join(dir, "leaf.conf");
@@ -116,6 +124,7 @@ export class TestServer {
         hubUrls: [`nats-leaf://127.0.0.1:${hubLeafPort}`],
         maxFileStore: 2 ** 30,
         reconnectSeconds: 1,
+        ...leafOpts,
         ...(auth ? { credentialsFile: auth.credentialsFile, tls: auth.tls } : {}),
       }),
     );
