@@ -1,6 +1,7 @@
 import { writeFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
+import { fastCredsAuthenticator } from "@canopy/protocol/nats/creds";
 import {
   NatsServerProcess,
   Subjects,
@@ -83,7 +84,7 @@ export class TestServer {
     const file = creds ?? this.identity?.adminCreds;
     return connect({
       servers: this.url,
-      ...(file ? { authenticator: credsAuthenticator(await readFile(file)), inboxPrefix: Subjects.hubInboxPrefix } : {}),
+      ...(file ? { authenticator: fastCredsAuthenticator(await readFile(file)), inboxPrefix: Subjects.hubInboxPrefix } : {}),
       ...rest,
     });
   }
