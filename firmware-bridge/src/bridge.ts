@@ -136,6 +136,7 @@ export async function runBridge(options: BridgeOptions, signal: AbortSignal): Pr
           log: log.child({ component: "serial" }),
           stopWhenGone: fromGlob,
           exists: existsSync,
+          meta: store.meta,
         });
         links.push(link);
         return link.run(linkStop.signal).finally(() => links.splice(links.indexOf(link), 1));

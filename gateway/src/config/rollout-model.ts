@@ -9,6 +9,11 @@ import { ConfigValue, Id, Timestamp, TokenPath } from "@canopy/protocol";
  *
  *   running ──all waves passed──▶ finalizing ──layer written──▶ completed
  *      └──failures > max, timeout, abort──▶ halting ──previous value re-rendered──▶ halted
+ *
+ * Health gate of a wave: every device applied the revision (a refusal is a failure; an offline
+ * device is pending unless --offline-fails), and then, for `soakMs`, every device that applied kept
+ * reporting (presence heartbeats, judged on hub time): one that goes silent during the soak fails
+ * the wave. Only a wave that passed and soaked lets the next one (or the finalizing) start.
  */
 export const RolloutState = z.enum(["running", "finalizing", "completed", "halting", "halted"]);
 export type RolloutState = z.infer<typeof RolloutState>;
@@ -21,9 +26,14 @@ export const Wave = z.object({
   percent: z.number().positive().max(100),
   devices: z.array(Id),
   releasedAt: Timestamp.optional(),
+  /** Every device of the wave applied the revision (or is offline, pending). */
   passedAt: Timestamp.optional(),
+  /** The applied devices kept reporting for the soak time after passedAt: the wave is healthy. */
+  soakedAt: Timestamp.optional(),
   /** Last evaluated health of each device of the wave. */
-  results: z.record(z.string(), z.object({ result: DeviceResult, error: z.string().optional() })).default({}),
+  results: z
+    .record(z.string(), z.object({ result: DeviceResult, error: z.string().optional(), silentSince: Timestamp.optional() }))
+    .default({}),
 });
 export type Wave = z.infer<typeof Wave>;
 

@@ -6,6 +6,7 @@ import type { Renderer } from "./render.js";
 import type { RolloutStore, StoredRollout } from "./rollouts.js";
 import { releasedDevices, type DeviceResult, type Rollout, type Wave } from "./rollout-model.js";
 import type { Logger } from "../logging.js";
+import { soak } from "./rollout-soak.js";
 
 export interface StepDeps {
   store: RolloutStore;
@@ -53,10 +54,17 @@ async function advance(s: StoredRollout, d: StepDeps, now: number, log: Logger):
   let r = s.rollout;
   const i = r.current;
   const wave = r.waves[i];
+  const prev = r.waves[i - 1];
+  if (prev?.passedAt !== undefined && prev.soakedAt === undefined && (!wave || wave.releasedAt === undefined)) {
+    // Soak of the wave that passed: every device that applied must keep reporting until it ends.
+    const soaking = await soak(s, i - 1, d, now, log);
+    if (soaking) return soaking;
+    s = await d.store.update(s, withWave(s.rollout, i - 1, { ...(s.rollout.waves[i - 1] as Wave), soakedAt: now }, now));
+    r = s.rollout;
+    log.info({ wave: i, of: r.waves.length }, "wave stayed healthy through its soak");
+  }
   if (!wave) return d.store.update(s, { ...r, state: "finalizing", updatedAt: now });
   if (wave.releasedAt === undefined) {
-    const prev = r.waves[i - 1];
-    if (prev?.passedAt !== undefined && now < prev.passedAt + r.options.soakMs) return s;
     s = await d.store.update(s, withWave(r, i, { ...wave, releasedAt: now }, now));
     r = s.rollout;
     log.info({ wave: i + 1, of: r.waves.length, devices: wave.devices }, "wave released");
@@ -77,8 +85,7 @@ async function advance(s: StoredRollout, d: StepDeps, now: number, log: Logger):
   }
   if (waiting.length === 0) {
     next = { ...withWave(next, i, { ...(next.waves[i] as Wave), passedAt: now }, now), current: i + 1 };
-    if (i + 1 >= r.waves.length) next.state = "finalizing";
-    log.info({ wave: i + 1, of: r.waves.length }, "wave passed its health gate");
+    log.info({ wave: i + 1, of: r.waves.length }, "wave applied; soaking");
     return d.store.update(s, next);
   }
   if (now - (w.releasedAt ?? now) > r.options.healthTimeoutMs) {
@@ -108,11 +115,11 @@ async function evaluate(devices: readonly string[], key: string, d: StepDeps): P
   return out;
 }
 
-async function halt(s: StoredRollout, d: StepDeps, reason: string, now: number, base: Rollout = s.rollout): Promise<StoredRollout> {
+export async function halt(s: StoredRollout, d: StepDeps, reason: string, now: number, base: Rollout = s.rollout): Promise<StoredRollout> {
   d.log.warn({ rollout: s.rollout.id, reason }, "rollout halting");
   return d.store.update(s, { ...base, state: "halting", reason, updatedAt: now });
 }
 
-function withWave(r: Rollout, i: number, w: Wave, now: number): Rollout {
+export function withWave(r: Rollout, i: number, w: Wave, now: number): Rollout {
   return { ...r, waves: r.waves.map((x, j) => (j === i ? w : x)), updatedAt: now };
 }

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { waitFor } from "@canopy/protocol";
 import { Fleet, freePort, readShard, waitForCount } from "../harness/index.js";
-import { VolatileFs, volatileFsUnavailable, type PowerCutStats } from "./volatile-fs.js";
+import { VolatileFs, requireVolatileFs, type PowerCutStats } from "./volatile-fs.js";
 
 // Issue 10, "Power cut", the MCU path: the leaf's store, the agent's LMDB (state/) and the bridge's
 // LMDB (bridge/, its dedup entries) each on a volatile FUSE layer (writes not fsynced are undone at
@@ -18,7 +18,8 @@ const DEVICE = "pcb";
 const CLIENTS = 3;
 const PER_CLIENT = 1_500;
 
-test(`power cut under MQTT QoS1 ingest (${CLIENTS} clients), leaf + agent + bridge data on volatile layers: every PUBACKed message in the hub once, in order`, { skip: volatileFsUnavailable() }, async (t) => {
+test(`power cut under MQTT QoS1 ingest (${CLIENTS} clients), leaf + agent + bridge data on volatile layers: every PUBACKed message in the hub once, in order`, async (t) => {
+  requireVolatileFs();
   const fleet = await Fleet.start();
   const layers: VolatileFs[] = [];
   const clients: MqttClient[] = [];

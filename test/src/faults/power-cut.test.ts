@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { waitFor } from "@canopy/protocol";
 import { Fleet, publishSeries, readShard, waitForCount } from "../harness/index.js";
-import { VolatileFs, volatileFsUnavailable, type PowerCutStats } from "./volatile-fs.js";
+import { VolatileFs, requireVolatileFs, type PowerCutStats } from "./volatile-fs.js";
 
 // Issue 10, "Power cut": what the leaf acked must survive a power cut. The leaf's store dir is a FUSE
 // layer (test/native/volatilefs.py) that undoes every write not yet fsynced when the power is cut;
@@ -80,9 +80,8 @@ async function powerCut(device: string, syncInterval: string, cleanups: Array<()
   return { acked, cutAt, stats, lost, inHub, fleet };
 }
 
-const unavailable = volatileFsUnavailable();
-
-test("power cut with sync_interval always: every message the leaf acked survives, reaches the hub once, in order", { skip: unavailable }, async (t) => {
+test("power cut with sync_interval always: every message the leaf acked survives, reaches the hub once, in order", async (t) => {
+  requireVolatileFs();
   const cleanups: Array<() => Promise<void>> = [];
   t.after(async () => {
     for (const c of cleanups.reverse()) await c().catch(() => {});
@@ -100,7 +99,8 @@ test("power cut with sync_interval always: every message the leaf acked survives
   );
 });
 
-test("power cut with the default sync_interval 100ms: only the last moments' acks can be lost (the layer does drop unsynced writes)", { skip: unavailable }, async (t) => {
+test("power cut with the default sync_interval 100ms: only the last moments' acks can be lost (the layer does drop unsynced writes)", async (t) => {
+  requireVolatileFs();
   const cleanups: Array<() => Promise<void>> = [];
   t.after(async () => {
     for (const c of cleanups.reverse()) await c().catch(() => {});

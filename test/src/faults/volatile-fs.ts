@@ -26,6 +26,12 @@ export function volatileFsUnavailable(): string | undefined {
   return undefined;
 }
 
+/** Fails (never skips) a power-cut test on a machine that cannot run it, naming what is missing. */
+export function requireVolatileFs(): void {
+  const why = volatileFsUnavailable();
+  if (why) throw new Error(`the power-cut test cannot run on this machine: ${why}`);
+}
+
 function mounted(path: string): boolean {
   return readFileSync("/proc/self/mounts", "utf8").split("\n").some((l) => l.split(" ")[1] === path);
 }

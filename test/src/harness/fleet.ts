@@ -169,6 +169,16 @@ export class Fleet {
     return nc;
   }
 
+  /** Runs `fn` on a short-lived connection to a device's current leaf (its port changes when the agent restarts). */
+  async withLeaf<T>(device: string, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
+    const nc = await connect({ servers: this.agent(device).leafUrl, maxReconnectAttempts: 0 });
+    try {
+      return await fn(nc);
+    } finally {
+      await nc.close();
+    }
+  }
+
   async stop(): Promise<void> {
     await Promise.allSettled(this.opened.map((nc) => nc.close()));
     await Promise.allSettled([...this.agents.values()].map(async (a) => {

@@ -30,7 +30,7 @@ export function registerRollout(program: Command, config: Command): void {
     .option("--health-timeout <duration>", "how long a wave's online devices have to report the new revision applied", "60s")
     .option("--max-failures <n>", "failed devices tolerated before the rollout halts and rolls back", "0")
     .option("--offline-fails", "count devices that are offline as failures (default: pending)")
-    .option("--soak <duration>", "wait this long after a wave passed before starting the next", "0s")
+    .option("--soak <duration>", "after a wave applied, its devices must keep reporting this long (one that goes silent fails the wave) before the next wave starts", "0s")
     .option("--wait", "follow the rollout until it completes (exit 0) or halts (exit 1)")
     .option("--json", "print the rollout record as JSON")
     .addHelpText(
@@ -142,7 +142,7 @@ function describe(r: Rollout): string {
     `options: health timeout ${r.options.healthTimeoutMs / 1000}s, max failures ${r.options.maxFailures}, offline ${r.options.offlineFails ? "fails" : "pending"}, soak ${r.options.soakMs / 1000}s`,
   ];
   r.waves.forEach((w, i) => {
-    const st = w.passedAt ? "passed" : w.releasedAt ? (i === r.current && r.state === "running" ? "checking" : "released") : "not started";
+    const st = w.passedAt ? (w.soakedAt || r.options.soakMs === 0 ? "passed" : "soaking") : w.releasedAt ? (i === r.current && r.state === "running" ? "checking" : "released") : "not started";
     lines.push(`wave ${i + 1} (${w.percent}%): ${st}${w.releasedAt ? ` — ${waveProgress(w)}` : ""}`);
     for (const d of w.devices) {
       const res = w.results[d];
