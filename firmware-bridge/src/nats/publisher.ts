@@ -34,6 +34,8 @@ export interface UpPublisherOptions {
   timeoutMs?: number;
   /** Largest atomic batch (1 = one publish and one ack per message, as before batching). */
   maxBatch?: number;
+  /** Asked after a failed attempt: an error here (disk full) is thrown to the caller instead of retrying. */
+  refusal?: () => CanopyError | undefined;
 }
 
 const enc = new TextEncoder();
@@ -80,6 +82,9 @@ export class UpPublisher {
   }
 
   publish(subject: string, data: Uint8Array, dedup?: DedupKey): Promise<PubAck> {
+    // A full disk refuses before the dedup entry is written: an LMDB commit that meets ENOSPC is fatal.
+    const refused = this.o.refusal?.();
+    if (refused) return Promise.reject(refused);
     // Everything up to the first request is synchronous, so publishes reach the stream in call order.
     let seq: number | undefined;
     const hash = dedup ? fingerprint(subject, data) : 0;
@@ -164,6 +169,8 @@ export class UpPublisher {
         if (this.o.signal.aborted) {
           throw new CanopyError(ErrorCode.Cancelled, "bridge stopping", { cause: err });
         }
+        const refused = this.o.refusal?.();
+        if (refused) throw refused;
         if (Date.now() - this.warnedAt > 5_000) {
           this.warnedAt = Date.now();
           this.o.log.warn({ subject, err: errorMessage(err) }, "publish to UP not acked; retrying with the same msgID");

@@ -1,11 +1,11 @@
 import type { Database } from "lmdb";
-import { Backoff, errorMessage, isValidId, sleep, type BackoffOptions } from "@canopy/protocol";
+import { Backoff, CanopyError, ErrorCode, errorMessage, isValidId, sleep, type BackoffOptions } from "@canopy/protocol";
 import type { Counters } from "../counters.js";
 import { FrameError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { McuHub, McuLink, McuSession } from "../core/hub.js";
 import { SerialDecoder, type SerialMode } from "./decoder.js";
-import { encodeFrame, FLAG_RETRANSMIT, FrameType, LINK_ACK_REJECTED, LINK_ACK_STORED, type Frame } from "./frame.js";
+import { encodeFrame, FLAG_RETRANSMIT, FrameType, LINK_ACK_DISK_FULL, LINK_ACK_REJECTED, LINK_ACK_STORED, type Frame } from "./frame.js";
 import type { SerialConnection, SerialIo } from "./io.js";
 import { commandLine, WHO_LINE, type TextLine } from "./text.js";
 import { BootOp } from "../flash/canopy-protocol.js";
@@ -227,7 +227,10 @@ export class PortLink implements McuLink {
     }
     p.then(
       () => this.linkAck(f.seq, LINK_ACK_STORED),
-      (err) => this.o.log.debug({ err: errorMessage(err) }, "frame not stored; the MCU will resend"),
+      (err) => {
+        this.o.log.debug({ err: errorMessage(err) }, "frame not stored; the MCU will resend");
+        if (err instanceof CanopyError && err.code === ErrorCode.DiskFull) this.linkAck(f.seq, LINK_ACK_DISK_FULL);
+      },
     );
   }
 

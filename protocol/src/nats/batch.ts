@@ -31,6 +31,13 @@ export interface BatchSenderOptions {
    * batches pipeline and the caller resends failures itself, so a later batch may land first.
    */
   resend?: (subject: string, data: Uint8Array, msgID: string, headers: Record<string, string> | undefined) => Promise<PubAck>;
+  /**
+   * Fewer messages than this are handed back to be sent alone (pipelined by the caller). A commit
+   * costs the stream more than a plain publish: measured on 2.15.1, a leaf stream acked a batch of 2
+   * in 9.7 ms against 2.0 ms for a plain publish, and a hub source picked it up 8–45 ms later against
+   * 1–2 ms. Batches pay off for throughput only. Default 2 (every multi-message batch is atomic).
+   */
+  minBatch?: number;
 }
 
 /** JetStream error: the stream does not take atomic batches (`allow_atomic` off, or an older server). */
@@ -100,7 +107,7 @@ export class BatchSender {
   }
 
   private async commit(items: Item[]): Promise<void> {
-    if (!this.enabled || items.length === 1) return this.alone(items);
+    if (!this.enabled || items.length < Math.max(2, this.o.minBatch ?? 2)) return this.alone(items);
     const id = `${this.prefix}${(++this.counter).toString(36)}`;
     const last = items.length - 1;
     let reply: Promise<{ data: Uint8Array; json<T>(): T }> | undefined;
