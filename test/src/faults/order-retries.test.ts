@@ -36,6 +36,8 @@ test(`leaf nats-server SIGKILLed ${KILLS}× under full-speed ingest (${SERIAL} s
     assert.equal(code, 0, `sim ${s.id}: ${s.proc.output.slice(-5).join("\n")}`);
     assert.equal(simSummary(s.proc)["acked"], COUNT, `sim ${s.id} acked`);
   }
+  // The test's own connection to the leaf may still be reconnecting after the last kill.
+  await waitFor(async () => (await countUp(leaf, filter).catch(() => -1)) >= sims.length * COUNT, { timeoutMs: 60_000, intervalMs: 250, what: "every acked reading in UP" });
   const counts = [];
   for (const s of sims) {
     const msgs = await readUp(leaf, `up.d1.tlm.mcu.${s.id}.counter`);
