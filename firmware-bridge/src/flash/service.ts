@@ -15,7 +15,7 @@ import type { McuHub } from "../core/hub.js";
 import type { Logger } from "../log.js";
 import type { UpPublisher } from "../nats/publisher.js";
 import type { McuRegistry } from "../registry/registry.js";
-import { FlashError, type FlashPhase, type FlashProgress } from "./flasher.js";
+import { FlashError, type Flasher, type FlashPhase, type FlashProgress, type FlashResult } from "./flasher.js";
 import type { FlasherRegistry } from "./registry.js";
 
 const STATE_OF: Record<FlashPhase, FlashState> = {
@@ -104,15 +104,10 @@ export class FlashService {
         signal: this.stopping.signal,
         deadlineMs: req.deadlineMs,
         onProgress: (p) => progress.push(p),
-        options: { confirmWithinMs: String(req.confirmWithinMs) },
+        // `mcu`: a banner must name this MCU to confirm (avrdude); the Canopy bootloader ignores it.
+        options: { confirmWithinMs: String(req.confirmWithinMs), mcu },
       });
-      if (r.confirmed) return { state: "confirmed", detail: `${req.version} booted and confirmed`, runningVersion: r.bootedVersion ?? req.version, bytesSent: r.bytesSent };
-      return {
-        state: "rolled_back",
-        detail: `${req.version} did not confirm within ${req.confirmWithinMs} ms; the bootloader reverted to ${r.bootedVersion ?? "the previous image"}`,
-        ...(r.bootedVersion ? { runningVersion: r.bootedVersion } : {}),
-        bytesSent: r.bytesSent,
-      };
+      return flashOutcome(flasher, req, r);
     } catch (err) {
       const code = err instanceof FlashError ? `${err.code}: ` : "";
       return { state: "failed", detail: `${code}${errorMessage(err)}`, bytesSent: 0 };
@@ -125,6 +120,28 @@ export class FlashService {
     const ev: FlashEvent = { id: req.id, mcu, version: req.version, sha256: req.sha256, at: Date.now(), ...p };
     this.o.publisher.publish(Subjects.mcuFlashEvent(this.o.device, mcu), Buffer.from(JSON.stringify(ev))).catch(() => {});
   }
+}
+
+/**
+ * How a flash that ran to the end came out. Not confirmed means `rolled_back` only where the target
+ * boots on trial and reverts by itself; a flasher without a trial boot (avrdude) left the new image in
+ * place, so the flash `failed`: the MCU came up with another version, or never said which it runs.
+ */
+export function flashOutcome(flasher: Pick<Flasher, "name" | "trialBoot">, req: Pick<BridgeFlashRequest, "version" | "confirmWithinMs">, r: FlashResult): BridgeFlashResult {
+  const running = r.bootedVersion ? { runningVersion: r.bootedVersion } : {};
+  if (r.confirmed) return { state: "confirmed", detail: `${req.version} booted and confirmed`, runningVersion: r.bootedVersion ?? req.version, bytesSent: r.bytesSent };
+  if (flasher.trialBoot) {
+    return {
+      state: "rolled_back",
+      detail: `${req.version} did not confirm within ${req.confirmWithinMs} ms; the bootloader reverted to ${r.bootedVersion ?? "the previous image"}`,
+      ...running,
+      bytesSent: r.bytesSent,
+    };
+  }
+  const why = r.bootedVersion
+    ? `the MCU then reported version ${r.bootedVersion}, not ${req.version}`
+    : "the MCU never reported which version it runs (no banner)";
+  return { state: "failed", detail: `unconfirmed: ${flasher.name} wrote and verified ${req.version}, but ${why}; ${flasher.name} targets have no trial boot, nothing was reverted`, ...running, bytesSent: r.bytesSent };
 }
 
 /** Turns flasher progress into throttled events with a rate per phase. */
