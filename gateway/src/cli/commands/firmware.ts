@@ -3,6 +3,7 @@ import { Option, type Command } from "commander";
 import { CanopyError, ErrorCode, FIRMWARE_FORMATS, checkId, checkVersion, type FirmwareFormat } from "@canopy/protocol";
 import { FirmwareStore } from "../../firmware/store.js";
 import { withHub } from "../context.js";
+import { registerFirmwareRollout } from "./firmware-rollout.js";
 import { age, bytes, printJson, table } from "../output.js";
 
 export function registerFirmware(program: Command): void {
@@ -17,8 +18,10 @@ Examples:
   canopy firmware upload app.hex --board uno --fw-version 2.0.1 --format avr-hex --sha256 3f5c…
   canopy firmware list --json
   canopy firmware rm --board rp2040 --fw-version 1.3.9
-  canopy flash --device pi-01 --mcu m1 --firmware rp2040@1.4.0 --wait`,
+  canopy flash --device pi-01 --mcu m1 --firmware rp2040@1.4.0 --wait
+  canopy firmware rollout --board rp2040 --fw-version 1.4.0 --group lab --waves 10%,50%,100%`,
     );
+  registerFirmwareRollout(fw);
   fw.command("upload <file>")
     .description("check the image (format, --sha256) and store it as BOARD/VERSION; nothing is stored if a check fails")
     .requiredOption("--board <board>", "board id (e.g. rp2040, uno, esp32-c3)")
