@@ -15,6 +15,7 @@ import { ServiceLoop } from "./service/watchdog.js";
 import { AgentMetrics } from "./metrics/server.js";
 import { HubClock } from "./clock/hub-clock.js";
 import { DiskGuard } from "./disk/guard.js";
+import { MirrorWatch } from "./leaf/mirror-watch.js";
 import type { AgentContext, AgentModule } from "./context.js";
 import type { AgentOptions } from "./options.js";
 import type { Logger } from "./logging.js";
@@ -129,7 +130,14 @@ export async function runAgent(
     ],
     log.child({ component: "service" }),
   );
-  const running = [monitor.run(loops.signal), reporter.run(loops.signal), service.run(loops.signal)];
+  const mirrors = new MirrorWatch(o.device, nc, jsm, leaf.supervisor, log.child({ component: "mirrors" }));
+  const running = [
+    monitor.run(loops.signal),
+    reporter.run(loops.signal),
+    service.run(loops.signal),
+    disk.run(loops.signal),
+    mirrors.run(loops.signal),
+  ];
   let metrics: AgentMetrics | undefined;
   if (o.metricsPort !== undefined) {
     metrics = new AgentMetrics({ nc, up: () => monitor.backlog, outbox: () => publisher.pending });

@@ -1,7 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 import { CanopyError, ErrorCode, Subjects } from "@canopy/protocol";
-import { selectedContext } from "./contexts.js";
 
 export const DEFAULT_SERVER = "nats://127.0.0.1:4222";
 
@@ -12,26 +11,11 @@ export interface HubTarget {
   ca?: string;
 }
 
-/** Each field: flag > env (CANOPY_SERVER / CANOPY_CREDS / CANOPY_TLS_CA) > selected context > default. */
-export function resolveHub(flags: { server?: string | undefined; creds?: string | undefined; tlsCa?: string | undefined } = {}): HubTarget {
-  const ctx = selectedContext();
-  const e = process.env;
-  const server = flags.server ?? e.CANOPY_SERVER ?? ctx?.server ?? DEFAULT_SERVER;
-  const creds = flags.creds ?? e.CANOPY_CREDS ?? ctx?.creds;
-  const ca = flags.tlsCa ?? e.CANOPY_TLS_CA ?? ctx?.ca;
-  return { server, ...(creds ? { creds } : {}), ...(ca ? { ca } : {}) };
-}
-
-export function serverUrl(flag: string | undefined): string {
-  return resolveHub({ server: flag }).server;
-}
-
 /** Connects an operator command or the gateway to the hub; a clear error when nothing answers. */
 export async function connectHub(
-  target: HubTarget | string,
+  t: HubTarget,
   opts: { name?: string; daemon?: boolean } = {},
 ): Promise<NatsConnection> {
-  const t = typeof target === "string" ? resolveHub({ server: target }) : target;
   const auth = await authOptions(t);
   try {
     return await connect({

@@ -11,7 +11,7 @@ import { Registry } from "../registry/devices.js";
 import { IdentityService } from "../identity/service.js";
 import { requestMint } from "../identity/client.js";
 import { writeSecret } from "../identity/init.js";
-import { writeContext } from "../contexts.js";
+import { writeContext } from "../cli/contexts/store.js";
 import { Children } from "./children.js";
 import type { Logger } from "../logging.js";
 

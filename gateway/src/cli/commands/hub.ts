@@ -9,7 +9,7 @@ import { addClusterOptions, clusterFromFlags, leafUrlList, replicasFor, type Clu
 import { Gateway } from "../../service/gateway.js";
 import { IdentityService } from "../../identity/service.js";
 import { initIdentity } from "../../identity/init.js";
-import { writeContext } from "../../contexts.js";
+import { writeContext } from "../contexts/store.js";
 import { collect, shutdownSignal } from "../context.js";
 import { ConsoleServer, DEFAULT_CONSOLE_PORT } from "../../http/server.js";
 import { printJson } from "../output.js";

@@ -1,8 +1,14 @@
 import { mkdir, readFile, readdir, rm, writeFile, rename } from "node:fs/promises";
+import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { CanopyError, ErrorCode, checkId, describeIssues } from "@canopy/protocol";
-import { canopyConfigDir } from "../../contexts.js";
+
+/** `${XDG_CONFIG_HOME:-~/.config}/canopy` */
+export function canopyConfigDir(): string {
+  const base = process.env.XDG_CONFIG_HOME || join(homedir(), ".config");
+  return join(base, "canopy");
+}
 
 /**
  * Named hub targets in the style of `nats context`, shared with `hub start`/`dev up` (which write one):
@@ -86,7 +92,7 @@ export class ContextStore {
   async select(name: string): Promise<void> {
     await this.get(name);
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await writeFile(join(this.dir, "context"), `${name}\n`);
+    await writeFile(join(this.dir, "context"), `${name}\n`, { mode: 0o600 });
   }
 
   async selected(): Promise<string | undefined> {
@@ -94,4 +100,17 @@ export class ContextStore {
     const name = text.trim();
     return name === "" ? undefined : name;
   }
+}
+
+/**
+ * What `hub start` and `dev up` do so `canopy devices` just works on that machine: write context
+ * `name` and select it when `select` is "always", or "if-none" and no existing context is selected.
+ * Returns the file written.
+ */
+export async function writeContext(name: string, ctx: HubContext, select: "always" | "if-none" = "if-none", store = new ContextStore()): Promise<string> {
+  await store.add(name, ctx);
+  const current = await store.selected();
+  const currentOk = current !== undefined && (await store.get(current).then(() => true, () => false));
+  if (select === "always" || !currentOk) await store.select(name);
+  return join(store.dir, "contexts", `${name}.json`);
 }
