@@ -23,6 +23,9 @@ test("flash outcome: unconfirmed avrdude flash (no trial boot) is failed with th
   assert.equal(silent.state, "failed");
   assert.equal(silent.runningVersion, undefined);
   assert.match(silent.detail, /never reported which version it runs \(no banner\)/);
+  const otherMcu = flashOutcome(avrdude, req, { confirmed: false, bootedVersion: "1.2.4", bytesSent: 100 });
+  assert.equal(otherMcu.state, "failed");
+  assert.match(otherMcu.detail, /but its banner named another MCU/);
 });
 
 test("flash outcome: an unconfirmed trial boot (Canopy bootloader) is rolled_back to the version that came up", () => {

@@ -138,9 +138,11 @@ export function flashOutcome(flasher: Pick<Flasher, "name" | "trialBoot">, req: 
       bytesSent: r.bytesSent,
     };
   }
-  const why = r.bootedVersion
-    ? `the MCU then reported version ${r.bootedVersion}, not ${req.version}`
-    : "the MCU never reported which version it runs (no banner)";
+  const why = !r.bootedVersion
+    ? "the MCU never reported which version it runs (no banner)"
+    : r.bootedVersion !== req.version
+      ? `the MCU then reported version ${r.bootedVersion}, not ${req.version}`
+      : "its banner named another MCU";
   return { state: "failed", detail: `unconfirmed: ${flasher.name} wrote and verified ${req.version}, but ${why}; ${flasher.name} targets have no trial boot, nothing was reverted`, ...running, bytesSent: r.bytesSent };
 }
 
