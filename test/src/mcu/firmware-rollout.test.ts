@@ -32,9 +32,9 @@ before(async () => {
 });
 after(() => fx.stop());
 
-async function rollout(version: string): Promise<{ code: number; r: RolloutJson }> {
+async function rollout(version: string, select: string[]): Promise<{ code: number; r: RolloutJson }> {
   const res = await fleet.cli(
-    ["firmware", "rollout", "--board", "rp2040", "--fw-version", version, "--group", "lab", "--waves", "16%,50%,100%",
+    ["firmware", "rollout", "--board", "rp2040", "--fw-version", version, ...select, "--waves", "16%,50%,100%",
       "--gate", "confirmed-and-online:2s", "--confirm-within", "3s", "--health-timeout", "120s", "--wait", "--json"],
     240_000,
   );
@@ -52,6 +52,7 @@ test("firmware rollout refuses bad input at the door (exit 2) and an image that 
     ["--board", "rp2040", "--fw-version", "1.0.0", "--waves", "50%,10%"],
     ["--board", "rp2040", "--fw-version", "1.0.0", "--gate", "vibes"],
     ["--board", "rp2040", "--fw-version", "1.0.0", "--group", "lab", "--device", DEV],
+    ["--board", "rp2040", "--fw-version", "1.0.0", "--where", "os.platfrom == 1"],
   ]) {
     const r = await fleet.cli(["firmware", "rollout", ...args]);
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
@@ -64,7 +65,7 @@ test("firmware rollout refuses bad input at the door (exit 2) and an image that 
 test("a bad image (never confirms) halts wave 1: its MCU is rolled back to 1.0.0, waves 2 and 3 are untouched", async () => {
   const bad = await fx.image("bad.bin", 8 * 1024, "CANOPY-NEVER-CONFIRM");
   await fx.upload(bad.path, "2.0.0-bad");
-  const { code, r } = await rollout("2.0.0-bad");
+  const { code, r } = await rollout("2.0.0-bad", ["--group", "lab"]);
   assert.equal(code, 1, JSON.stringify(r));
   assert.equal(r.state, "halted");
   assert.deepEqual(r.waves.map((w) => w.devices.length), [1, 2, 3]);
@@ -89,7 +90,8 @@ test("a bad image (never confirms) halts wave 1: its MCU is rolled back to 1.0.0
 test("a good image rolls out in 3 waves (1, 2, 3 MCUs): every wave passes its gate and all 6 MCUs run it", async () => {
   const good = await fx.image("good.bin", 8 * 1024);
   await fx.upload(good.path, "2.0.0");
-  const { code, r } = await rollout("2.0.0");
+  // Selected by a live query this time (CEL over device facts, as `canopy query --where`).
+  const { code, r } = await rollout("2.0.0", ["--where", `device == "${DEV}"`]);
   assert.equal(code, 0, JSON.stringify(r));
   assert.equal(r.state, "completed");
   assert.deepEqual(r.waves.map((w) => w.devices.length), [1, 2, 3]);
@@ -108,4 +110,26 @@ test("a good image rolls out in 3 waves (1, 2, 3 MCUs): every wave passes its ga
   assert.deepEqual(list.map((x) => x.state), ["completed", "halted"]);
   const status = await fleet.cli(["firmware", "rollout", "status", r.id]);
   assert.match(status.stdout, /wave 3 \(100%\): passed — 3\/3 confirmed/);
+});
+
+test("abort during the soak: the MCU that took the new image is flashed back to the version it ran; later waves untouched", async () => {
+  const next = await fx.image("next.bin", 8 * 1024);
+  await fx.upload(next.path, "2.1.0");
+  const res = await fleet.cli(["firmware", "rollout", "--board", "rp2040", "--fw-version", "2.1.0", "--group", "lab", "--waves", "16%,50%,100%",
+    "--gate", "confirmed-and-online:10m", "--confirm-within", "3s", "--json"]);
+  assert.equal(res.code, 0, res.stderr);
+  const r = json<RolloutJson>(res);
+  assert.deepEqual(Object.values(r.previous), Array(6).fill("2.0.0"));
+  const before = MCUS.map(begins);
+  await rows((rs) => rs.find((x) => x.id === "m1")?.firmware === "2.1.0", "m1 took 2.1.0 (wave 1, now soaking)");
+  const abort = await fleet.cli(["firmware", "rollout", "abort", r.id, "--json"]);
+  assert.equal(abort.code, 0, abort.stderr);
+  const back = await rows((rs) => rs.find((x) => x.id === "m1")?.firmware === "2.0.0" && rs.find((x) => x.id === "m1")?.lastFlash?.version === "2.0.0", "m1 flashed back to 2.0.0");
+  assert.equal(back.find((x) => x.id === "m1")?.lastFlash?.state, "confirmed");
+  assert.deepEqual(back.filter((x) => x.firmware === "2.0.0").length, 6, "all six on 2.0.0 again");
+  const halted = json<RolloutJson>(await fleet.cli(["firmware", "rollout", "status", r.id, "--json"]));
+  assert.equal(halted.state, "halted");
+  assert.equal(halted.reason, "aborted by operator");
+  assert.equal(halted.waves[1]?.releasedAt, undefined);
+  assert.deepEqual(MCUS.map((m, i) => begins(m) - before[i]!), [2, 0, 0, 0, 0, 0], "m1: the new image, then the old one back; no one else");
 });

@@ -4,6 +4,7 @@ import { parseWaves } from "../../rollout/model.js";
 import { FirmwareRolloutStore, parseGate, type FirmwareRollout } from "../../firmware/rollout-model.js";
 import { FirmwareStore } from "../../firmware/store.js";
 import { Registry } from "../../registry/devices.js";
+import { checkSelector, resolveTargets, type TargetSelector } from "../../commands/index.js";
 import { withHub } from "../context.js";
 import { age, printJson, table } from "../output.js";
 import { watchOption, watched, type WatchFlags } from "../watch.js";
@@ -13,7 +14,8 @@ interface Flags {
   board?: string;
   fwVersion?: string;
   group?: string;
-  device?: string[];
+  device?: string;
+  where?: string;
   waves: string;
   gate: string;
   maxFailures: string;
@@ -31,7 +33,8 @@ export function registerFirmwareRollout(fw: Command): void {
     .option("--board <board>", "the board whose MCUs get the image")
     .option("--fw-version <version>", "the stored version to roll out (`--version` is canopy's own)")
     .option("--group <group>", "only MCUs of devices in this group (default: the whole fleet)")
-    .option("--device <id...>", "only MCUs of these devices")
+    .option("--device <id>", "only MCUs of this device")
+    .option("--where <cel>", "only MCUs of devices whose live facts match (as canopy query --where)")
     .option("--waves <list>", "cumulative share of the MCUs per wave", "10%,50%,100%")
     .option("--gate <gate>", "health gate: the MCU confirmed the new version and stayed online this long", "confirmed-and-online:1m")
     .option("--max-failures <n>", "failed MCUs tolerated per wave before the rollout halts and rolls the wave back", "0")
@@ -44,7 +47,7 @@ export function registerFirmwareRollout(fw: Command): void {
       `
 Examples:
   canopy firmware rollout --board rp2040 --fw-version 1.4.0 --group lab --waves 1%,10%,100% --gate confirmed-and-online:5m
-  canopy firmware rollout --board uno --fw-version 2.0.1 --device pi-01 pi-02 --max-failures 1 --wait
+  canopy firmware rollout --board uno --fw-version 2.0.1 --where 'labels.site == "berlin"' --max-failures 1 --wait
   canopy firmware rollout status
   canopy firmware rollout status f1a2b3c --json
   canopy firmware rollout abort f1a2b3c`,
@@ -53,9 +56,9 @@ Examples:
       if (!o.board || !o.fwVersion) throw new CanopyError(ErrorCode.InvalidInput, "firmware rollout needs --board and --fw-version (or: status, abort)");
       const board = checkId(o.board, "board");
       const version = checkVersion(o.fwVersion);
-      if (o.group !== undefined && o.device !== undefined) throw new CanopyError(ErrorCode.InvalidInput, "give --group or --device, not both");
-      if (o.group !== undefined) checkId(o.group, "group id");
-      for (const d of o.device ?? []) checkId(d, "device id");
+      const sel: TargetSelector = { device: o.device, group: o.group, where: o.where };
+      const fleetWide = o.device === undefined && o.group === undefined && o.where === undefined;
+      if (!fleetWide) checkSelector(sel);
       let waves: number[];
       try {
         waves = parseWaves(o.waves);
@@ -71,13 +74,13 @@ Examples:
       await withHub(cmd, async (nc) => {
         const image = await (await FirmwareStore.open(nc)).get(board, version);
         if (!image) throw new CanopyError(ErrorCode.NotFound, `no firmware ${board}@${version} in the store (canopy firmware list)`);
+        const devices = fleetWide ? undefined : new Set(await resolveTargets(nc, sel));
         const units: Record<string, string> = {};
         for (const v of await (await Registry.open(nc)).view()) {
-          if (o.group !== undefined && !v.record.groups.includes(o.group)) continue;
-          if (o.device !== undefined && !o.device.includes(v.record.id)) continue;
+          if (devices && !devices.has(v.record.id)) continue;
           for (const m of v.status?.mcus ?? []) if (m.board === board && m.firmware !== version) units[`${v.record.id}/${m.id}`] = m.firmware;
         }
-        const selector = o.group !== undefined ? `group ${o.group}` : o.device !== undefined ? `devices ${o.device.join(", ")}` : "the whole fleet";
+        const selector = o.group !== undefined ? `group ${o.group}` : o.device !== undefined ? `device ${o.device}` : o.where !== undefined ? `where ${o.where}` : "the whole fleet";
         const store = await FirmwareRolloutStore.open(nc);
         const r = await store.create({ board, version, sha256: image.sha256, selector, units, waves, gate, confirmWithinMs, healthTimeoutMs, maxFailures });
         if (o.json && !o.wait) return printJson(r);
