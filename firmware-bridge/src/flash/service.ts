@@ -75,7 +75,7 @@ export class FlashService {
     this.busy.add(mcu);
     try {
       const r = await this.flash(mcu, req);
-      await this.o.registry.flashed(mcu, { state: r.state, version: req.version, sha256: req.sha256, at: Date.now(), detail: r.detail }, r.state === "confirmed" ? req.sha256 : undefined);
+      await this.o.registry.flashed(mcu, { state: r.state, version: req.version, sha256: req.sha256, at: Date.now(), detail: r.detail }, r.state === "confirmed" ? req.sha256 : undefined, r.runningVersion);
       answer(r);
     } catch (err) {
       answer({ state: "failed", detail: errorMessage(err), bytesSent: 0 });

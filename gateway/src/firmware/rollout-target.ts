@@ -73,12 +73,16 @@ export function health(r: FirmwareRollout, unit: string, rec: CommandRecord | un
   if (!rec || !isTerminal(rec.state)) return { result: dev?.online ? "waiting" : "offline" };
   if (rec.state !== "succeeded") return { result: "failed", error: rec.error?.message ?? rec.state };
   const confirmedAt = rec.times["succeeded"] ?? rec.updatedAt;
-  // Only a report written after the confirm says anything about the new image.
-  if (!dev?.status || dev.status.seenAt < confirmedAt) return { result: "waiting" };
-  const m: McuSummary | undefined = dev.status.mcus?.find((x) => x.id === mcu);
-  if (m && m.firmware !== r.version) return { result: "failed", error: `confirmed ${r.version}, then reported ${m.firmware}` };
-  if (!(dev.online && m?.online)) {
-    return now - confirmedAt > REPORT_GRACE_MS ? { result: "failed", error: `confirmed ${r.version}, then stopped reporting` } : { result: "waiting" };
+  const late = now - confirmedAt > REPORT_GRACE_MS;
+  const m: McuSummary | undefined = dev?.status?.mcus?.find((x) => x.id === mcu);
+  // Only a device report that carries this flash (the bridge records it before it answers) says anything
+  // about the new image: the MCU list in a report can be older than the report itself.
+  if (!dev?.status || dev.status.seenAt < confirmedAt || m?.lastFlash?.sha256 !== r.sha256) {
+    return late ? { result: "failed", error: `confirmed ${r.version}, but the device's reports never showed it` } : { result: "waiting" };
+  }
+  if (m.firmware !== r.version) return late ? { result: "failed", error: `confirmed ${r.version}, then reported ${m.firmware}` } : { result: "waiting" };
+  if (!(dev.online && m.online)) {
+    return late ? { result: "failed", error: `confirmed ${r.version}, then stopped reporting` } : { result: "waiting" };
   }
   return now - confirmedAt >= r.gate.soakMs ? { result: "ok" } : { result: "waiting" };
 }
