@@ -143,10 +143,6 @@ function describe(r: FirmwareRollout): string {
     `firmware rollout ${r.id}: ${r.board}@${r.version} to ${r.selector}`,
     `state: ${r.state}${r.reason ? ` — ${r.reason}` : ""}`,
     `gate: confirmed and online for ${r.gate.soakMs / 1000}s; health timeout ${r.options.healthTimeoutMs / 1000}s; max failures ${r.options.maxFailures}; trial boot ${r.confirmWithinMs / 1000}s`,
-    ...describeWaves(r, "confirmed").map((l) => {
-      const m = /^ {2}(\S+?):/.exec(l);
-      const prev = m ? r.previous[m[1] ?? ""] : undefined;
-      return prev ? `${l} (was ${prev})` : l;
-    }),
+    ...describeWaves(r, "confirmed", (unit) => (r.previous[unit] ? ` (was ${r.previous[unit]})` : "")),
   ].join("\n") + "\n";
 }

@@ -19,8 +19,8 @@ export function withPending<R extends RolloutCore>(r: R): R & { pending: string[
   return { ...r, pending };
 }
 
-/** The waves and each unit's health, one line each. */
-export function describeWaves(r: RolloutCore, ok = "applied"): string[] {
+/** The waves and each unit's health, one line each (`note`: more about a unit, e.g. the version it ran). */
+export function describeWaves(r: RolloutCore, ok = "applied", note: (unit: string) => string = () => ""): string[] {
   const lines: string[] = [];
   r.waves.forEach((w, i) => {
     const st = w.passedAt ? "passed" : w.releasedAt ? (i === r.current && r.state === "running" ? "checking" : "released") : "not started";
@@ -28,7 +28,7 @@ export function describeWaves(r: RolloutCore, ok = "applied"): string[] {
     for (const d of w.devices) {
       const res = w.results[d];
       const label = !res ? "-" : res.result === "offline" ? "pending (offline)" : res.result;
-      lines.push(`  ${d}: ${label}${res?.error ? `: ${res.error}` : ""}`);
+      lines.push(`  ${d}: ${label}${res?.error ? `: ${res.error}` : ""}${note(d)}`);
     }
   });
   return lines;
