@@ -86,7 +86,7 @@ export async function runAgent(
         groups: [],
         agent: { version: AGENT_VERSION, pid: process.pid },
         natsServer: { version: serverVersion },
-        leaf: { url: leafUrl },
+        leaf: { url: leafUrl, compression: o.leaf.compression, syncInterval: o.leaf.syncInterval },
         facts: facts.current,
       }),
       contributors: [

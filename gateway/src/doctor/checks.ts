@@ -90,8 +90,8 @@ export function deviceChecks(v: DeviceView, b: BacklogRow | undefined, now = Dat
     const src = b.source;
     if (!src) add("link", "warn", "the hub is not sourcing this device's UP (no shard source)");
     else if (src.error) add("link", "fail", `hub source error: ${src.error}`);
-    else if (src.activeAgoMs < 0 || (v.online && src.activeAgoMs > 60_000)) add("link", "warn", `hub source idle (${src.activeAgoMs < 0 ? "never active" : `active ${ms(src.activeAgoMs)} ago`}); compression: not reported`);
-    else add("link", "ok", `hub source active ${ms(src.activeAgoMs)} ago, lag ${src.lag}; compression: not reported`);
+    else if (src.activeAgoMs < 0 || (v.online && src.activeAgoMs > 60_000)) add("link", "warn", `hub source idle (${src.activeAgoMs < 0 ? "never active" : `active ${ms(src.activeAgoMs)} ago`}); ${linkSettings(s)}`);
+    else add("link", "ok", `hub source active ${ms(src.activeAgoMs)} ago, lag ${src.lag}; ${linkSettings(s)}`);
     const pending = b.pending ?? 0;
     add(
       "backlog",
@@ -113,4 +113,10 @@ export async function runDoctor(nc: NatsConnection, opts: { device?: string } = 
   const checks = [...hub, ...devices.flatMap((v) => deviceChecks(v, byDevice.get(v.record.id), now))];
   const problems = checks.filter((c) => c.status === "fail").length;
   return { ok: problems === 0, problems, warnings: checks.filter((c) => c.status === "warn").length, checks };
+}
+
+/** The leaf link's compression and the leaf's fsync interval, as the agent reports them. */
+function linkSettings(s: { leaf?: { compression?: string | undefined; syncInterval?: string | undefined } | undefined }): string {
+  const l = s.leaf;
+  return `compression ${l?.compression ?? "not reported"}, sync ${l?.syncInterval ?? "not reported"}`;
 }

@@ -83,7 +83,8 @@ export const DeviceStatus = z.object({
   agent: z.object({ version: z.string(), pid: z.number().optional() }),
   natsServer: z.object({ version: z.string() }).partial().default({}),
   /** The device's local leaf client URL (where its apps publish; reachable on the device itself). */
-  leaf: z.object({ url: z.string() }).partial().optional(),
+  /** The device's leaf nats-server: where the agent reaches it, and its link and durability settings. */
+  leaf: z.object({ url: z.string(), compression: z.string().max(32), syncInterval: z.string().max(32) }).partial().optional(),
   facts: Facts.optional(),
   up: UpBacklog.optional(),
   config: z

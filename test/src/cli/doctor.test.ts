@@ -63,10 +63,12 @@ test("doctor flags a device clock 10 minutes ahead and a full disk, exits 1, and
   DoctorJson.parse(report.r);
   assert.equal(report.r.ok, false);
   assert.match(find(report.r, "skew1", "clock")?.detail ?? "", /device clock is (9\.9|10\.0|10\.1) min ahead of the hub/);
-  assert.match(find(report.r, "full1", "disk")?.detail ?? "", /free of 96\.0 MiB/);
+  // The agent's disk guard: under 2 MiB free on the data partition, new data is refused.
+  assert.match(find(report.r, "full1", "disk")?.detail ?? "", /^data partition full \(low-space, [\d.]+ MiB free\)/);
   assert.equal(find(report.r, "ok1", "clock")?.status, "ok");
   assert.equal(find(report.r, "ok1", "disk")?.status, "ok");
   assert.equal(find(report.r, "ok1", "engine")?.status, "ok");
+  assert.match(find(report.r, "ok1", "link")?.detail ?? "", /compression s2_auto, sync 100ms/);
   assert.match(report.r.checks.find((c) => c.scope === "hub" && c.check === "engine")?.detail ?? "", /nats-server 2\.\d+\.\d+ \(floor 2\.14\.0\)/);
   assert.equal(report.r.problems, 2, JSON.stringify(report.r.checks.filter((c) => c.status === "fail")));
 

@@ -59,7 +59,8 @@ test("cmd cancel of a queued command → cancelled, never executed; cancel of a 
   const c = await fleet.cli(["cmd", "cancel", id]);
   assert.equal(c.code, 0, c.stderr);
   const st = await fleet.cli(["cmd", "status", id]);
-  assert.match(st.stdout, /queued \(cancel requested\)/);
+  assert.match(c.stdout, /was queued\): it will not run/);
+  assert.match(st.stdout, /cancelling \(the device drops it when it gets it; it will not run\)/);
 
   await fleet.startAgent("d3", { env: TEST_HANDLERS });
   const rec = await cmd.terminal(id);

@@ -159,7 +159,8 @@ Examples:
       await withHub(command, async (nc) => {
         const rec = await (await CommandSender.open(nc)).cancel(id);
         if (o.json) return printJson(rec);
-        process.stdout.write(`cancel requested for ${id} on ${rec.device} (was ${rec.state}); see 'canopy cmd status ${id}'\n`);
+        const what = rec.state === "queued" ? "it will not run; the device confirms when it gets it" : "its handler is told to stop";
+        process.stdout.write(`cancel requested for ${id} on ${rec.device} (was ${rec.state}): ${what}; see 'canopy cmd status ${id}'\n`);
       });
     });
 }
@@ -186,8 +187,13 @@ function parseArgs(json: string | undefined, pairs: string[]): Record<string, un
   return args;
 }
 
+/**
+ * A cancel is decided on the device (only it knows whether the command started), so until it answers
+ * the record says what will happen rather than "queued".
+ */
 function stateText(r: CommandRecord): string {
-  return r.cancelRequestedAt !== undefined && !isTerminal(r.state) ? `${r.state} (cancel requested)` : r.state;
+  if (r.cancelRequestedAt === undefined || isTerminal(r.state)) return r.state;
+  return r.state === "queued" ? "cancelling (the device drops it when it gets it; it will not run)" : `${r.state}, cancelling (the handler was told to stop)`;
 }
 
 /** One row per command; a structured result (sysinfo) follows its row as indented `key: value` lines. */
