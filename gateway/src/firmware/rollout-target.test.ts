@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { CommandRecord } from "@canopy/protocol";
 import type { DeviceView } from "../registry/devices.js";
-import { health } from "./rollout-target.js";
+import { health, needsFlashBack } from "./rollout-target.js";
 import { parseGate, unitCommandId, type FirmwareRollout } from "./rollout-model.js";
 
 const T = 1_800_000_000_000;
@@ -39,4 +39,12 @@ test("gate and command ids: parsed at the door; one fixed id per MCU and purpose
   assert.notEqual(a, unitCommandId(r, "d1/m2", "flash"));
   assert.notEqual(a, unitCommandId(r, "d1/m1", "back"));
   assert.match(a, /^[A-Za-z0-9_-]{1,64}$/);
+});
+
+test("after a halt: flash back what took the new image, not what the bootloader reverted or never got it", () => {
+  assert.equal(needsFlashBack({ state: "succeeded" }, "2.0.0", "1.0.0"), true);
+  assert.equal(needsFlashBack({ state: "failed" }, "1.0.0", "1.0.0"), false, "reverted by its bootloader / never written");
+  assert.equal(needsFlashBack({ state: "failed" }, "2.0.0", "1.0.0"), true, "avrdude: unconfirmed but written");
+  assert.equal(needsFlashBack({ state: "failed" }, undefined, "1.0.0"), false);
+  assert.equal(needsFlashBack(undefined, "1.0.0", "1.0.0"), false);
 });

@@ -43,6 +43,7 @@ export function firmwareTarget(nc: NatsConnection, log: Logger): RolloutTarget<F
     async rollBack(r) {
       const store = await FirmwareStore.open(nc);
       const sender = await senderP;
+      const view = new Map((await (await Registry.open(nc)).view()).map((v) => [v.record.id, v]));
       for (const unit of releasedUnits(r)) {
         const rec = await command(unit, unitCommandId(r, unit, "flash"));
         if (rec && !isTerminal(rec.state)) {
@@ -50,7 +51,9 @@ export function firmwareTarget(nc: NatsConnection, log: Logger): RolloutTarget<F
           continue;
         }
         const prev = r.previous[unit];
-        if (rec?.state !== "succeeded" || !prev || prev === r.version) continue;
+        const { device, mcu } = splitUnit(unit);
+        const running = view.get(device)?.status?.mcus?.find((m) => m.id === mcu)?.firmware;
+        if (!prev || !needsFlashBack(rec, running, prev)) continue;
         if (!(await store.get(r.board, prev))) {
           log.warn({ rollout: r.id, unit, previous: prev }, "firmware rollout halted: the previous image is not in the store; not flashed back");
           continue;
@@ -59,6 +62,16 @@ export function firmwareTarget(nc: NatsConnection, log: Logger): RolloutTarget<F
       }
     },
   };
+}
+
+/**
+ * After a halt, does this MCU need its previous image back? Yes when its flash confirmed, or when it
+ * reports anything but the version it ran (a flasher without a trial boot, e.g. avrdude, leaves an
+ * unconfirmed image in place). Not when its bootloader already reverted, nor when nothing was written.
+ */
+export function needsFlashBack(rec: Pick<CommandRecord, "state"> | undefined, running: string | undefined, previous: string): boolean {
+  if (!rec) return false;
+  return rec.state === "succeeded" || (running !== undefined && running !== previous);
 }
 
 /** After the confirm, an MCU may be missing from the reports this long (its link reopens, a heartbeat). */
