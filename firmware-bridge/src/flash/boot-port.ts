@@ -34,6 +34,7 @@ export class BootPort {
 
   /** Opens the port, retrying until `signal` aborts (the pty may be gone for a while). */
   async connect(signal: AbortSignal): Promise<void> {
+    let lastErr: unknown;
     while (!signal.aborted) {
       try {
         const conn = await this.io.open(this.path, this.baud, signal);
@@ -45,11 +46,13 @@ export class BootPort {
           this.eventWake?.();
         });
         return;
-      } catch {
+      } catch (err) {
+        lastErr = err;
         await sleep(200, signal);
       }
     }
-    throw new FlashError(signal.reason === "cancelled" ? "cancelled" : "timeout", `could not open ${this.path}`);
+    const why = lastErr === undefined ? "" : `: ${lastErr instanceof Error ? lastErr.message : String(lastErr)}`;
+    throw new FlashError(signal.reason === "cancelled" ? "cancelled" : "timeout", `could not open ${this.path}${why}`);
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import {
   decode,
   errorMessage,
   isValidId,
+  sleep,
   type BridgeFlashResult,
   type FlashEvent,
   type FlashState,
@@ -25,6 +26,8 @@ const STATE_OF: Record<FlashPhase, FlashState> = {
   booting: "booting",
   confirming: "booting",
 };
+/** How long the MCU's serial link may take to close its port for the flasher. */
+const SUSPEND_MS = 15_000;
 /** Progress events go upstream at most this often (the terminal one always). */
 const PROGRESS_EVERY_MS = 500;
 
@@ -93,7 +96,16 @@ export class FlashService {
     const session = this.o.hub.session(mcu);
     if (!session) return { state: "failed", detail: `mcu ${mcu} is offline`, bytesSent: 0 };
     if (!session.link.suspend) return { state: "failed", detail: `mcu ${mcu} is on ${session.link.name}: flasher ${req.flasher} needs a serial link`, bytesSent: 0 };
-    const port = await session.link.suspend();
+    // The link must let go of the port first; that is bounded too (nothing waits forever). If it lets go
+    // after we gave up, it gets the port straight back.
+    const taking = session.link.suspend();
+    const waited = new AbortController();
+    const port = await Promise.race([taking, sleep(SUSPEND_MS, waited.signal).then(() => undefined)]);
+    waited.abort();
+    if (!port) {
+      void taking.then((p) => p.resume());
+      return { state: "failed", detail: `the link on ${mcu}'s port did not let go of it within ${SUSPEND_MS} ms; not flashed`, bytesSent: 0 };
+    }
     this.o.log.info({ mcu, version: req.version, port: port.path, flasher: req.flasher }, "flashing");
     const progress = new ProgressRelay((ev) => this.publish(mcu, req, ev));
     try {

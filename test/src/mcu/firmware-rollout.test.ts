@@ -41,6 +41,11 @@ async function rollout(version: string, select: string[]): Promise<{ code: numbe
   return { code: res.code ?? -1, r: json<RolloutJson>(res) };
 }
 
+/** For a failure message: what the agent and its bridge logged about flashes and serial ports. */
+function diag(): string {
+  return fleet.agent(DEV).proc.output.filter((l) => /flash|serial port|bridge|link/i.test(l)).slice(-25).join("\n");
+}
+
 async function rows(ok: (rs: Row[]) => boolean, what: string): Promise<Row[]> {
   return (await mcuRows(fleet, DEV, (rs) => ok(rs as Row[]), what, 60_000)) as Row[];
 }
@@ -66,7 +71,7 @@ test("a bad image (never confirms) halts wave 1: its MCU is rolled back to 1.0.0
   const bad = await fx.image("bad.bin", 8 * 1024, "CANOPY-NEVER-CONFIRM");
   await fx.upload(bad.path, "2.0.0-bad");
   const { code, r } = await rollout("2.0.0-bad", ["--group", "lab"]);
-  assert.equal(code, 1, JSON.stringify(r));
+  assert.equal(code, 1, `${JSON.stringify(r)}\n${diag()}`);
   assert.equal(r.state, "halted");
   assert.deepEqual(r.waves.map((w) => w.devices.length), [1, 2, 3]);
   assert.deepEqual(Object.values(r.previous).sort(), Array(6).fill("1.0.0"));
@@ -92,7 +97,7 @@ test("a good image rolls out in 3 waves (1, 2, 3 MCUs): every wave passes its ga
   await fx.upload(good.path, "2.0.0");
   // Selected by a live query this time (CEL over device facts, as `canopy query --where`).
   const { code, r } = await rollout("2.0.0", ["--where", `device == "${DEV}"`]);
-  assert.equal(code, 0, JSON.stringify(r));
+  assert.equal(code, 0, `${JSON.stringify(r)}\n${diag()}`);
   assert.equal(r.state, "completed");
   assert.deepEqual(r.waves.map((w) => w.devices.length), [1, 2, 3]);
   for (const [i, w] of r.waves.entries()) {
