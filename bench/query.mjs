@@ -10,7 +10,8 @@
 // and prints p50/p99 per series and the ratio to the baseline. With 20 runs, p99 is the maximum.
 import { spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { connect, credsAuthenticator } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
+import { fastCredsAuthenticator } from "@canopy/protocol/nats/creds";
 import { Fleet, CanopyProcess } from "@canopy/test/harness/index";
 import { runQuery } from "@canopy/gateway/query/index";
 import { emit, figure, percentile } from "./lib/report.mjs";
@@ -24,24 +25,27 @@ const flag = (name, dflt) => {
 if (flag("role") === "responders") await responders();
 else await main();
 
-/** Child role: `count` bare responders, a NATS connection each, replying with a small fixed payload. */
+/** Child role: `count` bare responders, `--per-connection` to a NATS connection (1), replying with a small fixed payload. */
 async function responders() {
   const count = Number(flag("count"));
   const first = Number(flag("first", "0"));
   const server = flag("server");
+  const per = Number(flag("per-connection", "1"));
   // The hub runs with credentials (operator mode): the bare responders use the operator's, from the env.
-  const creds = process.env.CANOPY_CREDS ? await readFile(process.env.CANOPY_CREDS) : undefined;
+  const auth = process.env.CANOPY_CREDS ? fastCredsAuthenticator(await readFile(process.env.CANOPY_CREDS)) : undefined;
   const conns = [];
-  for (let i = 0; i < count; i += 32) {
+  const connections = Math.ceil(count / per);
+  for (let i = 0; i < connections; i += 32) {
     const batch = await Promise.all(
-      Array.from({ length: Math.min(32, count - i) }, (_, j) =>
-        connect({ servers: server, name: `bare-${first + i + j}`, ...(creds ? { authenticator: credsAuthenticator(creds) } : {}) }),
+      Array.from({ length: Math.min(32, connections - i) }, (_, j) =>
+        connectRetrying({ servers: server, name: `bare-${first + (i + j) * per}`, timeout: 30_000, ...(auth ? { authenticator: auth } : {}) }),
       ),
     );
     batch.forEach((nc, j) => {
-      const device = `bare-${first + i + j}`;
-      const reply = JSON.stringify({ id: "bench", device, matched: true, values: { "os.platform": "linux" } });
-      nc.subscribe("bench.bare", { callback: (_e, m) => m.respond(reply) });
+      for (let k = (i + j) * per; k < Math.min(count, (i + j + 1) * per); k++) {
+        const reply = JSON.stringify({ id: "bench", device: `bare-${first + k}`, matched: true, values: { "os.platform": "linux" } });
+        nc.subscribe("bench.bare", { callback: (_e, m) => m.respond(reply) });
+      }
       conns.push(nc);
     });
   }
@@ -50,6 +54,18 @@ async function responders() {
   await new Promise((resolve) => process.once("SIGTERM", resolve));
   await Promise.allSettled(conns.map((nc) => nc.close()));
   process.exit(0);
+}
+
+/** Thousands of connections at once on a loaded machine: a handshake may time out; try again. */
+async function connectRetrying(opts, attempts = 5) {
+  for (let i = 1; ; i++) {
+    try {
+      return await connect(opts);
+    } catch (err) {
+      if (i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 500 * i + Math.random() * 500));
+    }
+  }
 }
 
 function waitLine(child, re, timeoutMs) {
@@ -67,13 +83,36 @@ function waitLine(child, re, timeoutMs) {
   });
 }
 
+/** Each fleet size in turn (`--devices 5000,10000`, the default), a fresh hub each; one JSON line for all. */
 async function main() {
-  const devices = Number(flag("devices", process.env.CANOPY_BENCH_DEVICES ?? "5000"));
-  const procs = Number(flag("procs", "4"));
+  const sizes = String(flag("devices", process.env.CANOPY_BENCH_DEVICES ?? "5000,10000")).split(",").map(Number);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1)) throw new Error("--devices: a comma-separated list of positive integers");
+  const figures = [];
+  const runsBySize = {};
+  for (const devices of sizes) {
+    // A size the machine cannot host (connections, load) must not lose the sizes measured before it.
+    try {
+      const r = await measureSize(devices);
+      figures.push(...r.figures);
+      runsBySize[devices] = r.extra;
+    } catch (err) {
+      console.log(`query bench at ${devices} devices failed: ${err instanceof Error ? err.message : String(err)}`);
+      runsBySize[devices] = { error: err instanceof Error ? err.message : String(err) };
+    }
+  }
+  if (figures.length === 0) process.exitCode = 1;
+  emit("query", figures, { sizes: runsBySize });
+}
+
+async function measureSize(devices) {
+  const procs = Number(flag("procs", String(Math.max(4, Math.ceil(devices / 1250)))));
   const runs = Number(flag("runs", "20"));
   const timeoutMs = Number(flag("timeout-ms", "10000"));
   const per = Math.ceil(devices / procs);
-  console.log(`query bench: ${devices} simulated devices in ${procs} processes, ${runs} runs, timeout ${timeoutMs} ms`);
+  // Simulated and bare devices share connections two to one above 6,000 devices, alike on both sides:
+  // 10,000 + 10,000 connections would pass this machine's open-file limit (20,000) in the hub.
+  const perConnection = Number(flag("per-connection", devices > 6_000 ? "2" : "1"));
+  console.log(`query bench: ${devices} simulated devices in ${procs} processes (${perConnection} per connection), ${runs} runs, timeout ${timeoutMs} ms`);
 
   const fleet = await Fleet.start();
   const sims = [];
@@ -82,8 +121,8 @@ async function main() {
     let t0 = Date.now();
     for (let p = 0; p < procs; p++) {
       const n = Math.min(per, devices - p * per);
-      sims.push(new CanopyProcess(["sim", "fleet", "--devices", String(n), "--first", String(p * per), "--server", fleet.hub.client, "--heartbeat", "60s", "--log-level", "warn"], fleet.env));
-      const child = spawn(process.execPath, [new URL(import.meta.url).pathname, "--role", "responders", "--count", String(n), "--first", String(p * per), "--server", fleet.hub.client], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...fleet.env } });
+      sims.push(new CanopyProcess(["sim", "fleet", "--devices", String(n), "--first", String(p * per), "--server", fleet.hub.client, "--heartbeat", "60s", "--per-connection", String(perConnection), "--log-level", "warn"], fleet.env));
+      const child = spawn(process.execPath, [new URL(import.meta.url).pathname, "--role", "responders", "--count", String(n), "--first", String(p * per), "--per-connection", String(perConnection), "--server", fleet.hub.client], { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, ...fleet.env } });
       bare.push({ child, ready: waitLine(child, /responders-ready/, 180_000) });
     }
     await Promise.all([...sims.map((s) => s.waitForOutput(/"event":"sim-ready"/, 300_000)), ...bare.map((b) => b.ready)]);
@@ -138,12 +177,12 @@ async function main() {
     const cliMs = Date.now() - t0;
     console.log(`one 'canopy query' CLI run (process start + connect + query): ${cliMs} ms wall, collector ${summary.elapsedMs} ms, ${summary.answered} answered`);
     const full50 = percentile(series.full, 50);
-    emit("query", [
+    return { figures: [
       figure({ name: `full-fleet query p50, ${devices} devices`, value: full50, unit: "ms", goal: devices >= 10_000 ? 1000 : 500, better: "lower" }),
       figure({ name: `full-fleet query p50 vs requestMany, ${devices} devices`, value: full50, unit: "ms", baseline: base50, goal: 1.3, better: "lower" }),
       figure({ name: `10%-selective query p50 vs requestMany, ${devices} devices`, value: percentile(series.selective, 50), unit: "ms", baseline: base50, better: "lower" }),
-      figure({ name: "one `canopy query` CLI run, wall", value: cliMs, unit: "ms", better: "lower" }),
-    ], { devices, procs, runs });
+      figure({ name: `one \`canopy query\` CLI run, wall, ${devices} devices`, value: cliMs, unit: "ms", better: "lower" }),
+    ], extra: { procs, runs, perConnection } };
   } finally {
     for (const b of bare) b.child.kill("SIGTERM");
     await Promise.allSettled(sims.map((s) => s.stop()));

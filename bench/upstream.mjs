@@ -5,6 +5,9 @@
 //     hand-made leaf stream + hub stream with one external source, plain nats.js.
 // (b) publish rate: the agent's UpPublisher (LMDB outbox + msg id) vs a plain JetStream publish loop
 //     with a 1k window, on the same kind of leaf.
+// (c) the cost of durability: JetStream publishes (window 100) into the agent's UP on a leaf with
+//     sync_interval "always" (fsync before every ack), "100ms" (Canopy's default) and "2m"
+//     (nats-server's own default, i.e. practically never). Baseline: 100ms.
 import { join } from "node:path";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
@@ -18,6 +21,7 @@ import { emit, figure } from "./lib/report.mjs";
 
 const N = Number(process.env.CANOPY_BENCH_MSGS ?? 100_000);
 const PUB_N = Number(process.env.CANOPY_BENCH_PUB_MSGS ?? 20_000);
+const SYNC_N = Number(process.env.CANOPY_BENCH_SYNC_MSGS ?? 5_000);
 const rate = (n, ms) => Math.round((n / ms) * 1000);
 
 async function canopyDrain() {
@@ -101,12 +105,36 @@ async function publishRates() {
   }
 }
 
+async function syncRate(syncInterval) {
+  const dir = await tempDir();
+  const hub = await TestServer.hub(join(dir.path, "hub"));
+  const leaf = await TestServer.leaf(join(dir.path, "leaf"), "sync1", hub.ports.leaf, undefined, { syncInterval });
+  const nc = await connect({ servers: leaf.url });
+  try {
+    await ensureUpStream(await jetstreamManager(nc), "sync1", DEFAULT_UP_LIMITS);
+    await publishSeries(nc, { device: "sync1", subject: "up.sync1.tlm.warm", count: 1_000, window: 100 });
+    const t0 = Date.now();
+    const acked = await publishSeries(nc, { device: "sync1", subject: "up.sync1.tlm.x", count: SYNC_N, window: 100 });
+    if (acked.size !== SYNC_N) throw new Error(`sync ${syncInterval}: ${acked.size} of ${SYNC_N} acked`);
+    return rate(SYNC_N, Date.now() - t0);
+  } finally {
+    await nc.close();
+    await leaf.stop();
+    await hub.stop();
+    await dir.remove();
+  }
+}
+
 const plain = await plainDrain();
 const canopy = await canopyDrain();
 console.log(`(a) drain of ${N} after an outage: canopy ${rate(N, canopy)} msg/s (${canopy} ms), plain nats.js ${rate(N, plain)} msg/s (${plain} ms), ratio canopy/plain = ${(plain / canopy).toFixed(2)}`);
 const p = await publishRates();
 console.log(`(b) publish ${PUB_N}, window 1000: canopy UpPublisher ${rate(PUB_N, p.canopyMs)} msg/s, plain JetStream ${rate(PUB_N, p.plainMs)} msg/s, ratio canopy/plain = ${(p.plainMs / p.canopyMs).toFixed(2)}`);
+const sync = { always: await syncRate("always"), "100ms": await syncRate("100ms"), "2m": await syncRate("2m") };
+console.log(`(c) publish ${SYNC_N}, window 100, by leaf sync_interval: always ${sync.always} msg/s, 100ms ${sync["100ms"]} msg/s, 2m ${sync["2m"]} msg/s; always/100ms = ${(sync.always / sync["100ms"]).toFixed(2)}`);
 emit("upstream", [
   figure({ name: "UpPublisher vs plain JetStream publish", value: rate(PUB_N, p.canopyMs), unit: "msg/s", baseline: rate(PUB_N, p.plainMs), goal: 1.0, better: "higher" }),
   figure({ name: "drain after an outage: UP → shard vs hand-made source", value: rate(N, canopy), unit: "msg/s", baseline: rate(N, plain), better: "higher" }),
-], { drainMsgs: N, publishMsgs: PUB_N });
+  figure({ name: "publish into UP, leaf sync_interval always vs 100ms (the cost of a zero power-cut window)", value: sync.always, unit: "msg/s", baseline: sync["100ms"], better: "higher" }),
+  figure({ name: "publish into UP, leaf sync_interval 2m (nats-server default) vs 100ms", value: sync["2m"], unit: "msg/s", baseline: sync["100ms"], better: "higher" }),
+], { drainMsgs: N, publishMsgs: PUB_N, syncMsgs: SYNC_N, syncRates: sync });

@@ -3,7 +3,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { Subjects, drainOrClose, errorMessage, natsServerVersion } from "@canopy/protocol";
 import { AgentState } from "./state/store.js";
 import { startLeaf } from "./leaf/leaf.js";
-import { ensureUpStream } from "./up/stream.js";
+import { ensureUpStream, upMaxBytesFor } from "./up/stream.js";
 import { UpPublisher } from "./up/publisher.js";
 import { UpMonitor } from "./up/monitor.js";
 import { FactsSampler } from "./presence/facts.js";
@@ -59,7 +59,7 @@ export async function runAgent(
   const jsm = await jetstreamManager(nc);
   // UP gets at most half of what the leaf may store (the rest: the CMD and config mirrors, and room
   // to recover): sized from the partition, so a small one never leaves UP unable to be created.
-  const upMaxBytes = Math.min(o.up.maxBytes, Math.floor(leaf.maxFileStore * 0.5));
+  const upMaxBytes = upMaxBytesFor(o.up.maxBytes, leaf.maxFileStore);
   if (upMaxBytes < o.up.maxBytes) log.warn({ configured: o.up.maxBytes, upMaxBytes, maxFileStore: leaf.maxFileStore }, "UP capped to fit the data partition");
   await ensureUpStream(jsm, o.device, { maxBytes: upMaxBytes, maxAgeMs: o.up.maxAge, duplicateWindowMs: o.up.duplicateWindow });
 
@@ -99,6 +99,12 @@ export async function runAgent(
     },
     log.child({ component: "presence" }),
   );
+
+  // The bridge refuses MCU data (MQTT 5 PUBACK "quota exceeded") instead of retrying while this says full.
+  disk.onState = (s, changed) => {
+    if (!nc.isClosed()) nc.publish(Subjects.localStorage, JSON.stringify(s));
+    if (changed) reporter.reportNow();
+  };
 
   const ctx: AgentContext = {
     device: o.device,

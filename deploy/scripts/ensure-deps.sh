@@ -12,6 +12,8 @@
 #     and python3-paho-mqtt (MQTT profile fixtures replayed by real clients), python3 for the sd_notify
 #     test's fake service manager (node has no unix datagram sockets). All are for tests and the demo:
 #     CANOPY_FOR_TESTS=0 skips them, as the device installer (deploy/install.sh) does.
+#     python3-fusepy (with libfuse2) for the power-cut test: a FUSE layer under the leaf's
+#     store that undoes every write not yet fsynced (test/native/volatilefs.py).
 #   - mosquitto, only for the MQTT benchmark: CANOPY_WITH_MOSQUITTO=1.
 #   - debootstrap, only for the install test (a fresh Debian root): CANOPY_WITH_DEBOOTSTRAP=1.
 #   - the AVR flashing test kit, CANOPY_WITH_AVR=1 (npm's pretest sets it): avrdude, simavr with its
@@ -53,6 +55,8 @@ if [ "${CANOPY_FOR_TESTS:-1}" = 1 ]; then
   # MQTT test clients: the profile fixtures are replayed with mosquitto_pub and Python's paho-mqtt.
   command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
   python3 -c 'import paho.mqtt.client' >/dev/null 2>&1 || need+=(python3-paho-mqtt)
+  # The power-cut test: test/native/volatilefs.py runs on Debian's python3 with fusepy.
+  [ -f /usr/lib/python3/dist-packages/fusepy.py ] || need+=(python3-fusepy)
 fi
 if [ "${CANOPY_WITH_DEBOOTSTRAP:-0}" = 1 ] && ! command -v debootstrap >/dev/null 2>&1 && [ ! -x /usr/sbin/debootstrap ]; then
   need+=(debootstrap)

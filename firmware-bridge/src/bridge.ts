@@ -10,6 +10,7 @@ import { MqttListener, parseHostPort } from "./mqtt/listener.js";
 import { ProfileRouter } from "./mqtt/profiles/router.js";
 import { connectLeaf } from "./nats/connect.js";
 import { UpPublisher } from "./nats/publisher.js";
+import { StorageWatch } from "./nats/storage.js";
 import { answerQueries } from "./nats/queries.js";
 import { SeqAllocator } from "./nats/seq.js";
 import { answerCreds } from "./registry/creds.js";
@@ -83,7 +84,9 @@ export async function runBridge(options: BridgeOptions, signal: AbortSignal): Pr
   try {
     nc = await connectLeaf(options.leaf, `canopy-bridge-${device}`, log.child({ component: "nats" }), signal);
     const counters = new Counters();
-    const publisher = new UpPublisher({ nc, device, seqs, dedup: store.dedup, log: log.child({ component: "publisher" }), signal: pubStop.signal });
+    const storage = new StorageWatch();
+    storage.listen(nc);
+    const publisher = new UpPublisher({ nc, device, seqs, dedup: store.dedup, log: log.child({ component: "publisher" }), signal: pubStop.signal, refusal: () => storage.refusal() });
     const hub = new McuHub({ device, publisher, registry, counters, log: log.child({ component: "hub" }), commandTimeoutMs: cfg.commandTimeoutMs });
     hub.listen(nc);
     const flashing = new FlashService({ device, hub, registry, publisher, flashers: builtinFlashers(options.io), log: log.child({ component: "flash" }) });
@@ -133,6 +136,7 @@ export async function runBridge(options: BridgeOptions, signal: AbortSignal): Pr
           log: log.child({ component: "serial" }),
           stopWhenGone: fromGlob,
           exists: existsSync,
+          meta: store.meta,
         });
         links.push(link);
         return link.run(linkStop.signal).finally(() => links.splice(links.indexOf(link), 1));

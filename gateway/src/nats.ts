@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type Authenticator, type NatsConnection } from "@nats-io/transport-node";
+import { fastCredsAuthenticator } from "@canopy/protocol/nats/creds";
 import { CanopyError, ErrorCode, Subjects } from "@canopy/protocol";
 
 export const DEFAULT_SERVER = "nats://127.0.0.1:4222";
@@ -41,7 +42,7 @@ export async function connectHub(
 }
 
 interface AuthOptions {
-  authenticator?: ReturnType<typeof credsAuthenticator>;
+  authenticator?: Authenticator;
   tls?: { caFile?: string };
 }
 
@@ -54,7 +55,7 @@ async function authOptions(t: HubTarget): Promise<AuthOptions> {
     } catch (err) {
       throw new CanopyError(ErrorCode.InvalidInput, `cannot read credentials ${t.creds}: ${(err as Error).message}`, { cause: err });
     }
-    out.authenticator = credsAuthenticator(creds);
+    out.authenticator = fastCredsAuthenticator(creds);
   }
   if (t.ca) out.tls = { caFile: t.ca };
   else if (t.server.startsWith("tls://")) out.tls = {};

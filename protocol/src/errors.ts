@@ -18,6 +18,8 @@ export const ErrorCode = {
   Forbidden: "FORBIDDEN",
   /** The microcontroller answered a command with an error; the message is its detail. */
   McuError: "MCU_ERROR",
+  /** The device's data partition is full: new data is refused until there is room again. */
+  DiskFull: "DISK_FULL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

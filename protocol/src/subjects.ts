@@ -77,6 +77,8 @@ export const Subjects = {
   /** What the bridge subscribes to: every MCU command of its device. */
   localMcuCommands: (dev: string): string => `local.${checkId(dev, "device id")}.mcu.*.cmd.*`,
   localBridgeMcus: "local.bridge.mcus",
+  /** Agent → bridge: the data partition's state (`{full, freeBytes, reason?}`), core NATS, every disk check. */
+  localStorage: "local.storage",
   /** Agent → bridge: flash a downloaded, verified image to one MCU (core request). */
   localMcuFlash: (dev: string, mcu: string): string => `local.${checkId(dev, "device id")}.mcu.${checkId(mcu, "mcu id")}.flash`,
   localMcuFlashes: (dev: string): string => `local.${checkId(dev, "device id")}.mcu.*.flash`,
@@ -113,6 +115,11 @@ export const Subjects = {
   /** Direct get of the device's own registry record in hub KV `devices` (last message of its key). */
   registryGet: (dev: string): string =>
     `$JS.${HUB_DOMAIN}.API.DIRECT.GET.KV_${Assets.kvDevices}.$KV.${Assets.kvDevices}.${checkId(dev, "device id")}`,
+  /**
+   * "Your registry record changed": a core publish with no body, sent by whoever wrote the record.
+   * The agent then re-reads its record (registryGet) instead of polling it every few seconds.
+   */
+  registryNotice: (dev: string): string => `reg.${checkId(dev, "device id")}`,
   /** The gateway's identity service (admin credentials only): mint and revoke device credentials. */
   identityMint: "canopy.identity.mint",
   identityRevoke: "canopy.identity.revoke",

@@ -190,7 +190,11 @@ export class Executor {
     if (this.cancelRequested.has(req.id)) return end("cancelled", ErrorCode.Cancelled, "cancelled by the operator before it ran");
 
     const startedAt = this.d.clock.now();
-    await this.journal.markRunning(req.id, h.deliveredAt, startedAt);
+    // The `running` mark must be on disk before a handler that may not run twice starts. A rerunnable
+    // handler is run again after a crash whatever the journal says, so it does not wait for the fsync
+    // (the result is still durable before the ack): a stream of pings pays no fsync on the run loop.
+    if (handler.rerunnable === true) this.journal.queueRunning(req.id, h.deliveredAt, startedAt);
+    else await this.journal.markRunning(req.id, h.deliveredAt, startedAt);
     this.emit({ ...base, state: "running", at: startedAt, startedAt });
     const control = new AbortController();
     this.running.set(req.id, control);

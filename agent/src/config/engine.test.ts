@@ -52,6 +52,13 @@ test("a value failing its schema is not applied, keeps the previous one, and nam
   assert.match(typo?.error ?? "", /log\.levle: unknown Canopy setting; did you mean log\.level\?/);
   assert.equal(h.store.load().effective["heartbeat.interval"], "2s");
   assert.equal(h.store.load().keys["heartbeat.interval"]?.status, "failed");
+  // What runs is revision 1: the refused revisions 2 and 3 are reported, never shown as applied.
+  assert.equal(h.store.load().revision, 1);
+  assert.equal(h.store.load().keys["heartbeat.interval"]?.appliedRevision, 1);
+  assert.equal(h.store.load().keys["log.levle"]?.appliedRevision, undefined);
+  await h.engine.handle(put("heartbeat.interval", 4, "3s"));
+  assert.equal(h.store.load().revision, 4);
+  assert.equal(h.store.load().keys["heartbeat.interval"]?.appliedRevision, 4);
 });
 
 test("removal reverts live keys to their default; a restart boots from the store without reporting", async () => {

@@ -1,4 +1,4 @@
-import { CONFIG_KEYS, RenderedConfig, decode, errorMessage, validateSetting, type ConfigEvent, type ConfigValue } from "@canopy/protocol";
+import { configKeySpec, RenderedConfig, decode, errorMessage, validateSetting, type ConfigEvent, type ConfigValue } from "@canopy/protocol";
 import type { AppliedConfig, ConfigStore } from "./store.js";
 import type { Logger } from "../logging.js";
 
@@ -92,14 +92,22 @@ export class ConfigEngine {
       error = `${c.key}: ${errorMessage(err)}`;
     }
     const at = Date.now();
+    // The applied revision is the last one that applied: a refused one is reported, never shown as running.
     const next: AppliedConfig = {
       effective: { ...this.state.effective },
       keys: { ...this.state.keys },
-      revision: Math.max(this.state.revision, c.revision),
+      revision: error ? this.state.revision : Math.max(this.state.revision, c.revision),
       appliedAt: error ? (this.state.appliedAt ?? at) : at,
     };
     if (error === undefined && value !== undefined) next.effective[c.key] = value;
-    next.keys[c.key] = { revision: c.revision, status: error ? "failed" : "applied", at, ...(error ? { error: error.slice(0, MAX_ERROR) } : {}) };
+    const running = error ? (prev?.status === "applied" ? prev.revision : prev?.appliedRevision) : c.revision;
+    next.keys[c.key] = {
+      revision: c.revision,
+      status: error ? "failed" : "applied",
+      at,
+      ...(error ? { error: error.slice(0, MAX_ERROR) } : {}),
+      ...(running === undefined ? {} : { appliedRevision: running }),
+    };
     await this.commit(next, error === undefined && !isLive(c.key) ? [c.key] : []);
     if (error) this.deps.log.warn({ key: c.key, revision: c.revision, err: error }, "config value rejected");
     else this.deps.log.info({ key: c.key, revision: c.revision }, "config applied");
@@ -152,5 +160,5 @@ export class ConfigEngine {
 }
 
 function isLive(key: string): boolean {
-  return CONFIG_KEYS[key]?.live !== undefined;
+  return configKeySpec(key)?.live !== undefined;
 }

@@ -1,5 +1,6 @@
 import type { JetStreamManager } from "@nats-io/jetstream";
-import { ensureUpStream } from "../up/stream.js";
+import { CanopyError, ErrorCode } from "@canopy/protocol";
+import { ensureUpStream, upMaxBytesFor } from "../up/stream.js";
 import { setLogLevel, type Logger } from "../logging.js";
 import type { AgentOptions } from "../options.js";
 
@@ -18,6 +19,8 @@ export class LiveSettings {
     private readonly options: AgentOptions,
     private readonly jsm: JetStreamManager,
     private readonly log: Logger,
+    /** The leaf's store limit: UP stays within half of it, also when set live. */
+    private readonly leafMaxFileStore = Infinity,
   ) {
     this.bootLevel = log.level;
   }
@@ -35,10 +38,17 @@ export class LiveSettings {
       case "heartbeat.interval":
         this.heartbeatMs = typeof value === "number" ? value : undefined;
         return;
-      case "up.maxBytes":
-        this.upMaxBytes = typeof value === "number" ? value : undefined;
+      case "up.maxBytes": {
+        const next = typeof value === "number" ? value : undefined;
+        const cap = upMaxBytesFor(Infinity, this.leafMaxFileStore);
+        // Refused, not shrunk: the operator asked for this size, and a rollout's health gate sees the failure.
+        if (next !== undefined && next > cap) {
+          throw new CanopyError(ErrorCode.InvalidInput, `${next} bytes is more than this device's UP may take (${cap} bytes: half of the leaf's store limit on its data partition)`);
+        }
+        this.upMaxBytes = next;
         await this.updateUp();
         return;
+      }
       case "up.maxAge":
         this.upMaxAgeMs = typeof value === "number" ? value : undefined;
         await this.updateUp();
@@ -51,7 +61,7 @@ export class LiveSettings {
   /** Stream limits change in place (`streams.update`); stored data stays. */
   private async updateUp(): Promise<void> {
     await ensureUpStream(this.jsm, this.device, {
-      maxBytes: this.upMaxBytes ?? this.options.up.maxBytes,
+      maxBytes: this.upMaxBytes ?? upMaxBytesFor(this.options.up.maxBytes, this.leafMaxFileStore),
       maxAgeMs: this.upMaxAgeMs ?? this.options.up.maxAge,
       duplicateWindowMs: this.options.up.duplicateWindow,
     });

@@ -35,7 +35,7 @@ export class ConfigModule implements AgentModule {
   async start(ctx: AgentContext): Promise<void> {
     const log = ctx.log.child({ component: "config" });
     this.device = ctx.device;
-    const live = new LiveSettings(ctx.device, ctx.options, ctx.jsm, ctx.log);
+    const live = new LiveSettings(ctx.device, ctx.options, ctx.jsm, ctx.log, ctx.leafMaxFileStore);
     const apps = new AppConfigWriter(ctx.options.data, ctx.nc);
     this.live = live;
     this.engine = new ConfigEngine({

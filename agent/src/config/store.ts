@@ -3,7 +3,8 @@ import type { ConfigKeyState, ConfigValue } from "@canopy/protocol";
 
 /**
  * What the agent remembers of its config across restarts. `effective` is what runs (`{key: value}`,
- * applied values only) and `revision` the highest hub revision processed: the live-query engine reads
+ * applied values only) and `revision` the highest hub revision that applied successfully (a refused one
+ * is in `keys` only): the live-query engine reads
  * `config.*` facts from these two LMDB keys, so their shape is part of the agent's contract.
  */
 export interface AppliedConfig {

@@ -10,8 +10,11 @@ import type { Logger } from "../logging.js";
  *   - reports `disk.full` in the status record while free space is below `minFreeBytes` or the
  *     leaf's JetStream is down, so `canopy devices` / `doctor` / `backlog` show it;
  *   - keeps the agent running (publishers meanwhile get JetStream errors, the bridge NAKs);
- *   - once there is room again (2 × minFreeBytes) and JetStream is still down, restarts the leaf
- *     nats-server, which recovers its store: nothing acked is lost.
+ *   - once there is room again (2 × minFreeBytes) after any full episode, restarts the leaf
+ *     nats-server, which recovers its store: nothing acked is lost. Also when JetStream stayed up:
+ *     measured on 2.15.1, a stream whose block write met ENOSPC ("critical write error") keeps
+ *     answering INFO but times out every publish until the server restarts. `full` stays set until
+ *     that restart was made.
  */
 export interface DiskState {
   full: boolean;
@@ -27,6 +30,12 @@ export class DiskGuard {
   private lastRestart = 0;
   /** Consecutive checks that found JetStream down: one slow answer on a busy device is not "down". */
   private downChecks = 0;
+  /** The partition was full since the last leaf restart: restart it once there is room. */
+  private restartDue = false;
+  /** Restarted, JetStream not seen up since: a slow store recovery is not "down" (no restart loop). */
+  private awaitingUp = false;
+  /** Called after every check; `changed` when `full` flipped (the agent then reports at once). */
+  onState: ((s: DiskState, changed: boolean) => void) | undefined;
 
   constructor(
     private readonly dir: string,
@@ -53,17 +62,24 @@ export class DiskGuard {
     const totalBytes = Number(s.blocks) * Number(s.bsize);
     const jsUp = await this.jsm.getAccountInfo().then(() => true, () => false);
     this.downChecks = jsUp ? 0 : this.downChecks + 1;
+    if (jsUp) this.awaitingUp = false;
     const low = freeBytes < this.opts.minFreeBytes;
-    const reason = this.downChecks >= 2 ? "jetstream-down" : low ? "low-space" : undefined;
+    const roomAgain = freeBytes >= 2 * this.opts.minFreeBytes;
+    if (low || (this.downChecks >= 2 && !this.awaitingUp)) this.restartDue = true;
+    if (this.restartDue && roomAgain && now - this.lastRestart > this.opts.restartEveryMs) {
+      this.restartDue = false;
+      this.awaitingUp = true;
+      this.lastRestart = now;
+      this.log.warn({ freeBytes }, "the data partition has room again: restarting the leaf nats-server to recover its store");
+      this.leaf.restart();
+    }
+    const reason = this.downChecks >= 2 ? (this.awaitingUp ? "recovering" : "jetstream-down") : low ? "low-space" : this.restartDue ? "recovering" : undefined;
     const full = reason !== undefined;
     if (full && !this.state.full) this.log.error({ freeBytes, reason }, "data partition full: new data is refused until there is room");
     if (!full && this.state.full) this.log.info({ freeBytes }, "data partition has room again");
+    const changed = full !== this.state.full;
     this.state = { full, freeBytes, totalBytes, ...(reason ? { reason, since: this.state.since ?? now } : {}) };
-    if (this.downChecks >= 3 && freeBytes >= 2 * this.opts.minFreeBytes && now - this.lastRestart > this.opts.restartEveryMs) {
-      this.lastRestart = now;
-      this.log.warn({ freeBytes }, "leaf JetStream is down and the disk has room: restarting the leaf nats-server");
-      this.leaf.restart();
-    }
+    this.onState?.(this.state, changed);
     return this.state;
   }
 }

@@ -81,6 +81,14 @@ export class SimDevice {
     await this.shared.devices.put(this.id, JSON.stringify(record));
   }
 
+  /**
+   * The connection came back (a hub restart): report within `spreadMs` rather than at the next
+   * heartbeat, at a random point so a thousand devices do not write in the same millisecond.
+   */
+  reconnected(spreadMs: number): void {
+    setTimeout(() => this.beat(), Math.floor(Math.random() * spreadMs)).unref();
+  }
+
   private beat(): void {
     this.report("online").catch(this.onError);
   }

@@ -1,7 +1,8 @@
 import { readFileSync } from "node:fs";
-import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type Authenticator, type NatsConnection } from "@nats-io/transport-node";
+import { fastCredsAuthenticator } from "@canopy/protocol/nats/creds";
 import { Kvm } from "@nats-io/kv";
-import { Assets, CanopyError, ErrorCode, Subjects, checkId, errorMessage } from "@canopy/protocol";
+import { Assets, Backoff, CanopyError, ErrorCode, Subjects, checkId, errorMessage, sleep } from "@canopy/protocol";
 import type { Logger } from "../logging.js";
 import { QueryCompiler } from "../query/cel.js";
 import { AGENT_VERSION } from "../version.js";
@@ -47,7 +48,8 @@ async function pool<T>(items: T[], limit: number, task: (item: T) => Promise<voi
 export async function startSimFleet(o: SimFleetOptions, log: Logger): Promise<RunningSimFleet> {
   checkId(`${o.prefix}-0`, "device id");
   for (const g of o.groups) checkId(g, "group id");
-  const creds = o.creds ? readCreds(o.creds) : undefined;
+  // Built once for every connection: deriving the key is the expensive part of a handshake.
+  const creds = o.creds ? fastCredsAuthenticator(readCreds(o.creds)) : undefined;
   const control = await connectTo(o.server, `canopy-sim-control-${o.prefix}`, creds);
   const kvm = new Kvm(control);
   let devicesKv, statusKv;
@@ -84,6 +86,14 @@ export async function startSimFleet(o: SimFleetOptions, log: Logger): Promise<Ru
       devices.push(new SimDevice(id, groups, profile, { nc, devices: devicesKv, status: statusKv, compiler, version: AGENT_VERSION, heartbeatMs: o.heartbeatMs }, onError));
     }
     await pool(devices, 64, (d) => d.start());
+    // Presence again right after a reconnect, spread over up to 2 s (or one heartbeat, if shorter).
+    const spreadMs = Math.min(2_000, o.heartbeatMs);
+    ncs.forEach((nc, c) => {
+      const mine = devices.slice(c * o.perConnection, (c + 1) * o.perConnection);
+      void (async () => {
+        for await (const s of nc.status()) if (s.type === "reconnect") for (const d of mine) d.reconnected(spreadMs);
+      })().catch(() => {});
+    });
   } catch (err) {
     await Promise.allSettled(conns.map((nc) => nc.close()));
     throw err;
@@ -98,14 +108,24 @@ export async function startSimFleet(o: SimFleetOptions, log: Logger): Promise<Ru
   };
 }
 
-async function connectTo(server: string, name: string, creds: Uint8Array | undefined): Promise<NatsConnection> {
-  try {
-    return await connect({
-      servers: server, name, maxReconnectAttempts: -1, reconnectTimeWait: 1_000, reconnectJitter: 2_000, timeout: 10_000,
-      ...(creds ? { authenticator: credsAuthenticator(creds), inboxPrefix: Subjects.hubInboxPrefix } : {}),
-    });
-  } catch (err) {
-    throw new CanopyError(ErrorCode.Unavailable, `cannot reach the hub at ${server}: ${errorMessage(err)}`, { cause: err });
+/** Attempts per connection: thousands of handshakes at once on a busy hub may time out a few. */
+const CONNECT_ATTEMPTS = 4;
+
+async function connectTo(server: string, name: string, creds: Authenticator | undefined): Promise<NatsConnection> {
+  const backoff = new Backoff({ initialMs: 500, maxMs: 4_000 });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await connect({
+        servers: server, name, maxReconnectAttempts: -1, reconnectTimeWait: 1_000, reconnectJitter: 2_000, timeout: 10_000,
+        ...(creds ? { authenticator: creds, inboxPrefix: Subjects.hubInboxPrefix } : {}),
+      });
+    } catch (err) {
+      // Refused credentials or a wrong address will not get better: only timeouts are retried.
+      if (attempt >= CONNECT_ATTEMPTS || !/timeout/i.test(errorMessage(err))) {
+        throw new CanopyError(ErrorCode.Unavailable, `cannot reach the hub at ${server}: ${errorMessage(err)}`, { cause: err });
+      }
+      await sleep(backoff.next());
+    }
   }
 }
 

@@ -30,7 +30,8 @@ export class UpPublisher {
     private readonly signal: AbortSignal,
   ) {
     this.js = jetstream(nc);
-    this.batch = new BatchSender({ nc, timeoutMs: 5_000 });
+    // Few messages (a command's running + result) go as plain pipelined publishes: lower latency.
+    this.batch = new BatchSender({ nc, timeoutMs: 5_000, minBatch: 16 });
     const stored = Number(state.meta.get(SEQ_KEY) ?? 0);
     const lastOutbox = Number([...state.outbox.getKeys({ reverse: true, limit: 1 })][0] ?? 0);
     this.seq = Math.max(stored, lastOutbox);

@@ -14,6 +14,14 @@ export const DEFAULT_UP_LIMITS: UpLimits = {
 };
 
 /**
+ * UP's max_bytes: what is configured, but at most half of what the leaf may store (the rest: the CMD
+ * and config mirrors, and room to recover), so a small partition never gets an UP that outgrows it.
+ */
+export function upMaxBytesFor(configured: number, leafMaxFileStore: number): number {
+  return Math.min(configured, Math.floor(leafMaxFileStore * 0.5));
+}
+
+/**
  * The device's store-and-forward stream: captures only its own `up.<dev>.>` (two leaves capturing the
  * same subjects would both store it), limits retention, discards the oldest when full. Created if
  * missing; limits updated in place when they changed.

@@ -1,5 +1,5 @@
 import type { IPublishPacket, Packet } from "mqtt-packet";
-import { errorMessage } from "@canopy/protocol";
+import { CanopyError, ErrorCode, errorMessage } from "@canopy/protocol";
 import type { McuSession } from "../core/hub.js";
 import { FrameError, MqttProtocolError } from "../errors.js";
 import { markAcked } from "../registry/store.js";
@@ -77,7 +77,14 @@ export class PublishIntake {
       () => this.flushAcks(this.inflight.settle(entry)),
       (err: unknown) => {
         this.ctx.log.debug({ client: this.host.clientId, err: errorMessage(err) }, "publish not stored");
-        this.host.fail("bridge stopping");
+        if (this.host.version === 5 && err instanceof CanopyError && err.code === ErrorCode.DiskFull) {
+          // MQTT 5 refuses one publish and keeps the connection: PUBACK "quota exceeded", nothing stored.
+          this.ctx.counters.inc("mqtt.disk_full");
+          this.ctx.counters.inc("mqtt.refused_publishes");
+          this.flushAcks(this.inflight.settle(entry, Reason.QuotaExceeded));
+          return;
+        }
+        this.host.fail(err instanceof CanopyError && err.code === ErrorCode.DiskFull ? "disk full" : "bridge stopping");
       },
     );
   }

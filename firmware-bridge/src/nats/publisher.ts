@@ -34,6 +34,8 @@ export interface UpPublisherOptions {
   timeoutMs?: number;
   /** Largest atomic batch (1 = one publish and one ack per message, as before batching). */
   maxBatch?: number;
+  /** Asked after a failed attempt: an error here (disk full) is thrown to the caller instead of retrying. */
+  refusal?: () => CanopyError | undefined;
 }
 
 const enc = new TextEncoder();
@@ -63,7 +65,15 @@ export class UpPublisher {
 
   constructor(private readonly o: UpPublisherOptions) {
     this.js = jetstream(o.nc);
-    this.batch = new BatchSender({ nc: o.nc, maxBatch: o.maxBatch ?? 250, timeoutMs: o.timeoutMs ?? 5_000 });
+    // Ordered: after a failed batch (leaf restart) its messages are resent one by one before any later
+    // batch leaves, so an MCU's readings stay in order in UP (per-message retry loops running side by
+    // side, with later batches still pipelining, used to let a later reading land first).
+    this.batch = new BatchSender({
+      nc: o.nc,
+      maxBatch: o.maxBatch ?? 250,
+      timeoutMs: o.timeoutMs ?? 5_000,
+      resend: (subject, data, msgID) => this.attemptLoop(subject, data, msgID),
+    });
   }
 
   /** Atomic batches stored so far (for stats and tests). */
@@ -72,11 +82,14 @@ export class UpPublisher {
   }
 
   publish(subject: string, data: Uint8Array, dedup?: DedupKey): Promise<PubAck> {
+    // A full disk refuses before the dedup entry is written: an LMDB commit that meets ENOSPC is fatal.
+    const refused = this.o.refusal?.();
+    if (refused) return Promise.reject(refused);
     // Everything up to the first request is synchronous, so publishes reach the stream in call order.
     let seq: number | undefined;
     const hash = dedup ? fingerprint(subject, data) : 0;
     if (dedup && (dedup.retransmit || dedup.maybeResend)) {
-      const prev = this.o.dedup.get(dedup.key);
+      const prev = this.unwritten.get(dedup.key) ?? this.o.dedup.get(dedup.key);
       if (prev && prev.h === hash && prev.b === dedup.boot && (dedup.retransmit || !prev.a)) seq = prev.s;
     }
     let written: Promise<unknown> | undefined;
@@ -100,8 +113,17 @@ export class UpPublisher {
    * transaction and one fsync, so under load this is one sync per burst, not per message.
    */
   private remember(dedup: DedupKey, seq: number, hash: number): Promise<unknown> {
-    return this.o.dedup.put(dedup.key, { s: seq, h: hash, b: dedup.boot }).then(() => this.o.dedup.flushed);
+    const entry: DedupEntry = { s: seq, h: hash, b: dedup.boot };
+    // A resend can arrive before this commits (an MQTT client reconnecting at once): it must find it here.
+    this.unwritten.set(dedup.key, entry);
+    const forget = (): void => {
+      if (this.unwritten.get(dedup.key) === entry) this.unwritten.delete(dedup.key);
+    };
+    return this.o.dedup.put(dedup.key, entry).then(() => this.o.dedup.flushed).finally(forget);
   }
+
+  /** Dedup entries put but not yet committed (bounded by the messages in flight). */
+  private readonly unwritten = new Map<string, DedupEntry>();
 
   private send(subject: string, data: Uint8Array, seq: number, written?: Promise<unknown>): Promise<PubAck> {
     if (!written && this.queued === 0) return this.attempt(subject, data, seq);
@@ -129,12 +151,10 @@ export class UpPublisher {
     this.inflight++;
     try {
       const msgID = upstreamMsgId(this.o.device, seq);
-      const ack = await this.batch.send(subject, data, msgID);
-      if (ack) {
-        this.published++;
-        return ack;
-      }
-      return await this.attemptLoop(subject, data, msgID);
+      const ack = (await this.batch.send(subject, data, msgID)) ?? (await this.attemptLoop(subject, data, msgID));
+      if (ack.duplicate) this.duplicates++;
+      else this.published++;
+      return ack;
     } finally {
       if (--this.inflight === 0) for (const w of this.idleWaiters.splice(0)) w();
     }
@@ -144,14 +164,13 @@ export class UpPublisher {
     const backoff = new Backoff({ initialMs: 100, maxMs: 3_000 });
     for (;;) {
       try {
-        const ack = await this.js.publish(subject, data, { msgID, timeout: this.o.timeoutMs ?? 5_000 });
-        if (ack.duplicate) this.duplicates++;
-        else this.published++;
-        return ack;
+        return await this.js.publish(subject, data, { msgID, timeout: this.o.timeoutMs ?? 5_000 });
       } catch (err) {
         if (this.o.signal.aborted) {
           throw new CanopyError(ErrorCode.Cancelled, "bridge stopping", { cause: err });
         }
+        const refused = this.o.refusal?.();
+        if (refused) throw refused;
         if (Date.now() - this.warnedAt > 5_000) {
           this.warnedAt = Date.now();
           this.o.log.warn({ subject, err: errorMessage(err) }, "publish to UP not acked; retrying with the same msgID");

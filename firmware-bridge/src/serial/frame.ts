@@ -28,6 +28,8 @@ export const FLAG_RETRANSMIT = 0x01;
 /** LinkAck status: 0 = stored in UP, 1 = rejected for good (bad metric, reserved name): do not resend. */
 export const LINK_ACK_STORED = 0;
 export const LINK_ACK_REJECTED = 1;
+/** Not stored: the device's data partition is full. The MCU keeps the frame and resends it later. */
+export const LINK_ACK_DISK_FULL = 2;
 export const HEADER_BYTES = 4;
 export const CRC_BYTES = 2;
 

@@ -1,13 +1,15 @@
-import { Backoff, errorMessage, isValidId, sleep, type BackoffOptions } from "@canopy/protocol";
+import type { Database } from "lmdb";
+import { Backoff, CanopyError, ErrorCode, errorMessage, isValidId, sleep, type BackoffOptions } from "@canopy/protocol";
 import type { Counters } from "../counters.js";
 import { FrameError } from "../errors.js";
 import type { Logger } from "../log.js";
 import type { McuHub, McuLink, McuSession } from "../core/hub.js";
 import { SerialDecoder, type SerialMode } from "./decoder.js";
-import { encodeFrame, FLAG_RETRANSMIT, FrameType, LINK_ACK_REJECTED, LINK_ACK_STORED, type Frame } from "./frame.js";
+import { encodeFrame, FLAG_RETRANSMIT, FrameType, LINK_ACK_DISK_FULL, LINK_ACK_REJECTED, LINK_ACK_STORED, type Frame } from "./frame.js";
 import type { SerialConnection, SerialIo } from "./io.js";
 import { commandLine, WHO_LINE, type TextLine } from "./text.js";
 import { BootOp } from "../flash/canopy-protocol.js";
+import { FrameOrder } from "./order.js";
 
 export interface PortLinkOptions {
   path: string;
@@ -22,6 +24,8 @@ export interface PortLinkOptions {
   /** For ports found by a glob: stop (and let the scanner restart us) once the path is gone. */
   stopWhenGone?: boolean;
   exists?: (path: string) => boolean;
+  /** Where each MCU's frame-order cursor persists across bridge restarts (LMDB `meta`). */
+  meta?: Database<number, string>;
 }
 
 const enc = new TextEncoder();
@@ -41,6 +45,7 @@ export class PortLink implements McuLink {
   private txSeq = 0;
   private textInflight = 0;
   private lastWho = 0;
+  private readonly orders = new Map<string, FrameOrder>();
   private readonly decoder: SerialDecoder;
   /** Set while a flasher owns the port: the link stays closed until it resolves. */
   private paused: Promise<void> | undefined;
@@ -184,7 +189,9 @@ export class PortLink implements McuLink {
 
   private onFrame(f: Frame): void {
     if (f.type === FrameType.Hello) {
-      this.linkAck(f.seq, this.identify(f.mcu, f.board, f.firmware, f.boot) ? LINK_ACK_STORED : LINK_ACK_REJECTED);
+      const ok = this.identify(f.mcu, f.board, f.firmware, f.boot);
+      if (ok) this.order(f.mcu).hello(f.boot, f.seq);
+      this.linkAck(f.seq, ok ? LINK_ACK_STORED : LINK_ACK_REJECTED);
       return;
     }
     if (f.type === FrameType.BootResp && f.op === BootOp.Confirm) {
@@ -202,6 +209,11 @@ export class PortLink implements McuLink {
       this.sendWho();
       return;
     }
+    if (this.order(s.id).check(f.seq) === "early") {
+      // An earlier frame is still to come (its resend): leave this one unacked so the MCU resends it after.
+      this.o.counters.inc("serial.out_of_order");
+      return;
+    }
     const dedup = { key: `s:${s.id}/${f.seq}`, boot: this.boot, retransmit: (f.flags & FLAG_RETRANSMIT) !== 0 };
     let p: Promise<unknown>;
     try {
@@ -215,8 +227,20 @@ export class PortLink implements McuLink {
     }
     p.then(
       () => this.linkAck(f.seq, LINK_ACK_STORED),
-      (err) => this.o.log.debug({ err: errorMessage(err) }, "frame not stored; the MCU will resend"),
+      (err) => {
+        this.o.log.debug({ err: errorMessage(err) }, "frame not stored; the MCU will resend");
+        if (err instanceof CanopyError && err.code === ErrorCode.DiskFull) this.linkAck(f.seq, LINK_ACK_DISK_FULL);
+      },
     );
+  }
+
+  private order(mcu: string): FrameOrder {
+    let o = this.orders.get(mcu);
+    if (!o) {
+      if (this.orders.size >= 64) this.orders.clear();
+      this.orders.set(mcu, (o = new FrameOrder(this.o.meta, mcu)));
+    }
+    return o;
   }
 
   private onLine(l: TextLine): void {

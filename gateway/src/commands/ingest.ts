@@ -36,6 +36,16 @@ export function commandResultsTask(log?: Logger): GatewayTask {
   };
 }
 
+/** Events being applied at once (across commands) before the reader waits for some to land. */
+const MAX_IN_FLIGHT = 1_024;
+
+/**
+ * Reads a shard's command events and applies them to KV `commands`. Events of different commands
+ * are applied concurrently (each a compare-and-set on its own key); events of one command are
+ * applied in order, and those that queued up while its previous write was in flight are folded into
+ * one write (a `running` followed by its `succeeded` is one KV update). The position saved is the
+ * highest sequence below which every event has landed, so a crash re-reads at most what was in flight.
+ */
 export async function ingestShard(nc: NatsConnection, store: CommandStore, shard: string, signal: AbortSignal, log?: Logger): Promise<void> {
   const posKey = `ingest.pos.${shard}`;
   const posEntry = await store.kv.get(posKey);
@@ -50,20 +60,57 @@ export async function ingestShard(nc: NatsConnection, store: CommandStore, shard
   signal.addEventListener("abort", stop, { once: true });
   // Records touched in this slice, with their revision: one KV write per event in the common case.
   const cache = new Map<string, Stored>();
+  const lanes = new Map<string, { queue: Array<{ ev: CommandEvent; seq: number }>; done: Promise<void> }>();
+  /** Sequences read but not yet applied; the position may not pass the lowest. */
+  const unapplied = new Set<number>();
+  let failure: unknown;
   let last = pos;
   let unsaved = 0;
+  const safePos = (): number => (unapplied.size === 0 ? last : Math.min(...unapplied) - 1);
   // The position is saved off the event path (one save in flight, the newest wins): an event waits
   // for its own record write only. A lost save re-reads a few events, which applyEvent ignores.
   let saving: Promise<unknown> = Promise.resolve();
   let saved = pos;
   const save = (): void => {
-    saving = saving.then(() => (last > saved ? store.kv.put(posKey, String((saved = last))) : undefined)).catch(() => {});
+    saving = saving
+      .then(() => {
+        const at = safePos();
+        return at > saved ? store.kv.put(posKey, String((saved = at))) : undefined;
+      })
+      .catch(() => {});
+  };
+  const drain = async (key: string): Promise<void> => {
+    const lane = lanes.get(key);
+    try {
+      while (lane && lane.queue.length > 0 && failure === undefined) {
+        const batch = lane.queue.splice(0);
+        const rec = await ingestEvents(store, cache, key, batch.map((b) => b.ev), log);
+        if (rec?.secretSeq !== undefined && isTerminal(rec.state)) await eraseSecret(nc, store, rec);
+        for (const b of batch) unapplied.delete(b.seq);
+      }
+    } catch (err) {
+      failure ??= err;
+      stop();
+    } finally {
+      lanes.delete(key);
+    }
   };
   try {
     for await (const m of messages) {
-      const rec = await ingestOne(store, cache, m, log);
-      if (rec?.secretSeq !== undefined && isTerminal(rec.state)) await eraseSecret(nc, store, rec);
       last = m.seq;
+      const ev = parseEvent(m, log);
+      if (ev) {
+        unapplied.add(m.seq);
+        const key = commandKey(ev.device, ev.id);
+        const lane = lanes.get(key);
+        if (lane) lane.queue.push({ ev, seq: m.seq });
+        else {
+          const fresh = { queue: [{ ev, seq: m.seq }], done: Promise.resolve() };
+          lanes.set(key, fresh);
+          fresh.done = drain(key);
+        }
+        while (unapplied.size >= MAX_IN_FLIGHT && lanes.size > 0) await Promise.race([...lanes.values()].map((l) => l.done));
+      }
       if (++unsaved >= SAVE_EVERY || m.info.pending === 0) {
         save();
         unsaved = 0;
@@ -72,9 +119,11 @@ export async function ingestShard(nc: NatsConnection, store: CommandStore, shard
   } finally {
     clearTimeout(timer);
     signal.removeEventListener("abort", stop);
+    await Promise.allSettled([...lanes.values()].map((l) => l.done));
     save();
     await saving;
   }
+  if (failure !== undefined) throw failure;
 }
 
 /**
@@ -93,20 +142,31 @@ export async function eraseSecret(nc: NatsConnection, store: CommandStore, rec: 
   });
 }
 
-async function ingestOne(store: CommandStore, cache: Map<string, Stored>, m: JsMsg, log?: Logger): Promise<CommandRecord | undefined> {
-  let ev: CommandEvent;
+function parseEvent(m: JsMsg, log?: Logger): CommandEvent | undefined {
   try {
-    ev = decode(CommandEvent, m.data);
+    const ev = decode(CommandEvent, m.data);
     if (m.subject !== `up.${ev.device}.evt.cmd.${ev.id}`) throw new Error(`subject ${m.subject} does not match the event`);
+    return ev;
   } catch (err) {
     log?.warn({ subject: m.subject, seq: m.seq, err: errorMessage(err) }, "ignoring a malformed command event");
-    return;
+    return undefined;
   }
-  const key = commandKey(ev.device, ev.id);
+}
+
+/** Folds one command's events into its record with one compare-and-set write (retried on conflict). */
+async function ingestEvents(store: CommandStore, cache: Map<string, Stored>, key: string, events: CommandEvent[], log?: Logger): Promise<CommandRecord | undefined> {
+  const first = events[0];
+  if (!first) return undefined;
+  const fold = (rec: CommandRecord, from: number): CommandRecord | undefined => {
+    let cur: CommandRecord | undefined;
+    for (const ev of events.slice(from)) cur = applyEvent(cur ?? rec, ev) ?? cur;
+    return cur;
+  };
   for (let attempt = 0; attempt < 16; attempt++) {
-    const cur = cache.get(key) ?? (await store.get(ev.device, ev.id));
+    const cur = cache.get(key) ?? (await store.get(first.device, first.id));
     if (!cur) {
-      const rec = recordFromEvent(ev);
+      const base = recordFromEvent(first);
+      const rec = fold(base, 1) ?? base;
       try {
         cache.set(key, { record: rec, revision: await store.create(rec) });
         return rec;
@@ -115,7 +175,7 @@ async function ingestOne(store: CommandStore, cache: Map<string, Stored>, m: JsM
         continue; // created meanwhile: apply to that one
       }
     }
-    const next = applyEvent(cur.record, ev);
+    const next = fold(cur.record, 0);
     if (!next) return undefined;
     const revision = await store.update(next, cur.revision);
     if (revision !== undefined) {

@@ -16,6 +16,7 @@ import { mapLimit, readAll } from "../kv/read.js";
 export interface DeviceConfigState {
   online: boolean;
   seenAt: number;
+  heartbeatMs: number;
   revision?: number;
   keys: Record<string, ConfigKeyStateT>;
 }
@@ -67,6 +68,7 @@ export class FleetView {
     return {
       online: isOnline({ at: seenAt, heartbeatMs: s.data.heartbeatMs, state: s.data.state }, now),
       seenAt,
+      heartbeatMs: s.data.heartbeatMs,
       ...(s.data.config?.revision === undefined ? {} : { revision: s.data.config.revision }),
       keys: s.data.config?.keys ?? {},
     };

@@ -145,7 +145,7 @@ export interface DeviceConfigView {
   online: boolean;
   /** Highest revision among the device's rendered keys in KV `cfg`. */
   revision: number;
-  /** Highest rendered revision the device reports having processed. */
+  /** Highest rendered revision the device applied successfully (a refused one never counts). */
   appliedRevision: number | null;
   /** Keys the device refused (`config show` exits 1 when there are any). */
   failed: number;

@@ -14,7 +14,7 @@ import { ConfigLayers, type LayerSnapshot } from "./layers.js";
 import { FleetView } from "./fleet.js";
 import { RolloutStore } from "./rollouts.js";
 import { releasedDevices, type Rollout } from "./rollout-model.js";
-import { isCasConflict, mapLimit, stableJson } from "../kv/read.js";
+import { isCasConflict, mapLimit, readAll, stableJson } from "../kv/read.js";
 
 /** A live rollout's value stands in for its group layer on the devices of its released waves. */
 export interface Overlay {
@@ -84,7 +84,7 @@ export class Renderer {
     let pending = opts.devices ? [...new Set(opts.devices.map((d) => checkId(d, "device id")))] : undefined;
     for (let pass = 0; pass < MAX_PASSES; pass++) {
       const records = await this.fleet.records(pending);
-      const current = await mapLimit(records, 64, (r) => this.current(r.id, opts.keys));
+      const current = await this.currentOf(records.map((r) => r.id), opts.keys);
       const snap = await this.layers.snapshot(opts.keys);
       const overlays = overlaysOf(await this.rollouts.list());
       const conflicts: string[] = [];
@@ -102,6 +102,22 @@ export class Renderer {
       pending = conflicts;
     }
     throw new CanopyError(ErrorCode.Conflict, `rendering kept racing with other writers for: ${(pending ?? []).join(", ")}`);
+  }
+
+  /**
+   * Each device's rendered entries, by setting key. Many devices and named keys (a fleet or group
+   * layer change): one pass over `*.<key>` per key instead of a get per device and key.
+   */
+  private async currentOf(devices: readonly string[], keys?: readonly string[]): Promise<Array<Map<string, KvEntry>>> {
+    if (!keys || devices.length <= 16) return mapLimit(devices, 64, (d) => this.current(d, keys));
+    const byDevice = new Map(devices.map((d) => [d, new Map<string, KvEntry>()]));
+    for (const k of keys) {
+      for (const e of (await readAll(this.cfg, `*.${k}`)).values()) {
+        const dot = e.key.indexOf(".");
+        byDevice.get(e.key.slice(0, dot))?.set(e.key.slice(dot + 1), e);
+      }
+    }
+    return devices.map((d) => byDevice.get(d) ?? new Map());
   }
 
   /** The device's rendered entries (live or deleted), by setting key. */

@@ -11,6 +11,11 @@ export { ACTIVE_STATES, DeviceResult, RolloutState, parseWaves, planWaves } from
  * Every step writes the record *before* acting on it (a wave is marked released, then rendered;
  * rendering is idempotent), so a gateway killed at any point resumes from the record without
  * skipping or repeating a wave.
+ *
+ * Health gate of a wave: every device applied the revision (a refusal is a failure; an offline
+ * device is pending unless --offline-fails), and then, for `soakMs`, every device that applied kept
+ * reporting (presence heartbeats, judged on hub time): one that goes silent during the soak fails
+ * the wave (`rollout-soak.ts`). Only a wave that passed and soaked lets the next one (or the finalizing) start.
  */
 export const Wave = waveSchema(Id);
 export type Wave = z.infer<typeof Wave>;

@@ -5,7 +5,8 @@ import type { FleetView } from "./fleet.js";
 import type { Renderer } from "./render.js";
 import type { RolloutStore, StoredRollout } from "./rollouts.js";
 import { releasedDevices, type DeviceResult, type Rollout, type Wave } from "./rollout-model.js";
-import { stepWaves, type RolloutTarget } from "../rollout/engine.js";
+import { halt as haltWaves, stepWaves, withWave as withWaveOf, type RolloutTarget } from "../rollout/engine.js";
+import { soak } from "./rollout-soak.js";
 import type { Logger } from "../logging.js";
 
 export interface StepDeps {
@@ -42,6 +43,7 @@ export function configTarget(d: StepDeps): RolloutTarget<Rollout> {
       await d.renderer.render({ devices: (await d.fleet.members(r.group)).map((m) => m.id), keys: [r.key] });
       d.log.info({ rollout: r.id, key: r.key, group: r.group }, "config rollout completed: group layer set");
     },
+    soak: (s, w, now, log) => soak(s, w, { ...d, log }, now, log),
     // The overlay is gone in the halting state: rendering gives the released devices their previous value.
     rollBack: (r) => d.renderer.render({ devices: releasedDevices(r), keys: [r.key] }).then(() => {}),
   };
@@ -64,4 +66,13 @@ async function evaluate(devices: readonly string[], key: string, d: StepDeps): P
     out[dev] = error ? { result, error } : { result };
   }
   return out;
+}
+
+/** Halts a config rollout (the engine's halt, for the soak step). */
+export function halt(s: StoredRollout, d: StepDeps, reason: string, now: number, base: Rollout = s.rollout): Promise<StoredRollout> {
+  return haltWaves(s, d.store, d.log.child({ rollout: s.rollout.id }), reason, now, base);
+}
+
+export function withWave(r: Rollout, i: number, w: Wave, now: number): Rollout {
+  return withWaveOf(r, i, w, now);
 }

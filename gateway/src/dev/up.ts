@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import { Backoff, drainOrClose, errorMessage, requireNatsServer, sleep } from "@canopy/protocol";
 import { connectHub } from "../nats.js";
 import { provisionWhenReady } from "../hub/provision.js";
+import { defaultHubLimits } from "../hub/limits.js";
 import { freeLoopbackPort, portOr, startDevHubs } from "./hubs.js";
 import type { HubServer } from "../hub/server.js";
 import { ConsoleServer, DEFAULT_CONSOLE_PORT } from "../http/server.js";
@@ -42,7 +43,7 @@ export async function devUp(o: DevUpOptions): Promise<void> {
   const hub = hubs.servers[0] as HubServer;
   const target = { server: hubs.clientUrls.join(","), creds: hub.identity.adminCreds };
   const nc = await connectHub(target, { name: "canopy-dev", daemon: true });
-  await provisionWhenReady(nc, hubs.replicas, o.log, o.signal);
+  await provisionWhenReady(nc, hubs.replicas, o.log, o.signal, defaultHubLimits(hub.maxFileStore));
   const gateway = new Gateway(nc, o.log.child({ component: "gateway" }));
   await gateway.start();
   const identity = new IdentityService(nc, hub.identity, { hubUrl: hub.clientUrl, leafUrls: hubs.leafUrls }, o.log.child({ component: "identity" }));

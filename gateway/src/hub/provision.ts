@@ -11,12 +11,18 @@ import {
 import { Kvm, type KvOptions } from "@nats-io/kv";
 import { Objm } from "@nats-io/obj";
 import { Assets, Backoff, sleep } from "@canopy/protocol";
+import { LIMITS_KEY, type HubStreamLimits } from "./limits.js";
 
 const DAY_NS = 86_400e9;
 
 export interface HubLimits {
   /** Longest command TTL: the CMD stream's max_age. */
   commandMaxAgeDays: number;
+  /**
+   * The stream bounds `hub start` was given: recorded in KV `shards` (every shard, also one a CLI
+   * `device add` creates, gets them) and applied to CMD, also to an existing one.
+   */
+  streams?: HubStreamLimits;
 }
 
 /**
@@ -43,6 +49,8 @@ export async function provisionHub(nc: NatsConnection, limits: HubLimits = { com
   await bucket(Assets.kvCommands, { history: 1, ttl: limits.commandMaxAgeDays * 86_400_000 });
   await bucket(Assets.kvIdentity, { history: 1 });
 
+  const s = limits.streams;
+  const cmdMaxAge = (s ? s.cmdMaxAgeMs / 86_400_000 : limits.commandMaxAgeDays) * DAY_NS;
   if (!(await raiseReplicas(jsm, Assets.cmdStream, r))) {
     await jsm.streams.add({
       name: Assets.cmdStream,
@@ -50,11 +58,18 @@ export async function provisionHub(nc: NatsConnection, limits: HubLimits = { com
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       discard: DiscardPolicy.Old,
-      max_age: limits.commandMaxAgeDays * DAY_NS,
+      max_age: cmdMaxAge,
+      ...(s ? { max_bytes: s.cmdMaxBytes } : {}),
       duplicate_window: 3_600e9,
       num_replicas: r,
     });
+  } else if (s) {
+    const current = (await jsm.streams.info(Assets.cmdStream)).config;
+    if (current.max_bytes !== s.cmdMaxBytes || current.max_age !== cmdMaxAge) {
+      await jsm.streams.update(Assets.cmdStream, { ...current, max_bytes: s.cmdMaxBytes, max_age: cmdMaxAge });
+    }
   }
+  if (s) await (await kvm.open(Assets.kvShards)).put(LIMITS_KEY, JSON.stringify(s));
   if (!(await raiseReplicas(jsm, `OBJ_${Assets.objFirmware}`, r))) {
     await new Objm(nc).create(Assets.objFirmware, { storage: StorageType.File, replicas: r });
   }
@@ -100,11 +115,12 @@ export async function provisionWhenReady(
   replicas: number,
   log: { warn(o: object, msg: string): void },
   signal: AbortSignal,
+  streams?: HubStreamLimits,
 ): Promise<boolean> {
   const backoff = new Backoff({ initialMs: 250, maxMs: 5_000 });
   for (;;) {
     try {
-      await provisionHub(nc, undefined, replicas);
+      await provisionHub(nc, { commandMaxAgeDays: 30, ...(streams ? { streams } : {}) }, replicas);
       return true;
     } catch (err) {
       log.warn({ err: (err as Error).message, attempt: backoff.attempts + 1 }, "hub assets not provisioned yet (JetStream cluster not ready?); retrying");

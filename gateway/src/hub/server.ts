@@ -29,6 +29,8 @@ export interface HubServer {
   httpUrl: string;
   configFile: string;
   identity: Identity;
+  /** The JetStream store limit in force: --max-file-store, capped below the free disk. */
+  maxFileStore: number;
 }
 
 /** Writes the hub's nats-server config under DATA and starts it supervised. */
@@ -80,6 +82,7 @@ export async function startHubServer(o: HubServerOptions, log: Logger): Promise<
     httpUrl: `http://${host}:${ports.http}`,
     configFile,
     identity,
+    maxFileStore,
   };
 }
 

@@ -46,6 +46,7 @@ export function devicePermissions(device: string): Permissions {
         Subjects.queryAll,
         "q.group.*",
         Subjects.queryDevice(d),
+        Subjects.registryNotice(d),
         `${devApi}.CONSUMER.CREATE.${Assets.upStream}`,
         `${devApi}.CONSUMER.CREATE.${Assets.upStream}.>`,
         // the gateway's probe before it revives a stalled source (answered on qr.<dev>.…)

@@ -56,11 +56,34 @@ export async function readBucket(kv: KV, key?: string): Promise<KvEntry[]> {
 export async function readAll(kv: KV, filter = ">"): Promise<Map<string, KvEntry>> {
   const keys: string[] = [];
   for await (const k of await kv.keys(filter)) keys.push(k);
-  const entries = await mapLimit(keys, 64, (k) => kv.get(k));
+  const latest = new Map<string, KvEntry>();
+  if (keys.length > FEW_KEYS) {
+    // Many keys: one pass of a filtered watch (last per subject) instead of a get each. Measured in
+    // bench/config: 200 gets took 15–117 ms on a loaded 2-core machine, per read.
+    const want = new Set(keys);
+    const iter = await kv.watch({ key: filter });
+    const guard = setTimeout(() => iter.stop(), 5_000);
+    try {
+      for await (const e of iter) {
+        latest.set(e.key, e);
+        want.delete(e.key);
+        // No more matching messages pending: every key listed above (or its newer state) is in hand.
+        if (e.delta === 0 || want.size === 0) break;
+      }
+    } finally {
+      clearTimeout(guard);
+      iter.stop();
+    }
+    keys.splice(0, keys.length, ...want);
+  }
+  // Few keys, or any the pass did not deliver before its guard: a get each.
+  for (const e of await mapLimit(keys, 64, (k) => kv.get(k))) if (e) latest.set(e.key, e);
   const out = new Map<string, KvEntry>();
-  for (const e of entries) if (e && e.operation === "PUT") out.set(e.key, e);
+  for (const e of latest.values()) if (e.operation === "PUT") out.set(e.key, e);
   return out;
 }
+
+const FEW_KEYS = 8;
 
 /** JSON with object keys sorted: equal values compare equal whatever order they were written in. */
 export function stableJson(value: unknown): string {

@@ -6,6 +6,7 @@ import {
   DeviceRecord,
   DeviceStatus,
   ErrorCode,
+  Subjects,
   checkId,
   isOnline,
   type DeviceRecord as DeviceRecordT,
@@ -22,6 +23,7 @@ export interface EnrollResult {
 /** The device registry (KV `devices`) and the shard membership that follows it. */
 export class Registry {
   private constructor(
+    private readonly nc: NatsConnection,
     private readonly devices: KV,
     private readonly statusKv: KV,
     private readonly shards: Shards,
@@ -30,6 +32,7 @@ export class Registry {
   static async open(nc: NatsConnection, opts: { shardSize?: number } = {}): Promise<Registry> {
     const kvm = new Kvm(nc);
     return new Registry(
+      nc,
       await kvm.open(Assets.kvDevices),
       await kvm.open(Assets.kvStatus),
       await Shards.open(nc, opts.shardSize === undefined ? {} : { shardSize: opts.shardSize }),
@@ -52,6 +55,7 @@ export class Registry {
     if (existing) {
       if (groups.length === 0) record.groups = existing.groups;
       await this.devices.put(id, JSON.stringify(record));
+      await this.notify(id);
       return { record, created: false };
     }
     try {
@@ -60,6 +64,7 @@ export class Registry {
     } catch {
       // Raced with another add of the same id: the other writer's record stands; keep our groups.
       await this.devices.put(id, JSON.stringify(record));
+      await this.notify(id);
       return { record, created: false };
     }
   }
@@ -69,6 +74,13 @@ export class Registry {
     if (!(await this.get(id))) throw new CanopyError(ErrorCode.NotFound, `device ${id} is not enrolled`);
     await this.shards.unassign(id);
     await this.devices.delete(id);
+    await this.notify(id);
+  }
+
+  /** Tells a connected agent its record changed (it re-reads it); an offline one reads it on start. */
+  private async notify(id: string): Promise<void> {
+    this.nc.publish(Subjects.registryNotice(id));
+    await this.nc.flush().catch(() => {});
   }
 
   async get(id: string): Promise<DeviceRecordT | undefined> {

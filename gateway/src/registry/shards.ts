@@ -3,6 +3,7 @@ import { jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type Str
 import { Kvm, type KV } from "@nats-io/kv";
 import { Assets, CanopyError, ErrorCode, Subjects, checkId } from "@canopy/protocol";
 import { isCasConflict } from "../kv/read.js";
+import { readHubLimits, type HubStreamLimits } from "../hub/limits.js";
 
 /**
  * Hub shards `FLEET_UP_<n>` each source at most `shardSize` devices' UP streams. Membership lives in
@@ -19,6 +20,8 @@ export interface ShardOptions {
   retentionDays: number;
   /** JetStream replicas of shard streams: those of the hub's own buckets (3 on a cluster). */
   replicas: number;
+  /** max_bytes / max_age of every shard, as `hub start` recorded them (KV `shards`, key `limits`). */
+  limits?: HubStreamLimits;
 }
 
 export const DEFAULT_SHARD_SIZE = 2_000;
@@ -33,16 +36,18 @@ export class Shards {
 
   static async open(nc: NatsConnection, opts: Partial<ShardOptions> = {}): Promise<Shards> {
     const kv = await new Kvm(nc).open(Assets.kvShards);
+    const limits = opts.limits ?? (await readHubLimits(kv));
     return new Shards(nc, kv, {
       shardSize: opts.shardSize ?? DEFAULT_SHARD_SIZE,
       retentionDays: opts.retentionDays ?? 90,
       replicas: opts.replicas ?? ((await kv.status()).replicas || 1),
+      ...(limits ? { limits } : {}),
     });
   }
 
   async list(): Promise<Array<{ name: string; revision: number; record: ShardRecord }>> {
     const names: string[] = [];
-    for await (const k of await this.kv.keys()) names.push(k);
+    for await (const k of await this.kv.keys()) if (k.startsWith(Assets.fleetUpShardPrefix)) names.push(k);
     names.sort((a, b) => shardIndex(a) - shardIndex(b));
     const out = [];
     for (const name of names) {
@@ -121,8 +126,8 @@ export class Shards {
           // Another gateway created it first: fall through to an update on the next pass.
           if (!/already in use|exists/i.test((err as Error).message)) throw err;
         });
-      } else if (!sameSources(current.sources ?? [], sources)) {
-        await jsm.streams.update(name, { ...current, sources });
+      } else if (!sameSources(current.sources ?? [], sources) || !this.hasLimits(current)) {
+        await jsm.streams.update(name, { ...current, sources, ...this.limitsConfig() });
       }
       const after = await this.kv.get(name);
       if (after?.revision === before.revision) return;
@@ -136,10 +141,22 @@ export class Shards {
       retention: RetentionPolicy.Limits,
       storage: StorageType.File,
       discard: DiscardPolicy.Old,
-      max_age: this.opts.retentionDays * 86_400e9,
+      max_age: this.opts.limits ? this.opts.limits.upMaxAgeMs * 1e6 : this.opts.retentionDays * 86_400e9,
+      ...(this.opts.limits ? { max_bytes: this.opts.limits.upMaxBytes } : {}),
       num_replicas: this.opts.replicas,
       sources,
     };
+  }
+
+  /** The recorded limits as stream config (nothing before `hub start` recorded any). */
+  private limitsConfig(): Pick<StreamConfig, "max_bytes" | "max_age"> | Record<string, never> {
+    const l = this.opts.limits;
+    return l ? { max_bytes: l.upMaxBytes, max_age: l.upMaxAgeMs * 1e6 } : {};
+  }
+
+  private hasLimits(c: StreamConfig): boolean {
+    const l = this.opts.limits;
+    return !l || (c.max_bytes === l.upMaxBytes && c.max_age === l.upMaxAgeMs * 1e6);
   }
 }
 

@@ -26,6 +26,12 @@ export interface RolloutTarget<R extends RolloutCore> {
   finalize(r: R): Promise<void>;
   /** After the record says completed (config: render with the overlay gone). */
   afterCompleted?(r: R): Promise<void>;
+  /**
+   * After a wave passed: one step of its soak (config: the devices keep reporting). Undefined once the
+   * soak is over and healthy; otherwise the rollout to return (unchanged while soaking, or halting).
+   * Without it a passed wave counts as soaked at once (firmware: the soak is part of the gate).
+   */
+  soak?(s: Stored<R>, wave: number, now: number, log: Logger): Promise<Stored<R> | undefined>;
   /** The rollout halted: put the released units back the way they were. The record is then marked halted. */
   rollBack(r: R): Promise<void>;
   /** What a unit still waiting at the health timeout did not report, e.g. "an applied report of the new revision". */
@@ -64,10 +70,16 @@ async function advance<R extends RolloutCore>(s: Stored<R>, target: RolloutTarge
   let r = s.rollout;
   const i = r.current;
   const wave = r.waves[i];
+  const prev = r.waves[i - 1];
+  if (prev?.passedAt !== undefined && prev.soakedAt === undefined && (!wave || wave.releasedAt === undefined)) {
+    const soaking = target.soak ? await target.soak(s, i - 1, now, log) : undefined;
+    if (soaking) return soaking;
+    s = await store.update(s, withWave(s.rollout, i - 1, { ...(s.rollout.waves[i - 1] as WaveT), soakedAt: now }, now));
+    r = s.rollout;
+    log.info({ wave: i, of: r.waves.length }, "wave stayed healthy through its soak");
+  }
   if (!wave) return store.update(s, { ...r, state: "finalizing", updatedAt: now });
   if (wave.releasedAt === undefined) {
-    const prev = r.waves[i - 1];
-    if (prev?.passedAt !== undefined && now < prev.passedAt + r.options.soakMs) return s;
     s = await store.update(s, withWave(r, i, { ...wave, releasedAt: now }, now));
     r = s.rollout;
     log.info({ wave: i + 1, of: r.waves.length, units: wave.devices }, "wave released");
@@ -88,8 +100,7 @@ async function advance<R extends RolloutCore>(s: Stored<R>, target: RolloutTarge
   }
   if (waiting.length === 0) {
     next = { ...withWave(next, i, { ...(next.waves[i] as WaveT), passedAt: now }, now), current: i + 1 };
-    if (i + 1 >= r.waves.length) next.state = "finalizing";
-    log.info({ wave: i + 1, of: r.waves.length }, "wave passed its health gate");
+    log.info({ wave: i + 1, of: r.waves.length }, "wave passed its health gate; soaking");
     return store.update(s, next);
   }
   if (now - (w.releasedAt ?? now) > r.options.healthTimeoutMs) {
@@ -100,11 +111,11 @@ async function advance<R extends RolloutCore>(s: Stored<R>, target: RolloutTarge
   return store.update(s, next);
 }
 
-async function halt<R extends RolloutCore>(s: Stored<R>, store: RolloutWriter<R>, log: Logger, reason: string, now: number, base: R = s.rollout): Promise<Stored<R>> {
+export async function halt<R extends RolloutCore>(s: Stored<R>, store: RolloutWriter<R>, log: Logger, reason: string, now: number, base: R = s.rollout): Promise<Stored<R>> {
   log.warn({ reason }, "rollout halting");
   return store.update(s, { ...base, state: "halting", reason, updatedAt: now });
 }
 
-function withWave<R extends RolloutCore>(r: R, i: number, w: WaveT, now: number): R {
+export function withWave<R extends RolloutCore>(r: R, i: number, w: WaveT, now: number): R {
   return { ...r, waves: r.waves.map((x, j) => (j === i ? w : x)), updatedAt: now };
 }

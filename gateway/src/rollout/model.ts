@@ -24,9 +24,14 @@ export function waveSchema<U extends z.ZodType<string>>(unit: U) {
     percent: z.number().positive().max(100),
     devices: z.array(unit),
     releasedAt: Timestamp.optional(),
+    /** Every unit of the wave passed its gate (or is offline, pending). */
     passedAt: Timestamp.optional(),
+    /** The units kept reporting for the soak time after passedAt (config): the wave is healthy. */
+    soakedAt: Timestamp.optional(),
     /** Last evaluated health of each unit of the wave. */
-    results: z.record(z.string(), z.object({ result: DeviceResult, error: z.string().optional() })).default({}),
+    results: z
+      .record(z.string(), z.object({ result: DeviceResult, error: z.string().optional(), silentSince: Timestamp.optional() }))
+      .default({}),
   });
 }
 
@@ -60,7 +65,8 @@ export interface WaveT {
   devices: string[];
   releasedAt?: number | undefined;
   passedAt?: number | undefined;
-  results: Record<string, { result: DeviceResult; error?: string | undefined }>;
+  soakedAt?: number | undefined;
+  results: Record<string, { result: DeviceResult; error?: string | undefined; silentSince?: number | undefined }>;
 }
 
 /** The part of a rollout record the engine reads and writes. */

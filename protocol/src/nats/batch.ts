@@ -24,6 +24,20 @@ export interface BatchSenderOptions {
   /** Batches awaiting their commit ack (the server allows 50 per stream). */
   maxInflight?: number;
   timeoutMs?: number;
+  /**
+   * Ordered mode: call order stays stream order across failures (a leaf restart), at one batch in
+   * flight. A batch that failed, or a message alone in its batch, is published one by one through
+   * this (the caller's retry loop, same msgID) before anything queued after it leaves. Without it,
+   * batches pipeline and the caller resends failures itself, so a later batch may land first.
+   */
+  resend?: (subject: string, data: Uint8Array, msgID: string, headers: Record<string, string> | undefined) => Promise<PubAck>;
+  /**
+   * Fewer messages than this are handed back to be sent alone (pipelined by the caller). A commit
+   * costs the stream more than a plain publish: measured on 2.15.1, a leaf stream acked a batch of 2
+   * in 9.7 ms against 2.0 ms for a plain publish, and a hub source picked it up 8–45 ms later against
+   * 1–2 ms. Batches pay off for throughput only. Default 2 (every multi-message batch is atomic).
+   */
+  minBatch?: number;
 }
 
 /** JetStream error: the stream does not take atomic batches (`allow_atomic` off, or an older server). */
@@ -55,7 +69,7 @@ export class BatchSender {
 
   constructor(private readonly o: BatchSenderOptions) {
     this.maxBatch = Math.min(1_000, o.maxBatch ?? 250);
-    this.maxInflight = o.maxInflight ?? 8;
+    this.maxInflight = o.resend ? 1 : (o.maxInflight ?? 8);
   }
 
   /** Why the last batch failed (for the caller's log). */
@@ -93,10 +107,7 @@ export class BatchSender {
   }
 
   private async commit(items: Item[]): Promise<void> {
-    if (!this.enabled || items.length === 1) {
-      for (const it of items) it.resolve(undefined);
-      return;
-    }
+    if (!this.enabled || items.length < Math.max(2, this.o.minBatch ?? 2)) return this.alone(items);
     const id = `${this.prefix}${(++this.counter).toString(36)}`;
     const last = items.length - 1;
     let reply: Promise<{ data: Uint8Array; json<T>(): T }> | undefined;
@@ -127,7 +138,22 @@ export class BatchSender {
       items.forEach((it, i) => it.resolve({ stream: ack.stream, ...domain, seq: ack.seq - last + i, duplicate: false }));
     } catch (err) {
       this.lastError = err instanceof Error ? err.message : String(err);
-      for (const it of items) it.resolve(undefined);
+      await this.alone(items);
     }
+  }
+
+  /** Hands messages back to the caller, or (ordered) resends them in order before the next batch. */
+  private async alone(items: Item[]): Promise<void> {
+    const resend = this.o.resend;
+    let k = 0;
+    try {
+      for (; resend && k < items.length; k++) {
+        const it = items[k] as Item;
+        it.resolve(await resend(it.subject, it.data, it.msgID, it.headers));
+      }
+    } catch {
+      // The caller's retry loop gave up (stopping): what is left goes back to the caller as unsent.
+    }
+    for (; k < items.length; k++) items[k]?.resolve(undefined);
   }
 }

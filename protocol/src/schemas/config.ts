@@ -93,10 +93,13 @@ export type ConfigEvent = z.infer<typeof ConfigEvent>;
 
 /** Per-key state the agent keeps and reports in `status.config.keys`. */
 export const ConfigKeyState = z.object({
+  /** The last revision processed (applied or refused). */
   revision: z.number().int().nonnegative(),
   status: ConfigApplyStatus,
   error: z.string().optional(),
   at: Timestamp.optional(),
+  /** The last revision that applied successfully, i.e. what runs (absent: none yet, the default runs). */
+  appliedRevision: z.number().int().nonnegative().optional(),
 });
 export type ConfigKeyState = z.infer<typeof ConfigKeyState>;
 

@@ -49,11 +49,11 @@ test("size caps: a 7 MB string and a 200,000-key object are refused; app keys ar
   const big = "x".repeat(7 * 1024 * 1024);
   const r1 = await fleet.cli(["config", "set", "app.blob", "--value-file", "-", "--fleet"], 30_000, big);
   assert.equal(r1.code, 2, r1.stderr);
-  assert.match(r1.stderr, /app\.blob: value is 7340034 bytes as JSON; the limit is 65536 bytes/);
+  assert.match(r1.stderr, /app\.blob: value is over the limit of 65536 bytes as JSON/);
   const obj = JSON.stringify(Object.fromEntries(Array.from({ length: 200_000 }, (_, i) => [`k${i}`, i])));
   const r2 = await fleet.cli(["config", "set", "app.table", "--value-file", "-", "--fleet"], 30_000, obj);
   assert.equal(r2.code, 2, r2.stderr);
-  assert.match(r2.stderr, /app\.table: value is \d+ bytes as JSON; the limit is 65536 bytes/);
+  assert.match(r2.stderr, /app\.table: value is over the limit of 65536 bytes as JSON/);
   assert.deepEqual((await authoredKeys()).filter((k) => k.startsWith("fleet.app.")), []);
 
   // A negative number is a value, not an option; app namespaces take any JSON.

@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { connect, credsAuthenticator, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { fastCredsAuthenticator } from "@canopy/protocol/nats/creds";
 import { Subjects } from "@canopy/protocol";
 import { CanopyProcess, runCanopy, type RunResult } from "./canopy.js";
 import { LinkProxy } from "./proxy.js";
@@ -154,7 +155,7 @@ export class Fleet {
       servers: this.hub.client,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
-      authenticator: credsAuthenticator(await readFile(this.hub.creds)),
+      authenticator: fastCredsAuthenticator(await readFile(this.hub.creds)),
       inboxPrefix: Subjects.hubInboxPrefix,
     });
     this.opened.push(nc);
@@ -166,6 +167,16 @@ export class Fleet {
     const nc = await connect({ servers: this.agent(device).leafUrl, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     this.opened.push(nc);
     return nc;
+  }
+
+  /** Runs `fn` on a short-lived connection to a device's current leaf (its port changes when the agent restarts). */
+  async withLeaf<T>(device: string, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
+    const nc = await connect({ servers: this.agent(device).leafUrl, maxReconnectAttempts: 0 });
+    try {
+      return await fn(nc);
+    } finally {
+      await nc.close();
+    }
   }
 
   async stop(): Promise<void> {

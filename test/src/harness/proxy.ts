@@ -10,8 +10,16 @@ export class LinkProxy {
   private readonly sockets = new Set<Socket>();
   private up = true;
   port = 0;
+  /** Bytes relayed leaf → hub and hub → leaf (what the link carries, compressed or not). */
+  bytesUp = 0;
+  bytesDown = 0;
 
-  constructor(private readonly targetPort: number, private readonly targetHost = "127.0.0.1") {}
+  /** `delayMs`: each direction holds every chunk that long (RTT = 2 × delayMs), as a cellular link. */
+  constructor(
+    private readonly targetPort: number,
+    private readonly targetHost = "127.0.0.1",
+    private readonly delayMs = 0,
+  ) {}
 
   async start(port = 0): Promise<number> {
     const server = createServer((client) => {
@@ -22,8 +30,8 @@ export class LinkProxy {
       const upstream = connect(this.targetPort, this.targetHost);
       this.track(client);
       this.track(upstream);
-      client.pipe(upstream);
-      upstream.pipe(client);
+      this.relay(client, upstream, (n) => (this.bytesUp += n));
+      this.relay(upstream, client, (n) => (this.bytesDown += n));
       const close = (): void => {
         client.destroy();
         upstream.destroy();
@@ -50,6 +58,19 @@ export class LinkProxy {
   async stop(): Promise<void> {
     this.cut();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  private relay(from: Socket, to: Socket, count: (n: number) => void): void {
+    if (this.delayMs <= 0) {
+      from.on("data", (d: Buffer) => count(d.length));
+      from.pipe(to);
+      return;
+    }
+    // Same delay for every chunk: order is kept. No backpressure: for benches on loopback only.
+    from.on("data", (d: Buffer) => {
+      count(d.length);
+      setTimeout(() => to.destroyed || to.write(d), this.delayMs);
+    });
   }
 
   private track(s: Socket): void {

@@ -1,11 +1,13 @@
 import { writeFile, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type ConnectionOptions, type NatsConnection } from "@nats-io/transport-node";
+import { fastCredsAuthenticator } from "@canopy/protocol/nats/creds";
 import {
   NatsServerProcess,
   Subjects,
   renderHubConfig,
   renderLeafConfig,
+  type LeafConfigOptions,
   waitFor,
   type ServerPorts,
   type TlsFilesConfig,
@@ -82,7 +84,7 @@ export class TestServer {
     const file = creds ?? this.identity?.adminCreds;
     return connect({
       servers: this.url,
-      ...(file ? { authenticator: credsAuthenticator(await readFile(file)), inboxPrefix: Subjects.hubInboxPrefix } : {}),
+      ...(file ? { authenticator: fastCredsAuthenticator(await readFile(file)), inboxPrefix: Subjects.hubInboxPrefix } : {}),
       ...rest,
     });
   }
@@ -101,7 +103,14 @@ export class TestServer {
     return { credentialsFile, tls, userKey: user.userKey };
   }
 
-  static async leaf(dir: string, device: string, hubLeafPort: number, auth?: LeafAuth): Promise<TestServer> {
+  /** `leafOpts`: the leaf config's durability / link settings (sync interval, compression) for benches. */
+  static async leaf(
+    dir: string,
+    device: string,
+    hubLeafPort: number,
+    auth?: LeafAuth,
+    leafOpts: Pick<LeafConfigOptions, "syncInterval" | "compression"> = {},
+  ): Promise<TestServer> {
     await mkdir(dir, { recursive: true });
     const ports = { client: await freePort(), leaf: 0, http: await freePort() };
     const configFile = join(dir, "leaf.conf");
@@ -115,6 +124,7 @@ export class TestServer {
         hubUrls: [`nats-leaf://127.0.0.1:${hubLeafPort}`],
         maxFileStore: 2 ** 30,
         reconnectSeconds: 1,
+        ...leafOpts,
         ...(auth ? { credentialsFile: auth.credentialsFile, tls: auth.tls } : {}),
       }),
     );

@@ -105,12 +105,12 @@ Examples:
           show(k.value),
           k.source,
           k.revision === null ? "rollout" : String(k.revision),
-          k.status === "failed" ? `FAILED: ${k.applied?.error ?? ""}` : k.status,
+          k.status === "failed" ? `FAILED: ${k.applied?.error ?? ""} (runs ${k.applied?.appliedRevision === undefined ? "the default" : `rev ${k.applied.appliedRevision}`})` : k.status,
         ]);
         process.stdout.write(table(["KEY", "VALUE", "SOURCE", "REV", "STATUS"], rows));
         const applied = view.keys.length - view.failed - view.pending;
         process.stdout.write(
-          `${view.device} (${view.online ? "online" : "offline"}, groups: ${view.groups.join(",") || "-"}): ${applied}/${view.keys.length} applied, ${view.pending} pending, ${view.failed} failed\n`,
+          `${view.device} (${view.online ? "online" : "offline"}, groups: ${view.groups.join(",") || "-"}): ${applied}/${view.keys.length} applied, ${view.pending} pending, ${view.failed} failed; applied revision ${view.appliedRevision ?? "-"}\n`,
         );
         if (view.failed > 0) process.stderr.write(`error: ${view.device} refused ${view.failed} key(s); fix or unset them\n`);
       });

@@ -5,6 +5,7 @@ import { connectHub } from "../../nats.js";
 import { createLogger } from "../../logging.js";
 import { startHubServer } from "../../hub/server.js";
 import { provisionWhenReady } from "../../hub/provision.js";
+import { defaultHubLimits, hubLimitsFromFlags, type HubLimitFlags } from "../../hub/limits.js";
 import { addClusterOptions, clusterFromFlags, leafUrlList, replicasFor, type ClusterFlags } from "../../hub/cluster.js";
 import { Gateway } from "../../service/gateway.js";
 import { IdentityService } from "../../identity/service.js";
@@ -14,7 +15,7 @@ import { collect, shutdownSignal } from "../context.js";
 import { ConsoleServer, DEFAULT_CONSOLE_PORT } from "../../http/server.js";
 import { printJson } from "../output.js";
 
-interface HubStartOptions extends ClusterFlags {
+interface HubStartOptions extends ClusterFlags, HubLimitFlags {
   data: string;
   host: string;
   port: string;
@@ -59,6 +60,10 @@ export function registerHub(program: Command): void {
     .option("--http-port <port>", "monitoring port on loopback (-1 = any free port)", "8222")
     .option("--advertise <host:port>", "leafnode address to advertise to devices (behind a proxy or LB)")
     .option("--max-file-store <size>", "JetStream disk limit (capped below free disk)", "20GiB")
+    .option("--up-max-bytes <size>", "max_bytes of each FLEET_UP_<n> shard (default: 10% of the JetStream store limit)")
+    .option("--up-max-age <duration>", "max_age of each FLEET_UP_<n> shard (default: 90d)")
+    .option("--cmd-max-bytes <size>", "max_bytes of the CMD stream (default: 5% of the store limit, at most 1GiB)")
+    .option("--cmd-max-age <duration>", "max_age of the CMD stream, the longest command TTL (default: 30d)")
     .option("--identity <dir>", "identity directory made by 'canopy hub init' (default: DATA)")
     .option("--tls", "TLS on the client port as well (certificate from the hub's CA)")
     .option("--context-name <name>", "name of the context written for this hub", "hub")
@@ -71,6 +76,7 @@ export function registerHub(program: Command): void {
     .addHelpText(
       "after",
       "\nExamples:\n  canopy hub start --data /var/lib/canopy/hub\n  canopy hub start --data ./hub --port -1 --leaf-port -1 --http-port -1 --host 127.0.0.1\n" +
+        "  canopy hub start --data /var/lib/canopy/hub --max-file-store 200GiB --up-max-bytes 20GiB --up-max-age 30d\n" +
         "  # node 1 of 3 (the same --routes on every node; streams and buckets get 3 replicas):\n" +
         "  canopy hub start --data /var/lib/canopy/hub --server-name hub1 --advertise hub1.example.net:7422 \\\n" +
         "    --cluster-name canopy --cluster-port 6222 --routes nats-route://hub1:6222,nats-route://hub2:6222,nats-route://hub3:6222",
@@ -92,6 +98,9 @@ export function registerHub(program: Command): void {
           throw new CanopyError(ErrorCode.InvalidInput, `cannot read ${f} (--console-cert / --console-key)`);
         });
       }
+      // Checked before anything starts (exit 2 on a bad value); defaults follow the store limit in force.
+      const requestedStore = parseBytes(o.maxFileStore, "--max-file-store");
+      hubLimitsFromFlags(o, defaultHubLimits(requestedStore), requestedStore);
       const log = createLogger(undefined, "hub");
       const cluster = clusterFromFlags(o, o.host);
       const replicas = replicasFor(cluster);
@@ -103,7 +112,7 @@ export function registerHub(program: Command): void {
           port: Number(o.port),
           leafPort: Number(o.leafPort),
           httpPort: Number(o.httpPort),
-          maxFileStore: parseBytes(o.maxFileStore, "--max-file-store"),
+          maxFileStore: requestedStore,
           ...(o.advertise ? { advertise: o.advertise } : {}),
           ...(o.identity ? { identityDir: o.identity } : {}),
           ...(o.tls ? { clientTls: true } : {}),
@@ -119,7 +128,8 @@ export function registerHub(program: Command): void {
       let gateway: Gateway | undefined;
       let identity: IdentityService | undefined;
       let consoleServer: ConsoleServer | undefined;
-      if ((await provisionWhenReady(nc, replicas, log, signal)) && o.gateway) {
+      const streamLimits = hubLimitsFromFlags(o, defaultHubLimits(server.maxFileStore));
+      if ((await provisionWhenReady(nc, replicas, log, signal, streamLimits)) && o.gateway) {
         gateway = new Gateway(nc, log.child({ component: "gateway" }));
         await gateway.start();
         identity = new IdentityService(nc, id, { hubUrl: server.clientUrl, leafUrls: leafUrls ?? [server.leafUrl] }, log.child({ component: "identity" }));

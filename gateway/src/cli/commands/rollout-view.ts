@@ -23,7 +23,7 @@ export function withPending<R extends RolloutCore>(r: R): R & { pending: string[
 export function describeWaves(r: RolloutCore, ok = "applied", note: (unit: string) => string = () => ""): string[] {
   const lines: string[] = [];
   r.waves.forEach((w, i) => {
-    const st = w.passedAt ? "passed" : w.releasedAt ? (i === r.current && r.state === "running" ? "checking" : "released") : "not started";
+    const st = w.passedAt ? (w.soakedAt || r.options.soakMs === 0 ? "passed" : "soaking") : w.releasedAt ? (i === r.current && r.state === "running" ? "checking" : "released") : "not started";
     lines.push(`wave ${i + 1} (${w.percent}%): ${st}${w.releasedAt ? ` — ${waveProgress(w, ok)}` : ""}`);
     for (const d of w.devices) {
       const res = w.results[d];

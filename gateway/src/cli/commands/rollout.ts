@@ -29,7 +29,7 @@ export function registerRollout(program: Command, config: Command): void {
     .option("--health-timeout <duration>", "how long a wave's online devices have to report the new revision applied", "60s")
     .option("--max-failures <n>", "failed devices tolerated before the rollout halts and rolls back", "0")
     .option("--offline-fails", "count devices that are offline as failures (default: pending)")
-    .option("--soak <duration>", "wait this long after a wave passed before starting the next", "0s")
+    .option("--soak <duration>", "after a wave applied, its devices must keep reporting this long (one that goes silent fails the wave) before the next wave starts", "0s")
     .option("--wait", "follow the rollout until it completes (exit 0) or halts (exit 1)")
     .option("--json", "print the rollout record as JSON")
     .addHelpText(

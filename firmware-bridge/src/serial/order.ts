@@ -1,0 +1,73 @@
+import type { Database } from "lmdb";
+
+/** Frames an MCU may be ahead of the next expected one before the gap is given up (16-bit seq space). */
+const HALF = 0x8000;
+/** A gap no resend filled within this long is given up (an MCU that dropped a frame must not stall the link). */
+const GAP_GIVE_UP_MS = 10_000;
+
+export type OrderVerdict = "take" | "resend" | "early";
+
+/**
+ * Keeps one MCU's binary frames in order into UP. The MCU resends unacked frames (selective repeat,
+ * window 32), so after a bridge restart or a frame lost before the MCU's hello, a later frame can
+ * arrive before an earlier one's resend: taking it would store the readings out of order. A frame is
+ * taken only when it is the next expected one (`early` ones are left unacked, and the MCU sends
+ * them again after the gap); frames behind are resends of frames already taken (the dedup path
+ * stores them once). The cursor (boot nonce, next seq) is persisted in `meta` with the same LMDB
+ * write batch as the frame's dedup entry, so a restarted bridge continues where it stopped.
+ */
+export class FrameOrder {
+  private boot = -1;
+  private next = 0;
+  /** Seqs the MCU spent on hellos within this boot: never data, skipped when reached. */
+  private readonly hellos = new Set<number>();
+  private gapSince = 0;
+
+  constructor(private readonly meta: Database<number, string> | undefined, private readonly mcu: string) {}
+
+  private get key(): string {
+    return `serialNext:${this.mcu}`;
+  }
+
+  /** The MCU said hello with its boot nonce; a new boot starts after the hello's seq. */
+  hello(boot: number, seq: number): void {
+    if (this.boot !== boot) {
+      const saved = this.meta?.get(this.key);
+      if (saved !== undefined && Math.floor(saved / 0x10000) === boot) {
+        this.boot = boot;
+        this.next = saved % 0x10000;
+      } else {
+        this.boot = boot;
+        this.next = (seq + 1) & 0xffff;
+        this.hellos.clear();
+        this.save();
+        return;
+      }
+    }
+    if (((seq - this.next) & 0xffff) < HALF) this.hellos.add(seq);
+    this.skipHellos();
+  }
+
+  check(seq: number, now = Date.now()): OrderVerdict {
+    const d = (seq - this.next) & 0xffff;
+    if (d >= HALF) return "resend";
+    if (d !== 0) {
+      if (this.gapSince === 0) this.gapSince = now;
+      if (now - this.gapSince < GAP_GIVE_UP_MS) return "early";
+    }
+    this.gapSince = 0;
+    this.next = (seq + 1) & 0xffff;
+    this.skipHellos();
+    this.save();
+    return "take";
+  }
+
+  private skipHellos(): void {
+    while (this.hellos.delete(this.next)) this.next = (this.next + 1) & 0xffff;
+    if (this.hellos.size > 64) this.hellos.clear();
+  }
+
+  private save(): void {
+    void this.meta?.put(this.key, this.boot * 0x10000 + this.next).catch(() => {});
+  }
+}
