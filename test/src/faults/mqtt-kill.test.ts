@@ -2,17 +2,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import mqtt, { type MqttClient } from "mqtt";
 import { waitFor } from "@canopy/protocol";
-import { Fleet, freePort, readShard, waitForCount, type AgentHandle } from "../harness/index.js";
+import { bridgePid, bySource, countSource, total } from "./matrix.js";
+import { Fleet, freePort, readShard, waitForCount } from "../harness/index.js";
 
 const CLIENTS = 5;
 const PER_CLIENT = 3_000;
 const KILLS = 2;
-
-/** The pid of the firmware bridge the agent started last (from its "firmware bridge started" log line). */
-function bridgePid(agent: AgentHandle): number | undefined {
-  const line = [...agent.proc.output].reverse().find((l) => l.includes('"firmware bridge started"'));
-  return line ? (JSON.parse(line) as { pid: number }).pid : undefined;
-}
 
 test(`${CLIENTS} mqtt npm clients publish QoS1 while the agent's bridge is SIGKILLed ${KILLS}×: every PUBACKed message in the hub exactly once, in order per client`, async (t) => {
   const fleet = await Fleet.start();
@@ -60,17 +55,9 @@ test(`${CLIENTS} mqtt npm clients publish QoS1 while the agent's bridge is SIGKI
   const filter = `up.${dev}.tlm.mcu.*.seq`;
   await waitForCount(hub, "FLEET_UP_0", filter, CLIENTS * PER_CLIENT, 60_000);
   const payloads = await readShard(hub, "FLEET_UP_0", filter);
-  const perClient = Array.from({ length: CLIENTS }, () => [] as number[]);
-  for (const p of payloads) {
-    const [i, k] = p.split(":").map(Number) as [number, number];
-    perClient[i]?.push(k);
-  }
-  let duplicates = 0;
-  let regressions = 0;
-  for (const ks of perClient) {
-    duplicates += ks.length - new Set(ks).size;
-    for (let j = 1; j < ks.length; j++) if ((ks[j] as number) <= (ks[j - 1] as number)) regressions++;
-  }
+  const sources = bySource(payloads);
+  const perClient = Array.from({ length: CLIENTS }, (_, i) => sources.get(String(i)) ?? []);
+  const { duplicates, orderViolations: regressions } = total(perClient.map((ks) => countSource(ks, [])));
   t.diagnostic(`acked ${acked}, in hub ${payloads.length}, duplicates ${duplicates}, order regressions ${regressions}`);
   assert.equal(payloads.length, CLIENTS * PER_CLIENT);
   assert.equal(duplicates, 0);

@@ -4,6 +4,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import mqtt, { type MqttClient } from "mqtt";
 import { waitFor } from "@canopy/protocol";
+import { bySource, countSource, total } from "./matrix.js";
 import { Fleet, freePort, readShard, waitForCount } from "../harness/index.js";
 import { VolatileFs, requireVolatileFs, type PowerCutStats } from "./volatile-fs.js";
 
@@ -82,17 +83,9 @@ test(`power cut under MQTT QoS1 ingest (${CLIENTS} clients), leaf + agent + brid
   const filter = `up.${DEVICE}.tlm.mcu.*.seq`;
   await waitForCount(hub, "FLEET_UP_0", filter, CLIENTS * PER_CLIENT, 90_000);
   const payloads = await readShard(hub, "FLEET_UP_0", filter);
-  const perClient = Array.from({ length: CLIENTS }, () => [] as number[]);
-  for (const p of payloads) {
-    const [i, k] = p.split(":").map(Number) as [number, number];
-    perClient[i]?.push(k);
-  }
-  let duplicates = 0;
-  let regressions = 0;
-  for (const ks of perClient) {
-    duplicates += ks.length - new Set(ks).size;
-    for (let j = 1; j < ks.length; j++) if ((ks[j] as number) <= (ks[j - 1] as number)) regressions++;
-  }
+  const sources = bySource(payloads);
+  const perClient = Array.from({ length: CLIENTS }, (_, i) => sources.get(String(i)) ?? []);
+  const { duplicates, orderViolations: regressions } = total(perClient.map((ks) => countSource(ks, [])));
   const undone = stats.map((s, n) => `${volatile[n]} ${s.dropped_writes}/${s.writes} writes (${s.syncs} fsyncs)`).join(", ");
   t.diagnostic(
     `power cut at ${ackedBeforeCut.length} PUBACKed; after reboot ${acked} PUBACKed, ${payloads.length} in the hub, ${duplicates} duplicates, ` +
