@@ -15,6 +15,7 @@ import {
 import { defineHandler, type HandlerContext } from "../commands/registry.js";
 import { requestBridge } from "../mcus/bridge-request.js";
 import { FirmwareCache, type DownloadProgress } from "./download.js";
+import { checkFlashSignature, fleetSigningKey } from "./verify.js";
 
 /** Deadlines per phase: nothing waits forever, every end says why. */
 const DOWNLOAD_DEADLINE_MS = 5 * 60_000;
@@ -43,6 +44,11 @@ export const firmwareFlash = defineHandler({
   async run(a, signal, ctx) {
     const events = new FlashEvents(ctx, a);
     events.emit("queued", 0, `flash ${a.board}@${a.version} to ${a.mcu}`);
+    try {
+      checkFlashSignature(a, fleetSigningKey(ctx.state.config.get("effective")));
+    } catch (err) {
+      throw events.fail("failed", errorMessage(err));
+    }
     const cache = new FirmwareCache(join(ctx.options.data, "firmware"), ctx.nc, Number(process.env["CANOPY_TEST_FIRMWARE_CHUNK_DELAY_MS"] ?? 0));
     let path: string;
     try {

@@ -30,6 +30,7 @@ export interface AvrdudeFlasherOptions {
  */
 export class AvrdudeFlasher implements Flasher {
   readonly name = "avrdude";
+  readonly trialBoot = false;
   readonly formats: ReadonlyArray<FlashImage["format"]> = ["avr-hex", "hex", "bin"];
   private readonly command: string;
   private readonly io: SerialIo;

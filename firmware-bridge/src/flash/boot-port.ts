@@ -17,7 +17,8 @@ export type Unsolicited = { kind: "hello"; version: string } | { kind: "confirm"
  */
 export class BootPort {
   private conn: SerialConnection | undefined;
-  private waiter: { op: number; resolve: (f: BootResp) => void } | undefined;
+  /** The request in flight: its op and the seq of every copy sent (an answer to any copy will do). */
+  private waiter: { op: number; seqs: Set<number>; resolve: (f: BootResp) => void } | undefined;
   private readonly events: Unsolicited[] = [];
   private eventWake: (() => void) | undefined;
   private seq = 0;
@@ -33,6 +34,7 @@ export class BootPort {
 
   /** Opens the port, retrying until `signal` aborts (the pty may be gone for a while). */
   async connect(signal: AbortSignal): Promise<void> {
+    let lastErr: unknown;
     while (!signal.aborted) {
       try {
         const conn = await this.io.open(this.path, this.baud, signal);
@@ -44,11 +46,13 @@ export class BootPort {
           this.eventWake?.();
         });
         return;
-      } catch {
+      } catch (err) {
+        lastErr = err;
         await sleep(200, signal);
       }
     }
-    throw new FlashError(signal.reason === "cancelled" ? "cancelled" : "timeout", `could not open ${this.path}`);
+    const why = lastErr === undefined ? "" : `: ${lastErr instanceof Error ? lastErr.message : String(lastErr)}`;
+    throw new FlashError(signal.reason === "cancelled" ? "cancelled" : "timeout", `could not open ${this.path}${why}`);
   }
 
   async close(): Promise<void> {
@@ -57,18 +61,25 @@ export class BootPort {
     await c?.close().catch(() => {});
   }
 
-  /** One request; resent on timeout. Rejects with no_response after `tries`, or when the port closes. */
+  /**
+   * One request; resent on timeout. Rejects with no_response after `tries`, or when the port closes.
+   * Answers are matched by seq: the device echoes the request's seq in BOOT_RESP, so a late answer to
+   * an earlier request (a WRITE that timed out and was resent) is never taken for this one's.
+   */
   async request(op: number, body: Uint8Array, signal: AbortSignal, timeoutMs = 400, tries = 25): Promise<BootResp> {
+    const seqs = new Set<number>();
     for (let i = 0; i < tries; i++) {
       const conn = this.conn;
       if (!conn) throw new FlashError("no_response", "port closed");
       if (signal.aborted) throw new FlashError("timeout", "deadline passed");
       const got = new Promise<BootResp | undefined>((resolve) => {
         const timer = setTimeout(() => resolve(undefined), timeoutMs);
-        this.waiter = { op, resolve: (f) => (clearTimeout(timer), resolve(f)) };
+        this.waiter = { op, seqs, resolve: (f) => (clearTimeout(timer), resolve(f)) };
         void conn.closed.then(() => (clearTimeout(timer), resolve(undefined)));
       });
-      this.send({ type: FrameType.Boot, flags: 0, seq: this.nextSeq(), op, body });
+      const seq = this.nextSeq();
+      seqs.add(seq);
+      this.send({ type: FrameType.Boot, flags: 0, seq, op, body });
       const f = await got;
       this.waiter = undefined;
       if (f) return f;
@@ -99,8 +110,10 @@ export class BootPort {
     this.send({ type: FrameType.Boot, flags: 0, seq: this.nextSeq(), op: BootOp.Confirm, body: new Uint8Array() });
   }
 
+  /** 1…65535: seq 0 marks the device's unsolicited CONFIRM, never an answer. */
   private nextSeq(): number {
-    return (this.seq = (this.seq + 1) & 0xffff);
+    this.seq = (this.seq % 0xffff) + 1;
+    return this.seq;
   }
 
   private send(f: Frame): void {
@@ -111,7 +124,8 @@ export class BootPort {
   private onFrame(f: Frame): void {
     if (f.type === FrameType.BootResp) {
       if (f.op === BootOp.Confirm) return this.push({ kind: "confirm", version: safe(() => BootCodec.parseVersion(f.body)) });
-      if (this.waiter?.op === f.op) this.waiter.resolve(f);
+      const w = this.waiter;
+      if (w && w.op === f.op && w.seqs.has(f.seq)) w.resolve(f);
       return;
     }
     if (f.type === FrameType.Hello) {

@@ -12,6 +12,7 @@ import { FlashError, type Flasher, type FlashRequest, type FlashResult } from ".
  */
 export class CanopyBootloaderFlasher implements Flasher {
   readonly name = "canopy";
+  readonly trialBoot = true;
   readonly formats = ["bin"] as const;
 
   constructor(private readonly io: SerialIo = nodeSerialIo) {}

@@ -58,6 +58,12 @@ export class FlashError extends Error {
 export interface Flasher {
   /** Stable name used in config and CLI (`canopy`, `avrdude`, `uf2`, `esptool`). */
   readonly name: string;
+  /**
+   * True when the target boots a new image on trial and reverts by itself unless it is confirmed (the
+   * Canopy bootloader): an unconfirmed flash there is `rolled_back`. False for targets with no trial
+   * boot (avrdude/optiboot): the new image stays, so an unconfirmed flash is `failed`, saying why.
+   */
+  readonly trialBoot: boolean;
   /** Image formats this flasher accepts. */
   readonly formats: ReadonlyArray<FlashImage["format"]>;
   flash(req: FlashRequest): Promise<FlashResult>;

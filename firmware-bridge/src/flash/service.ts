@@ -7,6 +7,7 @@ import {
   decode,
   errorMessage,
   isValidId,
+  sleep,
   type BridgeFlashResult,
   type FlashEvent,
   type FlashState,
@@ -15,7 +16,7 @@ import type { McuHub } from "../core/hub.js";
 import type { Logger } from "../log.js";
 import type { UpPublisher } from "../nats/publisher.js";
 import type { McuRegistry } from "../registry/registry.js";
-import { FlashError, type FlashPhase, type FlashProgress } from "./flasher.js";
+import { FlashError, type Flasher, type FlashPhase, type FlashProgress, type FlashResult } from "./flasher.js";
 import type { FlasherRegistry } from "./registry.js";
 
 const STATE_OF: Record<FlashPhase, FlashState> = {
@@ -25,6 +26,8 @@ const STATE_OF: Record<FlashPhase, FlashState> = {
   booting: "booting",
   confirming: "booting",
 };
+/** How long the MCU's serial link may take to close its port for the flasher. */
+const SUSPEND_MS = 15_000;
 /** Progress events go upstream at most this often (the terminal one always). */
 const PROGRESS_EVERY_MS = 500;
 
@@ -75,7 +78,7 @@ export class FlashService {
     this.busy.add(mcu);
     try {
       const r = await this.flash(mcu, req);
-      await this.o.registry.flashed(mcu, { state: r.state, version: req.version, sha256: req.sha256, at: Date.now(), detail: r.detail }, r.state === "confirmed" ? req.sha256 : undefined);
+      await this.o.registry.flashed(mcu, { state: r.state, version: req.version, sha256: req.sha256, at: Date.now(), detail: r.detail }, r.state === "confirmed" ? req.sha256 : undefined, r.runningVersion);
       answer(r);
     } catch (err) {
       answer({ state: "failed", detail: errorMessage(err), bytesSent: 0 });
@@ -93,7 +96,16 @@ export class FlashService {
     const session = this.o.hub.session(mcu);
     if (!session) return { state: "failed", detail: `mcu ${mcu} is offline`, bytesSent: 0 };
     if (!session.link.suspend) return { state: "failed", detail: `mcu ${mcu} is on ${session.link.name}: flasher ${req.flasher} needs a serial link`, bytesSent: 0 };
-    const port = await session.link.suspend();
+    // The link must let go of the port first; that is bounded too (nothing waits forever). If it lets go
+    // after we gave up, it gets the port straight back.
+    const taking = session.link.suspend();
+    const waited = new AbortController();
+    const port = await Promise.race([taking, sleep(SUSPEND_MS, waited.signal).then(() => undefined)]);
+    waited.abort();
+    if (!port) {
+      void taking.then((p) => p.resume());
+      return { state: "failed", detail: `the link on ${mcu}'s port did not let go of it within ${SUSPEND_MS} ms; not flashed`, bytesSent: 0 };
+    }
     this.o.log.info({ mcu, version: req.version, port: port.path, flasher: req.flasher }, "flashing");
     const progress = new ProgressRelay((ev) => this.publish(mcu, req, ev));
     try {
@@ -104,15 +116,10 @@ export class FlashService {
         signal: this.stopping.signal,
         deadlineMs: req.deadlineMs,
         onProgress: (p) => progress.push(p),
-        options: { confirmWithinMs: String(req.confirmWithinMs) },
+        // `mcu`: a banner must name this MCU to confirm (avrdude); the Canopy bootloader ignores it.
+        options: { confirmWithinMs: String(req.confirmWithinMs), mcu },
       });
-      if (r.confirmed) return { state: "confirmed", detail: `${req.version} booted and confirmed`, runningVersion: r.bootedVersion ?? req.version, bytesSent: r.bytesSent };
-      return {
-        state: "rolled_back",
-        detail: `${req.version} did not confirm within ${req.confirmWithinMs} ms; the bootloader reverted to ${r.bootedVersion ?? "the previous image"}`,
-        ...(r.bootedVersion ? { runningVersion: r.bootedVersion } : {}),
-        bytesSent: r.bytesSent,
-      };
+      return flashOutcome(flasher, req, r);
     } catch (err) {
       const code = err instanceof FlashError ? `${err.code}: ` : "";
       return { state: "failed", detail: `${code}${errorMessage(err)}`, bytesSent: 0 };
@@ -125,6 +132,30 @@ export class FlashService {
     const ev: FlashEvent = { id: req.id, mcu, version: req.version, sha256: req.sha256, at: Date.now(), ...p };
     this.o.publisher.publish(Subjects.mcuFlashEvent(this.o.device, mcu), Buffer.from(JSON.stringify(ev))).catch(() => {});
   }
+}
+
+/**
+ * How a flash that ran to the end came out. Not confirmed means `rolled_back` only where the target
+ * boots on trial and reverts by itself; a flasher without a trial boot (avrdude) left the new image in
+ * place, so the flash `failed`: the MCU came up with another version, or never said which it runs.
+ */
+export function flashOutcome(flasher: Pick<Flasher, "name" | "trialBoot">, req: Pick<BridgeFlashRequest, "version" | "confirmWithinMs">, r: FlashResult): BridgeFlashResult {
+  const running = r.bootedVersion ? { runningVersion: r.bootedVersion } : {};
+  if (r.confirmed) return { state: "confirmed", detail: `${req.version} booted and confirmed`, runningVersion: r.bootedVersion ?? req.version, bytesSent: r.bytesSent };
+  if (flasher.trialBoot) {
+    return {
+      state: "rolled_back",
+      detail: `${req.version} did not confirm within ${req.confirmWithinMs} ms; the bootloader reverted to ${r.bootedVersion ?? "the previous image"}`,
+      ...running,
+      bytesSent: r.bytesSent,
+    };
+  }
+  const why = !r.bootedVersion
+    ? "the MCU never reported which version it runs (no banner)"
+    : r.bootedVersion !== req.version
+      ? `the MCU then reported version ${r.bootedVersion}, not ${req.version}`
+      : "its banner named another MCU";
+  return { state: "failed", detail: `unconfirmed: ${flasher.name} wrote and verified ${req.version}, but ${why}; ${flasher.name} targets have no trial boot, nothing was reverted`, ...running, bytesSent: r.bytesSent };
 }
 
 /** Turns flasher progress into throttled events with a rate per phase. */

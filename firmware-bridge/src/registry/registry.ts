@@ -118,10 +118,15 @@ export class McuRegistry {
   }
 
   /** A flash ended: remember how, and the image hash when the new image runs. */
-  async flashed(id: string, rec: NonNullable<McuSummary["lastFlash"]>, runningSha256?: string): Promise<void> {
+  /**
+   * The end of a flash. `runningVersion` is what the flasher saw the MCU boot (its hello or banner):
+   * recorded at once, so a report never pairs this flash with the version from before it (the link's
+   * own hello comes only once the bridge has the port back).
+   */
+  async flashed(id: string, rec: NonNullable<McuSummary["lastFlash"]>, runningSha256?: string, runningVersion?: string): Promise<void> {
     const prev = this.db.get(id);
     if (!prev) return;
-    await this.db.put(id, { ...prev, lastFlash: rec, ...(runningSha256 ? { imageSha256: runningSha256 } : {}) });
+    await this.db.put(id, { ...prev, lastFlash: rec, ...(runningSha256 ? { imageSha256: runningSha256 } : {}), ...(runningVersion ? { firmware: runningVersion } : {}) });
     await this.db.flushed;
   }
 

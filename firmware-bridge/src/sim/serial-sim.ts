@@ -173,7 +173,7 @@ export class SerialSim {
     else if (f.type === FrameType.Boot) {
       const r = this.bootloader.handle(f.op, f.body);
       if (f.op === BootOp.Confirm) return;
-      const reply = (): void => this.writeFrame({ type: FrameType.BootResp, flags: 0, seq: 0, op: r.op, status: r.status, body: r.body });
+      const reply = (): void => this.writeFrame({ type: FrameType.BootResp, flags: 0, seq: f.seq, op: r.op, status: r.status, body: r.body });
       if (f.op === BootOp.Write && this.o.bootWriteMs) setTimeout(reply, this.o.bootWriteMs);
       else reply();
     } else if (f.type === FrameType.Command) {

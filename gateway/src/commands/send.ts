@@ -29,6 +29,8 @@ export interface SendOptions {
   args?: Record<string, unknown>;
   ttlMs?: number;
   by?: string;
+  /** A caller-chosen command id (e.g. one per rollout unit, so a retried step never sends twice). */
+  id?: string;
 }
 
 /**
@@ -55,7 +57,7 @@ export class CommandSender {
       throw new CanopyError(ErrorCode.InvalidInput, `ttl must be between 1 ms and 30 days (the CMD stream keeps commands 30 days)`);
     }
     const now = Date.now();
-    const id = newCommandId(now);
+    const id = o.id === undefined ? newCommandId(now) : checkId(o.id, "command id");
     const args = o.args ?? {};
     const req: CommandRequest = { id, device, name, args, createdAt: now, ttlMs, ...(o.by ? { by: o.by } : {}) };
     // The record never holds a secret; the request in CMD does until the command ends (then erased).

@@ -1,16 +1,16 @@
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV } from "@nats-io/kv";
-import { Assets, errorMessage } from "@canopy/protocol";
+import { Assets } from "@canopy/protocol";
 import type { GatewayTask } from "../service/gateway.js";
 import { createLogger, type Logger } from "../logging.js";
 import { Renderer } from "./render.js";
-import { RolloutStore, type StoredRollout } from "./rollouts.js";
+import { RolloutStore } from "./rollouts.js";
 import { FleetView } from "./fleet.js";
 import { ConfigLayers } from "./layers.js";
-import { stepRollout, type StepDeps } from "./rollout-step.js";
+import { configTarget } from "./rollout-step.js";
+import { rolloutTask } from "../rollout/task.js";
 
 const FULL_RENDER_EVERY_MS = 60_000;
-const MAX_STEPS_PER_RUN = 8;
 
 /**
  * Config rendering: re-renders the whole fleet when the registry (groups, new devices) or the
@@ -36,39 +36,27 @@ export function configRenderTask(log: Logger = createLogger(undefined, "gateway"
   };
 }
 
-/** Steps every live rollout; one gateway holds the lease, the record in KV holds the progress. */
+/** Steps every live config rollout (the shared wave engine with the config target). */
 export function configRolloutTask(log: Logger = createLogger(undefined, "gateway").child({ task: "config-rollouts" })): GatewayTask {
-  return {
-    name: "config-rollouts",
-    intervalMs: 1_000,
-    async run(nc, signal) {
+  return rolloutTask(
+    "config-rollouts",
+    async (nc) => {
       const store = await RolloutStore.open(nc);
-      const active = await store.active();
-      if (active.length === 0) return;
-      const deps: StepDeps = {
+      return {
         store,
-        renderer: await Renderer.open(nc),
-        fleet: await FleetView.open(nc),
-        layers: await ConfigLayers.open(nc),
-        cfg: await new Kvm(nc).open(Assets.kvConfig),
-        log,
+        target: async () =>
+          configTarget({
+            store,
+            renderer: await Renderer.open(nc),
+            fleet: await FleetView.open(nc),
+            layers: await ConfigLayers.open(nc),
+            cfg: await new Kvm(nc).open(Assets.kvConfig),
+            log,
+          }),
       };
-      for (const s of active) {
-        let cur: StoredRollout = s;
-        for (let i = 0; i < MAX_STEPS_PER_RUN && !signal.aborted; i++) {
-          try {
-            const next = await stepRollout(cur, deps);
-            if (next.revision === cur.revision) break;
-            cur = next;
-          } catch (err) {
-            // A lost compare-and-set (operator abort, another gateway) or a hub hiccup: retry next run.
-            log.warn({ rollout: s.rollout.id, err: errorMessage(err) }, "rollout step failed");
-            break;
-          }
-        }
-      }
     },
-  };
+    log,
+  );
 }
 
 export function configTasks(): GatewayTask[] {

@@ -27,6 +27,8 @@ export interface FlashOrder {
   flasher?: string;
   ttlMs?: number;
   by: string;
+  /** Command id to use (rollouts: one per MCU, so a repeated step finds it instead of sending again). */
+  commandId?: string;
 }
 
 /** Where a flash ended (or stands, when the wait ran out). */
@@ -53,12 +55,13 @@ export async function sendFlash(nc: NatsConnection, o: FlashOrder): Promise<{ re
     sha256: m.sha256,
     size: m.size,
     format: m.format,
+    ...(m.signature ? { signature: m.signature } : {}),
     ...(o.flasher ? { flasher: o.flasher } : {}),
     ...(o.applyAt !== undefined ? { applyAt: o.applyAt } : {}),
     ...(o.confirmWithinMs !== undefined ? { confirmWithinMs: o.confirmWithinMs } : {}),
   };
   const sender = await CommandSender.open(nc);
-  const record = await sender.send({ device: o.device, name: "firmware.flash", args, ttlMs: o.ttlMs ?? 86_400_000, by: o.by });
+  const record = await sender.send({ device: o.device, name: "firmware.flash", args, ttlMs: o.ttlMs ?? 86_400_000, by: o.by, ...(o.commandId ? { id: o.commandId } : {}) });
   return { record, args };
 }
 

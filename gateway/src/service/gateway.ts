@@ -7,6 +7,7 @@ import { Shards } from "../registry/shards.js";
 import type { Logger } from "../logging.js";
 import { Lease } from "./lease.js";
 import { configTasks } from "../config/tasks.js";
+import { firmwareRolloutTask } from "../firmware/tasks.js";
 import { commandResultsTask } from "../commands/ingest.js";
 import { sourceReviveTask } from "../upstream/revive.js";
 
@@ -81,5 +82,5 @@ export const shardRepair: GatewayTask = {
 };
 
 export function defaultTasks(): GatewayTask[] {
-  return [shardRepair, sourceReviveTask(), ...configTasks(), commandResultsTask()];
+  return [shardRepair, sourceReviveTask(), ...configTasks(), firmwareRolloutTask(), commandResultsTask()];
 }

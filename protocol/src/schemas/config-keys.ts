@@ -2,6 +2,7 @@ import { z } from "zod";
 import { CanopyError, ErrorCode } from "../errors.js";
 import { parseBytes, parseDuration } from "../duration.js";
 import { describeIssues } from "./common.js";
+import { SIGNING_KEY_PATTERN } from "./firmware.js";
 
 /**
  * One schema per config key Canopy owns. The CLI and the gateway refuse a bad value or an unknown key
@@ -48,6 +49,10 @@ export const CONFIG_KEYS: Readonly<Record<string, ConfigKeySpec>> = {
   "heartbeat.interval": { schema: duration(250, 600_000), rule: "a duration from 250ms to 10m", live: "heartbeat.interval" },
   "up.maxBytes": { schema: bytes(64 * 1024, TIB), rule: "a size from 64KiB to 1TiB, e.g. 256MiB", live: "up.maxBytes" },
   "up.maxAge": { schema: duration(600_000, 365 * 86_400_000), rule: "a duration from 10m to 365d", live: "up.maxAge" },
+  "firmware.signingKey": {
+    schema: z.string().regex(SIGNING_KEY_PATTERN, "must be an Ed25519 public key, 32 bytes base64url"),
+    rule: "an Ed25519 public key, 32 bytes base64url (canopy firmware keygen sets it); devices then flash only images it signed",
+  },
   "telemetry.interval": { schema: duration(100, 86_400_000), rule: "a duration from 100ms to 1d" },
   // Bridge settings mirror the bridge's own config schema; the bridge reads them from the app file.
   "bridge.serial": { schema: z.array(z.string().min(1)).max(64), rule: "a list of serial paths, e.g. [\"/dev/ttyACM0\"]" },
@@ -70,7 +75,7 @@ export function configKeySpec(key: string): ConfigKeySpec | undefined {
 }
 
 /** First tokens Canopy owns: any key under them must be listed in CONFIG_KEYS. */
-export const CANOPY_CONFIG_NAMESPACES: readonly string[] = ["log", "heartbeat", "up", "telemetry", "bridge", "agent"];
+export const CANOPY_CONFIG_NAMESPACES: readonly string[] = ["log", "heartbeat", "up", "telemetry", "bridge", "agent", "firmware"];
 
 /** Size caps for any value, app keys included: it is stored in KV and rendered to every device. */
 export const CONFIG_VALUE_MAX_BYTES = 64 * 1024;

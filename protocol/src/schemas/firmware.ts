@@ -27,8 +27,24 @@ export const FirmwareManifest = z.object({
   sha256: Sha256Hex,
   uploadedBy: z.string().max(128),
   uploadedAt: Timestamp,
+  /** Ed25519 signature (base64url) of `firmwareSigningPayload(manifest)` by the fleet's signing key. */
+  signature: z.string().regex(/^[A-Za-z0-9_-]{86}$/, "must be an Ed25519 signature, 64 bytes base64url").optional(),
+  /** Which key signed (its public key, base64url), so a device names the key it refused. */
+  signedBy: z.string().optional(),
 });
 export type FirmwareManifest = z.infer<typeof FirmwareManifest>;
+
+/** An Ed25519 public key as config key `firmware.signingKey` holds it: 32 raw bytes, base64url. */
+export const SIGNING_KEY_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * The bytes an image's signature covers: what the device checks before it flashes (the sha256 binds
+ * the image; board, version and format stop a valid image being passed off as another). One field per
+ * line (none can hold a newline), so no two manifests share a payload.
+ */
+export function firmwareSigningPayload(m: Pick<FirmwareManifest, "board" | "version" | "format" | "size" | "sha256">): string {
+  return `canopy-firmware-v1\n${m.board}\n${m.version}\n${m.format}\n${m.size}\n${m.sha256}\n`;
+}
 
 export function firmwareObjectName(board: string, version: string): string {
   return `${checkId(board, "board")}/${checkVersion(version)}`;
@@ -66,6 +82,8 @@ export const FlashArgs = z.object({
   applyAt: Timestamp.optional(),
   /** How long the new image has to confirm before the bootloader reverts. */
   confirmWithinMs: z.number().int().min(500).max(600_000).default(15_000),
+  /** The manifest's signature: checked on the device when the fleet has a signing key. */
+  signature: z.string().max(128).optional(),
 });
 export type FlashArgs = z.infer<typeof FlashArgs>;
 export type FlashArgsInput = z.input<typeof FlashArgs>;

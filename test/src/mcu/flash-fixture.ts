@@ -8,7 +8,7 @@ import { PtyPair } from "../e2e/bridge-support.js";
 import { mcuRows, online, type McuRow } from "./support.js";
 
 /**
- * The firmware tests' fleet: a hub, one device whose bridge serves three sim MCUs (m1 slow boot
+ * The firmware tests' fleet: a hub, one device whose bridge serves sim MCUs (by default m1 slow boot
  * writes, m2 with 1 % corrupted frames, m3 plain) over socat ptys, and helpers to upload and flash.
  */
 export interface FinalLine {
@@ -28,15 +28,22 @@ export class FlashFixture {
   readonly ptys: Record<string, PtyPair> = {};
   readonly sims: Record<string, CanopyProcess> = {};
 
+  /**
+   * @param mcus sim MCU id → extra `canopy sim mcu` flags (default: m1 slow boot writes, m2 1 % corrupted
+   *   frames, m3 plain)
+   */
   constructor(
     readonly device: string,
     private readonly prefix: string,
+    private readonly mcus: Record<string, string[]> = { m1: ["--boot-write-ms", "15"], m2: ["--corrupt", "0.01"], m3: [] },
+    private readonly groups: string[] = [],
   ) {}
 
   async start(): Promise<void> {
     this.fleet = await Fleet.start();
     this.dir = await tempDir(this.prefix);
-    for (const id of ["m1", "m2", "m3"]) {
+    const ids = Object.keys(this.mcus);
+    for (const id of ids) {
       const p = PtyPair.in(this.dir, id);
       this.ptys[id] = p;
       await p.start();
@@ -44,11 +51,10 @@ export class FlashFixture {
     await this.fleet.startAgent(this.device, {
       args: Object.values(this.ptys).flatMap((p) => ["--bridge-serial", p.a]),
       env: { CANOPY_TEST_FIRMWARE_CHUNK_DELAY_MS: "250" },
+      groups: this.groups,
     });
-    this.startSim("m1", ["--boot-write-ms", "15"]);
-    this.startSim("m2", ["--corrupt", "0.01"]);
-    this.startSim("m3", []);
-    await mcuRows(this.fleet, this.device, (rows) => online(rows, ["m1", "m2", "m3"]), "three sim MCUs online", 60_000);
+    for (const [id, extra] of Object.entries(this.mcus)) this.startSim(id, extra);
+    await mcuRows(this.fleet, this.device, (rows) => online(rows, ids), `${ids.length} sim MCUs online`, 60_000);
   }
 
   async stop(): Promise<void> {

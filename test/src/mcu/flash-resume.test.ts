@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { waitFor, type FirmwareManifest } from "@canopy/protocol";
 import { json, type Fleet, type TempDir } from "../harness/index.js";
 import { FlashFixture, type FinalLine } from "./flash-fixture.js";
+import { sendWait } from "./support.js";
 
 /**
  * Firmware end to end: `canopy firmware upload` → hub object store → `canopy flash` → hub CMD → leaf
@@ -75,13 +76,26 @@ test("the agent SIGKILLed during the download: after the restart it resumes from
 test("a staged flash (--apply-at) downloads and verifies first and writes to the MCU only at the set time", async () => {
   const img = await image("v140.bin", 16 * 1024);
   await upload(img.path, "1.4.0");
+  // The staging window must outlast the whole path up to the agent's staging check: CLI start and
+  // connect → hub CMD → leaf mirror → agent → download → sha256. With a fixed 8 s window this failed in
+  // CI under load: the image was verified only after the set time, so the agent (rightly) wrote at once
+  // and there was no "staged" event. The window is now sized from the device's measured command round
+  // trip (same path, same load), so what is asserted stays: verified first, written only at the time.
+  const pingStart = Date.now();
+  const [ping] = await sendWait(fleet, ["--device", DEV, "ping"], "120s");
+  assert.equal(ping?.state, "succeeded", JSON.stringify(ping));
+  const windowMs = Math.max(8_000, 4 * (Date.now() - pingStart) + 4_000);
   const sentAt = Date.now();
-  const { final, events } = await flash("m1", "1.4.0", ["--apply-at", "8s"]);
+  const { final, events } = await flash("m1", "1.4.0", ["--apply-at", `${windowMs}ms`]);
   assert.equal(final.state, "confirmed", final.detail);
   const all = events as Array<{ state: string; bytes: number; detail?: string; at?: number }>;
+  const timeline = JSON.stringify(all.map((e) => [e.state, (e.at ?? 0) - sentAt, e.detail]));
   const staged = all.find((e) => /staged until/.test(e.detail ?? ""));
-  assert.ok(staged, JSON.stringify(all.map((e) => e.state)));
+  assert.ok(staged, `no staged event within a ${windowMs} ms window: ${timeline}`);
+  const applyAt = Date.parse(/staged until (\S+)/.exec(staged.detail ?? "")?.[1] ?? "");
+  assert.ok(applyAt >= sentAt + windowMs, `applies at ${applyAt - sentAt} ms`);
   const firstWrite = all.find((e) => e.state === "flashing");
-  assert.ok((firstWrite?.at ?? 0) >= sentAt + 7_000, `writing began ${(firstWrite?.at ?? 0) - sentAt} ms after sending`);
+  assert.ok((firstWrite?.at ?? 0) >= applyAt, `writing began ${(firstWrite?.at ?? 0) - sentAt} ms after sending, set for ${applyAt - sentAt}: ${timeline}`);
+  assert.ok(all.indexOf(staged) < all.indexOf(firstWrite!), timeline);
   await row("m1", (x) => x.firmware === "1.4.0" && x.imageSha256 === img.sha256, "m1 runs 1.4.0");
 });

@@ -1,11 +1,12 @@
 import type { Command } from "commander";
-import { CanopyError, ErrorCode, checkConfigKey, checkId, checkSetting, errorMessage, parseConfigValue, parseDuration, sleep } from "@canopy/protocol";
+import { CanopyError, ErrorCode, checkConfigKey, checkId, checkSetting, errorMessage, parseConfigValue, parseDuration } from "@canopy/protocol";
 import { ConfigService } from "../../config/operations.js";
 import { parseWaves, type Rollout } from "../../config/rollout-model.js";
 import { RolloutStore } from "../../config/rollouts.js";
-import { shutdownSignal, withHub } from "../context.js";
+import { withHub } from "../context.js";
 import { age, printJson, table } from "../output.js";
 import { watchOption, watched, type WatchFlags } from "../watch.js";
+import { describeWaves, followRollout, withPending } from "./rollout-view.js";
 
 interface RolloutFlags {
   group: string;
@@ -17,8 +18,6 @@ interface RolloutFlags {
   wait?: boolean;
   json?: boolean;
 }
-
-const TERMINAL = new Set(["completed", "halted"]);
 
 /** `canopy config rollout …` and `canopy rollout status|abort`. */
 export function registerRollout(program: Command, config: Command): void {
@@ -76,7 +75,7 @@ Examples:
           process.stdout.write(`follow it with: canopy rollout status ${r.id}\n`);
           return;
         }
-        const done = await follow(svc.rollouts, r.id, o.json === true);
+        const done = await followRollout((x) => svc.rollouts.get(x), r.id, o.json === true);
         if (o.json) printJson(done);
         if (done.state !== "completed") process.exitCode = 1;
       });
@@ -122,49 +121,12 @@ Examples:
     });
 }
 
-/** "2/3 applied, 1 waiting": how far a released wave is. */
-function waveProgress(w: Rollout["waves"][number]): string {
-  const n = (res: string): number => w.devices.filter((d) => w.results[d]?.result === res).length;
-  const extra = [["waiting", n("waiting") + w.devices.filter((d) => !w.results[d]).length], ["offline", n("offline")], ["failed", n("failed")]] as const;
-  return [`${n("ok")}/${w.devices.length} applied`, ...extra.filter(([, c]) => c > 0).map(([k, c]) => `${c} ${k}`)].join(", ");
-}
-
-/** Offline devices of released waves: pending, not failed (unless --offline-fails). */
-function withPending(r: Rollout): Rollout & { pending: string[] } {
-  const pending = r.waves.flatMap((w) => Object.entries(w.results).filter(([, v]) => v.result === "offline").map(([d]) => d));
-  return { ...r, pending };
-}
-
 function describe(r: Rollout): string {
   const lines = [
     `rollout ${r.id}: ${r.key} = ${JSON.stringify(r.value)} to group ${r.group} (previous: ${r.previous.set ? JSON.stringify(r.previous.value) : "not set"})`,
     `state: ${r.state}${r.reason ? ` — ${r.reason}` : ""}`,
     `options: health timeout ${r.options.healthTimeoutMs / 1000}s, max failures ${r.options.maxFailures}, offline ${r.options.offlineFails ? "fails" : "pending"}, soak ${r.options.soakMs / 1000}s`,
   ];
-  r.waves.forEach((w, i) => {
-    const st = w.passedAt ? (w.soakedAt || r.options.soakMs === 0 ? "passed" : "soaking") : w.releasedAt ? (i === r.current && r.state === "running" ? "checking" : "released") : "not started";
-    lines.push(`wave ${i + 1} (${w.percent}%): ${st}${w.releasedAt ? ` — ${waveProgress(w)}` : ""}`);
-    for (const d of w.devices) {
-      const res = w.results[d];
-      const label = !res ? "-" : res.result === "offline" ? "pending (offline)" : res.result;
-      lines.push(`  ${d}: ${label}${res?.error ? `: ${res.error}` : ""}`);
-    }
-  });
+  lines.push(...describeWaves(r));
   return lines.join("\n") + "\n";
-}
-
-async function follow(store: RolloutStore, id: string, quiet: boolean): Promise<Rollout> {
-  const { signal } = shutdownSignal();
-  let last = "";
-  for (;;) {
-    const s = await store.get(id);
-    if (!s) throw new CanopyError(ErrorCode.NotFound, `rollout ${id} disappeared`);
-    const r = s.rollout;
-    const w = r.waves[Math.min(r.current, r.waves.length - 1)];
-    const line = `${r.state} wave ${Math.min(r.current + 1, r.waves.length)}/${r.waves.length}${w?.releasedAt ? ` (${waveProgress(w)})` : ""}${r.reason ? `: ${r.reason}` : ""}`;
-    if (!quiet && line !== last) process.stdout.write(`${line}\n`);
-    last = line;
-    if (TERMINAL.has(r.state)) return r;
-    if (!(await sleep(500, signal))) throw new CanopyError(ErrorCode.Cancelled, "stopped following; the rollout continues in the gateway");
-  }
 }
