@@ -69,7 +69,10 @@ export class McuModule implements AgentModule {
     const signal = this.stopping.signal;
     while (!signal.aborted) {
       const startedAt = Date.now();
-      const child = spawn(process.execPath, [process.argv[1] ?? "canopy", ...args], { stdio: ["ignore", "inherit", "inherit"] });
+      // A larger libuv pool: serial writes, LMDB commits and file reads all queue on it, and one stuck
+      // serial close (a pty whose reader is gone) must not hold up the rest.
+      const env = { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? "16" };
+      const child = spawn(process.execPath, [process.argv[1] ?? "canopy", ...args], { stdio: ["ignore", "inherit", "inherit"], env });
       this.child = child;
       log?.info({ pid: child.pid }, "firmware bridge started");
       const code = await new Promise<number | null>((r) => child.once("exit", r));

@@ -20,6 +20,8 @@ export interface SerialIo {
 
 type PortLike = SerialPort | SerialPortMock;
 
+const CLOSE_WAIT_MS = 3_000;
+
 class StreamConnection implements SerialConnection {
   readonly closed: Promise<Error | undefined>;
   private dataCb: ((chunk: Buffer) => void) | undefined;
@@ -53,10 +55,18 @@ class StreamConnection implements SerialConnection {
     });
   }
 
+  /**
+   * Closes the port, waiting at most CLOSE_WAIT_MS: a close that never completes (seen as a flash that
+   * never answered) must not hold up whoever takes the port next; the fd is released when it does.
+   */
   close(): Promise<void> {
     return new Promise((resolve) => {
-      if (!this.port.isOpen) resolve();
-      else this.port.close(() => resolve());
+      if (!this.port.isOpen) return resolve();
+      const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      this.port.close(() => {
+        clearTimeout(timer);
+        resolve();
+      });
     });
   }
 }

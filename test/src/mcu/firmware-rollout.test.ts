@@ -43,7 +43,9 @@ async function rollout(version: string, select: string[]): Promise<{ code: numbe
 
 /** For a failure message: what the agent and its bridge logged about flashes and serial ports. */
 function diag(): string {
-  return fleet.agent(DEV).proc.output.filter((l) => /flash|serial port|bridge|link/i.test(l)).slice(-25).join("\n");
+  const agent = fleet.agent(DEV).proc.output.filter((l) => /flash|serial port|bridge|link/i.test(l)).slice(-25).join("\n");
+  const sims = Object.entries(fx.sims).map(([m, p]) => `--- sim ${m}\n${p.output.slice(-6).join("\n")}`).join("\n");
+  return `${agent}\n${sims}`;
 }
 
 async function rows(ok: (rs: Row[]) => boolean, what: string): Promise<Row[]> {
