@@ -188,6 +188,17 @@ export class McuHub {
   }
 }
 
+/**
+ * Throws what `telemetry()` / `event()` would refuse for this name, without publishing anything: a
+ * link can refuse a bad frame before it decides where the frame stands in the MCU's order.
+ */
+export function checkReadingName(kind: "telemetry" | "event", name: string): void {
+  checkTokenPath(name, kind === "telemetry" ? "metric" : "subject suffix");
+  if (kind === "event" && RESERVED_EVENTS.has(name.split(".")[0] ?? "")) {
+    throw new FrameError("reserved_event", `event name ${name} is reserved for the bridge`);
+  }
+}
+
 /** One MCU on one link. Everything it publishes resolves only after the UP stream acked it. */
 export class McuSession {
   constructor(private readonly hub: McuHub, readonly id: string, readonly link: McuLink) {}
@@ -197,16 +208,14 @@ export class McuSession {
   }
 
   telemetry(metric: string, payload: Uint8Array, dedup?: DedupKey): Promise<unknown> {
-    const subject = Subjects.mcuTelemetry(this.hub.o.device, this.id, checkTokenPath(metric, "metric"));
+    checkReadingName("telemetry", metric);
+    const subject = Subjects.mcuTelemetry(this.hub.o.device, this.id, metric);
     this.hub.o.registry.seen(this.id);
     return this.hub.o.publisher.publish(subject, payload, dedup);
   }
 
   event(name: string, payload: Uint8Array, dedup?: DedupKey): Promise<unknown> {
-    checkTokenPath(name, "subject suffix");
-    if (RESERVED_EVENTS.has(name.split(".")[0] ?? "")) {
-      throw new FrameError("reserved_event", `event name ${name} is reserved for the bridge`);
-    }
+    checkReadingName("event", name);
     this.hub.o.registry.seen(this.id);
     return this.hub.o.publisher.publish(Subjects.mcuEvent(this.hub.o.device, this.id, name), payload, dedup);
   }

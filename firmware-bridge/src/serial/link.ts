@@ -3,7 +3,7 @@ import { Backoff, CanopyError, ErrorCode, errorMessage, isValidId, sleep, type B
 import type { Counters } from "../counters.js";
 import { FrameError } from "../errors.js";
 import type { Logger } from "../log.js";
-import type { McuHub, McuLink, McuSession } from "../core/hub.js";
+import { checkReadingName, type McuHub, type McuLink, type McuSession } from "../core/hub.js";
 import { SerialDecoder, type SerialMode } from "./decoder.js";
 import { encodeFrame, FLAG_RETRANSMIT, FrameType, LINK_ACK_DISK_FULL, LINK_ACK_REJECTED, LINK_ACK_STORED, type Frame } from "./frame.js";
 import type { SerialConnection, SerialIo } from "./io.js";
@@ -207,6 +207,17 @@ export class PortLink implements McuLink {
     if (!s?.active) {
       this.drop("no_hello", "frame before hello");
       this.sendWho();
+      return;
+    }
+    // A frame whose name can never be stored is refused whatever its place in the order (holding it
+    // as "early" would only make the MCU resend it); in order, it still moves the cursor past its seq.
+    try {
+      if (f.type === FrameType.Telemetry) checkReadingName("telemetry", f.metric);
+      else if (f.type === FrameType.Event) checkReadingName("event", f.name);
+    } catch (err) {
+      this.order(s.id).check(f.seq);
+      this.drop(err instanceof FrameError ? err.reason : "invalid_id", errorMessage(err));
+      this.linkAck(f.seq, LINK_ACK_REJECTED);
       return;
     }
     if (this.order(s.id).check(f.seq) === "early") {

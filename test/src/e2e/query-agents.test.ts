@@ -1,5 +1,6 @@
 import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
+import { jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { waitFor } from "@canopy/protocol";
 import { Fleet, json } from "../harness/index.js";
@@ -207,6 +208,17 @@ test("groups are cached in LMDB: restarted without its hub link, an agent still 
     intervalMs: 500,
     what: "d1 answering through the hub again",
   });
+  // After an outage the agent's mirror watch restarts the leaf once its mirrors of hub streams stay
+  // stalled (nats-server 2.15.1); let that settle, so the next test does not meet d1 mid-restart.
+  await waitFor(
+    async () => {
+      const jsm = await jetstreamManager(await fleet.leafConnection("d1"));
+      const active = await Promise.all(["KV_cfg", "CMD"].map(async (n) => (await jsm.streams.info(n)).mirror?.active ?? -1));
+      return active.every((a) => a >= 0 && a < 3e9);
+    },
+    { timeoutMs: 60_000, intervalMs: 500, what: "d1's mirrors of hub streams healthy again" },
+  );
+  await waitFor(async () => (await matching(["--group", "lab"])).includes("d1"), { timeoutMs: 30_000, intervalMs: 500, what: "d1 answering after its mirrors settled" });
 });
 
 test("a stopped device: the query returns within the timeout and lists it as silent with the age of its facts", async () => {
