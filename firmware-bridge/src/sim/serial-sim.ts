@@ -94,7 +94,9 @@ export class SerialSim {
   private hello(): void {
     const board = this.o.board ?? "sim-rp2040";
     const fw = this.firmware;
-    if (this.o.binary) this.write(encodeFrame({ type: FrameType.Hello, flags: 0, seq: this.nextSeq(), mcu: this.o.id, board, firmware: fw, boot: this.boot }));
+    // Kept until its LINK_ACK like every data frame (PROTOCOL.md): a HELLO lost in an unplug would
+    // otherwise leave a hole in the seq order that the bridge waits out (10 s) before going on.
+    if (this.o.binary) this.send({ type: FrameType.Hello, flags: 0, seq: this.nextSeq(), mcu: this.o.id, board, firmware: fw, boot: this.boot });
     else this.write(`hello ${this.o.id} ${board} ${fw}\n`);
   }
 
@@ -168,7 +170,9 @@ export class SerialSim {
 
   private onFrame(f: Frame): void {
     if (f.type === FrameType.LinkAck) {
-      if (this.unacked.delete(f.acked) && f.status === 0) this.acked++;
+      const out = this.unacked.get(f.acked);
+      // `acked` counts readings: a HELLO is kept until acked too, but it is not one.
+      if (out && this.unacked.delete(f.acked) && f.status === 0 && out.frame.type !== FrameType.Hello) this.acked++;
     } else if (f.type === FrameType.Who) this.hello();
     else if (f.type === FrameType.Boot) {
       const r = this.bootloader.handle(f.op, f.body);

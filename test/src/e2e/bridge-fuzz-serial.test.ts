@@ -90,10 +90,10 @@ test("fast-check: 10,000 malformed serial frames and lines → each dropped and 
       await waitFor(async () => (await dropped()) >= sent, { timeoutMs: 10_000, what: `${sent} drops counted` });
       assert.equal(await dropped(), sent, "a malformed input was counted twice");
     });
-  await fc.assert(run(binPort), { numRuns: 20 });
+  await fc.assert(run(binPort), { numRuns: 20, endOnFailure: true });
   const warm = await bridgeStats(leaf.nc, true);
-  await fc.assert(run(binPort), { numRuns: BIN_RUNS - 20 });
-  await fc.assert(run(txtPort), { numRuns: TXT_RUNS });
+  await fc.assert(run(binPort), { numRuns: BIN_RUNS - 20, endOnFailure: true });
+  await fc.assert(run(txtPort), { numRuns: TXT_RUNS, endOnFailure: true });
   assert.equal(sent, 10_000);
 
   // Both links still work: a valid reading on each lands in UP.
