@@ -136,7 +136,8 @@ export async function runAgent(
     ],
     log.child({ component: "service" }),
   );
-  const mirrors = new MirrorWatch(o.device, nc, jsm, leaf.supervisor, log.child({ component: "mirrors" }));
+  // Not while the disk is full: the mirrors cannot store, and the disk guard owns leaf restarts then.
+  const mirrors = new MirrorWatch(o.device, nc, jsm, leaf.supervisor, log.child({ component: "mirrors" }), undefined, () => disk.current.full);
   const running = [
     monitor.run(loops.signal),
     reporter.run(loops.signal),

@@ -64,3 +64,18 @@ test("stalled while the hub answers: one restart after the grace time, then a co
   await r.watch.check(second + 4 * cooldownMs);
   assert.equal(await r.watch.check(second + 4 * cooldownMs + graceMs), "restarted", "after a healthy spell the usual cooldown applies");
 });
+
+test("a full data partition holds the watch: no restart while the guard says full", async () => {
+  let full = true;
+  let restarts = 0;
+  const jsm = {
+    streams: { list: () => (async function* () { yield { config: { name: "CMD" }, mirror: { name: "CMD", lag: 0, active: 60e9 } } as unknown as StreamInfo; })() },
+  } as unknown as JetStreamManager;
+  const nc = { request: async () => ({}) } as unknown as NatsConnection;
+  const watch = new MirrorWatch("d1", nc, jsm, { restart: () => void restarts++ }, pino({ level: "silent" }), MIRROR_WATCH_DEFAULTS, () => full);
+  for (let t = 0; t < 60_000; t += 2_000) assert.equal(await watch.check(t), "held");
+  assert.equal(restarts, 0);
+  full = false;
+  await watch.check(60_000);
+  assert.equal(await watch.check(60_000 + MIRROR_WATCH_DEFAULTS.graceMs), "restarted");
+});

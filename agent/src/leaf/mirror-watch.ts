@@ -36,7 +36,7 @@ export const MIRROR_WATCH_DEFAULTS: MirrorWatchOptions = {
   probeTimeoutMs: 2_000,
 };
 
-export type MirrorCheck = "healthy" | "link-down" | "waiting" | "restarted" | "cooling-down";
+export type MirrorCheck = "healthy" | "link-down" | "waiting" | "restarted" | "cooling-down" | "held";
 
 export class MirrorWatch {
   private reachableSince: number | undefined;
@@ -53,6 +53,8 @@ export class MirrorWatch {
     private readonly leaf: Pick<ServerSupervisor, "restart">,
     private readonly log: Logger,
     private readonly opts: MirrorWatchOptions = MIRROR_WATCH_DEFAULTS,
+    /** True while a restart cannot help (a full data partition: the mirrors cannot store anyway). */
+    private readonly hold: () => boolean = () => false,
   ) {
     this.cooldownMs = opts.cooldownMs;
   }
@@ -65,6 +67,10 @@ export class MirrorWatch {
   }
 
   async check(now = Date.now()): Promise<MirrorCheck> {
+    if (this.hold()) {
+      this.reachableSince = undefined;
+      return "held";
+    }
     const stalled = await this.stalledMirrors();
     if (stalled.length === 0) {
       this.reachableSince = undefined;

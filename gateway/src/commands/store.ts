@@ -74,8 +74,11 @@ export class CommandStore {
   /** Newest first. `device` narrows the key scan to `<dev>.*`. */
   async list(opts: { device?: string | undefined; limit?: number } = {}): Promise<Rec[]> {
     const filter = opts.device === undefined ? "*.*" : `${checkId(opts.device, "device id")}.*`;
-    const keys: string[] = [];
-    for await (const k of await this.kv.keys(filter)) keys.push(k);
+    // A Set: keys() walks the bucket's stream, so a record rewritten during the walk (a command's
+    // next event) can be listed twice; the console showed such a command as two rows.
+    const seen = new Set<string>();
+    for await (const k of await this.kv.keys(filter)) seen.add(k);
+    const keys = [...seen];
     // Ids start with their creation time in base36, so sorting keys' id parts sorts by time.
     keys.sort((a, b) => idOf(b).localeCompare(idOf(a)));
     const out: Rec[] = [];
