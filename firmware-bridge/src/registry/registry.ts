@@ -39,10 +39,16 @@ export class McuRegistry {
 
   /** At startup nothing is connected yet: whatever the last run left "online" is offline now. */
   async markAllOffline(): Promise<void> {
-    for (const { key, value } of this.db.getRange()) {
-      if (value.online) await this.db.put(key, { ...value, online: false });
+    // Best effort: on a full data partition the commit fails ("Commit failed", ENOSPC), and a bridge
+    // that refused to start over it could not answer its MQTT clients "quota exceeded" either.
+    try {
+      for (const { key, value } of this.db.getRange()) {
+        if (value.online) await this.db.put(key, { ...value, online: false });
+      }
+      await this.db.flushed;
+    } catch {
+      /* the stale "online" flags are corrected as MCUs say hello again */
     }
-    await this.db.flushed;
     while (this.size > this.max && this.pruneOne()) {
       /* an earlier run without a cap (or with a larger one) left too many */
     }
