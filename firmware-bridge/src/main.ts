@@ -17,6 +17,17 @@ export async function mainBridge(opts: Omit<BridgeOptions, "log" | "onReady">, l
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
+  // An LMDB write that meets a full disk rejects its commit; one nobody awaited (a lastSeen or cursor
+  // update) must not take the bridge down: the disk guard has new data refused until there is room.
+  const onRejection = (err: unknown): void => {
+    if (/Commit failed|No space left/i.test(errorMessage(err))) {
+      log.warn({ err: errorMessage(err) }, "a background write failed (disk full?); continuing");
+      return;
+    }
+    log.error({ err: errorMessage(err) }, "unhandled rejection");
+    process.exit(1);
+  };
+  process.on("unhandledRejection", onRejection);
   try {
     await runBridge({ ...opts, log }, ctl.signal);
     // When the leaf died with us, something below nats.js/lmdb keeps the loop alive with no JS handle
@@ -29,6 +40,7 @@ export async function mainBridge(opts: Omit<BridgeOptions, "log" | "onReady">, l
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
+    process.off("unhandledRejection", onRejection);
     log.flush();
   }
 }
