@@ -19,7 +19,7 @@ export interface PowerCutStats {
 }
 
 /** Why the power-cut test cannot run here, or undefined when it can (root, /dev/fuse, python3-fusepy). */
-export function volatileFsUnavailable(): string | undefined {
+function volatileFsUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return "needs root to mount FUSE";
   if (!existsSync("/dev/fuse")) return "no /dev/fuse";
   if (!existsSync("/usr/lib/python3/dist-packages/fusepy.py")) return "python3-fusepy missing (deploy/scripts/ensure-deps.sh installs it)";
