@@ -37,8 +37,24 @@ export async function publishSeries(
   return acked;
 }
 
-/** The payloads of every message of `filter` in the hub shard, in shard order. */
+/**
+ * The payloads of every message of `filter` in the hub shard, in shard order. A read that meets a
+ * transient JetStream error (a clustered stream electing or catching up a leader answers "no responders"
+ * for a moment) starts over, up to 30 s; the last error is thrown after that.
+ */
 export async function readShard(nc: NatsConnection, shard: string, filter: string): Promise<string[]> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      return await readShardOnce(nc, shard, filter);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+async function readShardOnce(nc: NatsConnection, shard: string, filter: string): Promise<string[]> {
   const js = jetstream(nc);
   const c = await js.consumers.get(shard, { filter_subjects: filter });
   const out: string[] = [];
