@@ -19,6 +19,8 @@ export const Assets = {
   cmdConsumer: "agent",
   kvDevices: "devices",
   kvStatus: "status",
+  /** Compact heartbeats between full status records (memory storage, history 1). */
+  kvBeat: "beat",
   kvConfigSource: "cfg-src",
   kvConfig: "cfg",
   /** Gateway bookkeeping: shard membership, leases, rollouts, command index. */
@@ -112,6 +114,11 @@ export const Subjects = {
   /** Direct get of the device's own status entry: its Nats-Time-Stamp is a sample of the hub's clock. */
   statusGet: (dev: string): string =>
     `$JS.${HUB_DOMAIN}.API.DIRECT.GET.KV_${Assets.kvStatus}.$KV.${Assets.kvStatus}.${checkId(dev, "device id")}`,
+  /** The device's own key in hub KV `beat` (compact heartbeat), as a JetStream publish through the hub domain. */
+  beatPut: (dev: string): string => `$JS.${HUB_DOMAIN}.API.$KV.${Assets.kvBeat}.${checkId(dev, "device id")}`,
+  /** Direct get of the device's own beat entry: a sample of the hub's clock between full status writes. */
+  beatGet: (dev: string): string =>
+    `$JS.${HUB_DOMAIN}.API.DIRECT.GET.KV_${Assets.kvBeat}.$KV.${Assets.kvBeat}.${checkId(dev, "device id")}`,
   /** Direct get of the device's own registry record in hub KV `devices` (last message of its key). */
   registryGet: (dev: string): string =>
     `$JS.${HUB_DOMAIN}.API.DIRECT.GET.KV_${Assets.kvDevices}.$KV.${Assets.kvDevices}.${checkId(dev, "device id")}`,

@@ -3,9 +3,12 @@ import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
 import { Backoff, Subjects, errorMessage, sleep, type DeviceStatus } from "@canopy/protocol";
 import type { Logger } from "../logging.js";
 import type { HubClock } from "../clock/hub-clock.js";
+import { CompactPolicy, beatOf, signature } from "./compact.js";
 
 /** How often the hub clock is re-measured (one extra KV read). */
 const CLOCK_SYNC_MS = 30_000;
+/** After a beat the hub did not take (a hub without KV `beat`, credentials minted before it): full records only, this long. */
+const BEATS_OFF_MS = 2 * 60_000;
 
 /** A part of the agent that adds to the status record (backlog, applied config, MCUs, ...). */
 export type StatusContributor = () => Promise<Partial<DeviceStatus>> | Partial<DeviceStatus>;
@@ -20,9 +23,10 @@ export interface ReporterOptions {
 }
 
 /**
- * Presence: writes the device's status to hub KV `status` on every heartbeat, as a JetStream publish
- * to its own key (`$KV.status.<dev>`; no bucket lookup, which its credentials do not allow). While the hub is unreachable it
- * retries with jittered backoff and logs once per attempt, i.e. once per backoff step.
+ * Presence: writes the device's full status record to hub KV `status` when its content changed (see
+ * compact.ts), and otherwise a compact beat to KV `beat`, each as a JetStream publish to its own key
+ * (`$KV.status.<dev>`, `$KV.beat.<dev>`; no bucket lookup, which its credentials do not allow). While
+ * the hub is unreachable it retries with jittered backoff and logs once per attempt, i.e. once per backoff step.
  */
 export class PresenceReporter {
   private js: JetStreamClient | undefined;
@@ -33,6 +37,8 @@ export class PresenceReporter {
   private intervalMs: number;
   private again = false;
   private clockSyncedAt = -Infinity;
+  private readonly policy = new CompactPolicy();
+  private beatsOffUntil = -Infinity;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -64,6 +70,8 @@ export class PresenceReporter {
       } catch (err) {
         if (signal.aborted) break;
         this.reachable = false;
+        // The hub may have lost or missed the last full record: send one once it is back.
+        this.policy.reset();
         const retryInMs = this.backoff.next();
         this.log.warn({ err: errorMessage(err), attempt: this.backoff.attempts, retryInMs }, "hub unreachable; will retry");
         await this.idle(retryInMs, signal);
@@ -90,14 +98,14 @@ export class PresenceReporter {
       state,
     };
     const sent = performance.now();
-    await this.js.publish(Subjects.statusPut(this.opts.device), JSON.stringify(status));
+    const probe = await this.put(status, state, sent);
     // The hub stamped the entry between our send and its ack: that round trip bounds the sample.
     const acked = performance.now();
     const clock = this.opts.clock;
     if (clock && (sent - this.clockSyncedAt > CLOCK_SYNC_MS || !clock.measured)) {
       // The stored entry's Nats-Time-Stamp is the hub's clock when it stored the put: one sample of
       // hub time (a direct get of the device's own status key, allowed by its credentials).
-      const m = await this.nc.request(Subjects.statusGet(this.opts.device), "", { timeout: 4_000 });
+      const m = await this.nc.request(probe, "", { timeout: 4_000 });
       const stamp = m.headers?.get("Nats-Time-Stamp");
       const hubMs = stamp ? Date.parse(stamp) : NaN;
       if (Number.isFinite(hubMs)) {
@@ -105,6 +113,29 @@ export class PresenceReporter {
         this.clockSyncedAt = sent;
       }
     }
+  }
+
+  /** Writes the full record or a compact beat; returns the direct-get subject of what it wrote. */
+  private async put(status: DeviceStatus, state: DeviceStatus["state"], now: number): Promise<string> {
+    const js = this.js as JetStreamClient;
+    const sig = signature(status);
+    const device = this.opts.device;
+    if (state === "online" && now >= this.beatsOffUntil && !this.policy.full(sig, now)) {
+      try {
+        await js.publish(Subjects.beatPut(device), JSON.stringify(beatOf(status)));
+        return Subjects.beatGet(device);
+      } catch (err) {
+        // Unreachable hub or a beat it refuses: the full record below tells which.
+        await js.publish(Subjects.statusPut(device), JSON.stringify(status));
+        this.beatsOffUntil = now + BEATS_OFF_MS;
+        this.log.warn({ err: errorMessage(err), forMs: BEATS_OFF_MS }, "compact heartbeat refused; writing full status records");
+        this.policy.wroteFull(sig, now);
+        return Subjects.statusGet(device);
+      }
+    }
+    await js.publish(Subjects.statusPut(device), JSON.stringify(status));
+    this.policy.wroteFull(sig, now);
+    return Subjects.statusGet(device);
   }
 
   private async idle(ms: number, signal: AbortSignal): Promise<void> {

@@ -13,6 +13,7 @@ interface SimFlags {
   first: string;
   heartbeat: string;
   perConnection: string;
+  presence: string;
   logLevel?: string;
 }
 
@@ -39,10 +40,15 @@ export function registerSim(program: Command): void {
     .option("--first <n>", "index of the first device (several simulators use disjoint ranges)", "0")
     .option("--heartbeat <duration>", "presence heartbeat (offline after 3 missed)", "15s")
     .option("--per-connection <n>", "devices sharing one NATS connection", "1")
+    .option("--presence <mode>", "compact (full status on change, compact beats between, like agents) | full (full status every heartbeat: the pre-issue-15 load)", "compact")
     .option("--log-level <level>", "trace|debug|info|warn|error")
     .addHelpText("after", "\nExamples:\n  canopy sim fleet --devices 1000 --server nats://127.0.0.1:4222 --creds hub/creds/admin.creds --seed 7 --groups lab,field")
     .action(async (f: SimFlags) => {
       const creds = f.creds ?? process.env.CANOPY_CREDS;
+      if (f.presence !== "compact" && f.presence !== "full") {
+        throw new CanopyError(ErrorCode.InvalidInput, `--presence must be compact or full, got ${JSON.stringify(f.presence)}`);
+      }
+      const presence: "compact" | "full" = f.presence;
       const groups = f.groups.split(",").map((g) => g.trim()).filter(Boolean);
       const options = {
         devices: int(f.devices, "--devices", 1, 100_000),
@@ -53,6 +59,7 @@ export function registerSim(program: Command): void {
         first: int(f.first, "--first", 0, 10_000_000),
         heartbeatMs: parseDuration(f.heartbeat, "--heartbeat"),
         perConnection: int(f.perConnection, "--per-connection", 1, 100_000),
+        presence,
         ...(creds ? { creds } : {}),
       };
       const log = createLogger(f.logLevel ?? undefined, "sim").child({ component: "sim-fleet" });

@@ -4,25 +4,30 @@ import { Subjects, type DeviceRecord, type DeviceStatus } from "@canopy/protocol
 import { QueryResponder } from "../query/responder.js";
 import type { QueryCompiler } from "../query/cel.js";
 import type { SimProfile } from "./facts.js";
+import { CompactPolicy, beatOf, signature } from "../presence/compact.js";
 
 export interface SimShared {
   nc: NatsConnection;
   devices: KV;
   status: KV;
+  /** KV `beat` for compact heartbeats; undefined: a full status record on every heartbeat (as before issue 15). */
+  beat: KV | undefined;
   compiler: QueryCompiler;
   version: string;
   heartbeatMs: number;
 }
 
 /**
- * One simulated agent: no leaf server, no LMDB; a registry record, presence in KV `status` like a
- * real agent's, and query subscriptions answered by the real agent's `QueryResponder`.
+ * One simulated agent: no leaf server, no LMDB; a registry record, presence in KV `status` and KV
+ * `beat` like a real agent's (the same CompactPolicy), and query subscriptions answered by the real
+ * agent's `QueryResponder`.
  */
 export class SimDevice {
   private readonly subs: Subscription[] = [];
   private timer: NodeJS.Timeout | undefined;
   private readonly startedAt = Date.now();
   private readonly responder: QueryResponder;
+  private readonly policy = new CompactPolicy();
 
   constructor(
     readonly id: string,
@@ -86,6 +91,7 @@ export class SimDevice {
    * heartbeat, at a random point so a thousand devices do not write in the same millisecond.
    */
   reconnected(spreadMs: number): void {
+    this.policy.reset();
     setTimeout(() => this.beat(), Math.floor(Math.random() * spreadMs)).unref();
   }
 
@@ -109,6 +115,14 @@ export class SimDevice {
       up: { messages: f.up.messages ?? 0, bytes: f.up.bytes ?? 0, firstSeq: 1, lastSeq: f.up.messages ?? 0, pending: 0, discarded: 0 },
       mcus: this.profile.mcus.map((m) => ({ ...m, lastSeen: now })),
     };
+    const sig = signature(status);
+    const t = performance.now();
+    const beat = this.shared.beat;
+    if (beat && state === "online" && !this.policy.full(sig, t)) {
+      await beat.put(this.id, JSON.stringify(beatOf(status)));
+      return;
+    }
     await this.shared.status.put(this.id, JSON.stringify(status));
+    this.policy.wroteFull(sig, t);
   }
 }

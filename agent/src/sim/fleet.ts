@@ -22,6 +22,8 @@ export interface SimFleetOptions {
   heartbeatMs: number;
   /** Simulated devices sharing one NATS connection (1 = a connection each, like real agents). */
   perConnection: number;
+  /** "compact" (default): full status on change, compact beats between; "full": full status every heartbeat. */
+  presence?: "compact" | "full";
 }
 
 export interface RunningSimFleet {
@@ -52,10 +54,13 @@ export async function startSimFleet(o: SimFleetOptions, log: Logger): Promise<Ru
   const creds = o.creds ? fastCredsAuthenticator(readCreds(o.creds)) : undefined;
   const control = await connectTo(o.server, `canopy-sim-control-${o.prefix}`, creds);
   const kvm = new Kvm(control);
-  let devicesKv, statusKv;
+  let devicesKv, statusKv, beatKv;
   try {
     devicesKv = await kvm.open(Assets.kvDevices);
     statusKv = await kvm.open(Assets.kvStatus);
+    // A hub provisioned before KV `beat` existed (no stream): full records only, as real agents fall back.
+    const beat = await kvm.open(Assets.kvBeat);
+    beatKv = o.presence === "full" || !(await beat.status().then(() => true, () => false)) ? undefined : beat;
   } catch (err) {
     await control.close();
     throw new CanopyError(ErrorCode.Unavailable, `hub at ${o.server} has no registry buckets (${errorMessage(err)}): start it with 'canopy hub start'`);
@@ -83,7 +88,7 @@ export async function startSimFleet(o: SimFleetOptions, log: Logger): Promise<Ru
       const groups = simGroups(index, o.seed, o.groups);
       const profile = simProfile(id, index, o.seed, groups, AGENT_VERSION);
       const nc = ncs[Math.floor(i / o.perConnection)] as NatsConnection;
-      devices.push(new SimDevice(id, groups, profile, { nc, devices: devicesKv, status: statusKv, compiler, version: AGENT_VERSION, heartbeatMs: o.heartbeatMs }, onError));
+      devices.push(new SimDevice(id, groups, profile, { nc, devices: devicesKv, status: statusKv, beat: beatKv, compiler, version: AGENT_VERSION, heartbeatMs: o.heartbeatMs }, onError));
     }
     await pool(devices, 64, (d) => d.start());
     // Presence again right after a reconnect, spread over up to 2 s (or one heartbeat, if shorter).

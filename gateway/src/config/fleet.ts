@@ -11,6 +11,7 @@ import {
 } from "@canopy/protocol";
 import { z } from "zod";
 import { mapLimit, readAll } from "../kv/read.js";
+import { lastSeen, readBeat } from "../registry/beats.js";
 
 /** The part of a device's status record config rollouts and `config show` need. */
 export interface DeviceConfigState {
@@ -33,11 +34,12 @@ export class FleetView {
   constructor(
     private readonly devices: KV,
     private readonly status: KV,
+    private readonly beats: KV,
   ) {}
 
   static async open(nc: NatsConnection): Promise<FleetView> {
     const kvm = new Kvm(nc);
-    return new FleetView(await kvm.open(Assets.kvDevices), await kvm.open(Assets.kvStatus));
+    return new FleetView(await kvm.open(Assets.kvDevices), await kvm.open(Assets.kvStatus), await kvm.open(Assets.kvBeat));
   }
 
   /** Records of `ids` (unknown ids skipped), or of every enrolled device, sorted by id. */
@@ -60,11 +62,12 @@ export class FleetView {
 
   /** Last-known config state; online is judged with the hub's receive time, not the device clock. */
   async configState(id: string, now = Date.now()): Promise<DeviceConfigState | undefined> {
-    const e = await this.status.get(checkId(id, "device id"));
+    const [e, beat] = await Promise.all([this.status.get(checkId(id, "device id")), readBeat(this.beats, id)]);
     if (!e || e.operation !== "PUT") return undefined;
     const s = StatusSlice.safeParse(safeJson(e.json.bind(e)));
     if (!s.success) return undefined;
-    const seenAt = e.created.getTime();
+    // The newer of the status record and the compact beat (KV `beat`), both in hub time.
+    const seenAt = lastSeen(e, beat) ?? e.created.getTime();
     return {
       online: isOnline({ at: seenAt, heartbeatMs: s.data.heartbeatMs, state: s.data.state }, now),
       seenAt,

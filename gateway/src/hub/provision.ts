@@ -41,6 +41,9 @@ export async function provisionHub(nc: NatsConnection, limits: HubLimits = { com
   };
   await bucket(Assets.kvDevices, { history: 5 });
   await bucket(Assets.kvStatus, { history: 1 });
+  // Compact heartbeats: rewritten every few seconds by every device and worth nothing after a
+  // restart (readers fall back to the status record's time), so kept in memory, not on disk.
+  await bucket(Assets.kvBeat, { history: 1, storage: StorageType.Memory });
   await bucket(Assets.kvConfigSource, { history: 64 });
   await bucket(Assets.kvConfig, { history: 16 });
   await bucket(Assets.kvShards, { history: 5 });

@@ -27,9 +27,12 @@ export function devicePermissions(device: string): Permissions {
         // the hub's source of its UP delivers on its own prefix
         `${Subjects.sourceDeliver(d)}.>`,
         "$JSC.R.>",
-        // presence: its own key in KV status (a JetStream publish), its own registry record (direct get)
+        // presence: its own key in KV status and KV beat (JetStream publishes, direct gets), its own
+        // registry record (direct get)
         Subjects.statusPut(d),
         Subjects.statusGet(d),
+        Subjects.beatPut(d),
+        Subjects.beatGet(d),
         Subjects.registryGet(d),
         // firmware images (read-only): stream info, the object's meta, its chunks by sequence (resume)
         `${hubApi}.STREAM.INFO.${fwStream}`,

@@ -14,6 +14,7 @@ import {
 } from "@canopy/protocol";
 import { Shards } from "./shards.js";
 import { readBucket } from "../kv/read.js";
+import { newerBeat, readBeat, readBeats } from "./beats.js";
 
 export interface EnrollResult {
   record: DeviceRecordT;
@@ -26,6 +27,7 @@ export class Registry {
     private readonly nc: NatsConnection,
     private readonly devices: KV,
     private readonly statusKv: KV,
+    private readonly beatKv: KV,
     private readonly shards: Shards,
   ) {}
 
@@ -35,6 +37,7 @@ export class Registry {
       nc,
       await kvm.open(Assets.kvDevices),
       await kvm.open(Assets.kvStatus),
+      await kvm.open(Assets.kvBeat),
       await Shards.open(nc, opts.shardSize === undefined ? {} : { shardSize: opts.shardSize }),
     );
   }
@@ -99,22 +102,25 @@ export class Registry {
     return out.sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  /** Last-known status, with the hub's receive time (not the device clock) as "last seen". */
+  /**
+   * Last-known status, with the hub's receive time (not the device clock) of the newer of the status
+   * record and the compact beat as "last seen".
+   */
   async status(id: string): Promise<DeviceView["status"] | undefined> {
-    const e = await this.statusKv.get(checkId(id, "device id"));
-    return e && e.operation === "PUT" ? parseStatus(e) : undefined;
+    const [e, beat] = await Promise.all([this.statusKv.get(checkId(id, "device id")), readBeat(this.beatKv, id)]);
+    return e && e.operation === "PUT" ? parseStatus(e, beat) : undefined;
   }
 
   /**
-   * Registry joined with presence: two whole-bucket reads however large the fleet. Status keys are
+   * Registry joined with presence: three whole-bucket reads however large the fleet. Beat keys are
    * rewritten on every heartbeat, which is why this uses `readBucket` and not keys() + gets.
    */
   async view(now = Date.now()): Promise<DeviceView[]> {
-    const [records, statuses] = await Promise.all([this.list(), readBucket(this.statusKv)]);
+    const [records, statuses, beats] = await Promise.all([this.list(), readBucket(this.statusKv), readBeats(this.beatKv)]);
     const byId = new Map(statuses.map((e) => [e.key, e]));
     return records.map((record) => {
       const e = byId.get(record.id);
-      const status = e ? parseStatus(e) : undefined;
+      const status = e ? parseStatus(e, beats.get(record.id)) : undefined;
       const online = status ? isOnline({ ...status, at: status.seenAt }, now) : false;
       return { record, status, online, lastSeenMs: status ? now - status.seenAt : undefined };
     });
@@ -129,9 +135,11 @@ function safeJson(e: KvEntry): unknown {
   }
 }
 
-function parseStatus(e: KvEntry): DeviceView["status"] | undefined {
+function parseStatus(e: KvEntry, beat: KvEntry | undefined): DeviceView["status"] | undefined {
   const parsed = DeviceStatus.safeParse(safeJson(e));
-  return parsed.success ? { ...parsed.data, seenAt: e.created.getTime() } : undefined;
+  if (!parsed.success) return undefined;
+  const seenAt = e.created.getTime();
+  return { ...parsed.data, seenAt, ...newerBeat(seenAt, beat) };
 }
 
 export interface DeviceView {

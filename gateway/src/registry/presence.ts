@@ -2,12 +2,13 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import type { QueuedIterator } from "@nats-io/nats-core";
 import { Assets, isValidId } from "@canopy/protocol";
+import { lastSeen } from "./beats.js";
 
 /** What the hub knows of one device, as a live query needs it. */
 export interface PresenceRecord {
   id: string;
   groups: string[];
-  /** Hub receive time of the last status record; undefined = never reported. */
+  /** Hub receive time of the last status record or compact beat, the newer; undefined = never reported. */
   seenAt: number | undefined;
   /** Parsed status record (undefined = none, or not an object). */
   status: Record<string, unknown> | undefined;
@@ -19,14 +20,14 @@ interface Parsed<T> {
 }
 
 /**
- * The registry (KV `devices`) and presence (KV `status`) of the whole fleet, held in memory and kept
- * current by two watchers, so a long-lived process (the gateway, the console's API, a bench) answers
+ * The registry (KV `devices`) and presence (KV `status`, and the compact beats in KV `beat`) of the
+ * whole fleet, held in memory and kept current by three watchers, so a long-lived process (the gateway, the console's API, a bench) answers
  * "who is addressed, who is online" without reading 2 × N records per query. Each record is parsed
  * once per revision, when first asked for. Costs what changes: a heartbeat updates one map entry.
  */
 export class PresenceView {
   private static readonly views = new WeakMap<NatsConnection, Promise<PresenceView>>();
-  private readonly entries = { devices: new Map<string, KvEntry>(), status: new Map<string, KvEntry>() };
+  private readonly entries = { devices: new Map<string, KvEntry>(), status: new Map<string, KvEntry>(), beat: new Map<string, KvEntry>() };
   private readonly parsedDevices = new Map<string, Parsed<{ id: string; groups: string[] }>>();
   private readonly parsedStatus = new Map<string, Parsed<Record<string, unknown>>>();
   private readonly watchers: Array<QueuedIterator<KvEntry>> = [];
@@ -51,9 +52,14 @@ export class PresenceView {
   private static async start(nc: NatsConnection): Promise<PresenceView> {
     const view = new PresenceView();
     const kvm = new Kvm(nc);
-    const [devices, status] = await Promise.all([kvm.open(Assets.kvDevices), kvm.open(Assets.kvStatus)]);
+    const [devices, status, beat] = await Promise.all([kvm.open(Assets.kvDevices), kvm.open(Assets.kvStatus), kvm.open(Assets.kvBeat)]);
     try {
-      await Promise.all([view.follow(devices, view.entries.devices), view.follow(status, view.entries.status)]);
+      await Promise.all([
+        view.follow(devices, view.entries.devices),
+        view.follow(status, view.entries.status),
+        // A hub provisioned before KV `beat` existed: presence rests on `status` alone.
+        view.follow(beat, view.entries.beat).catch(() => {}),
+      ]);
     } catch (err) {
       view.stop();
       throw err;
@@ -108,7 +114,7 @@ export class PresenceView {
       const rec = this.device(e);
       if (!rec || (target.group && !rec.groups.includes(target.group))) return;
       const st = this.entries.status.get(rec.id);
-      out.push({ ...rec, seenAt: st?.created.getTime(), status: st ? this.status(st) : undefined });
+      out.push({ ...rec, seenAt: lastSeen(st, this.entries.beat.get(rec.id)), status: st ? this.status(st) : undefined });
     };
     if (target.device !== undefined) {
       const e = this.entries.devices.get(target.device);

@@ -101,6 +101,21 @@ export const DeviceStatus = z.object({
 });
 export type DeviceStatus = z.infer<typeof DeviceStatus>;
 
+/**
+ * KV `beat`: the compact heartbeat (issue 15, fleet scale). The full `status` record is written only
+ * when its content changes (or at a long refresh interval); in between, a device proves it is alive
+ * with this small record under its own key in a memory-backed bucket, with the UP backlog counters
+ * (the one part of the status that moves with every reading). Readers take "last seen" as the newer
+ * of the two entries' hub timestamps, and `up` from the newer one.
+ */
+export const DeviceBeat = z.object({
+  /** When the agent wrote it (device clock; readers use the hub's receive time). */
+  at: Timestamp,
+  heartbeatMs: z.number().int().positive(),
+  up: UpBacklog.optional(),
+});
+export type DeviceBeat = z.infer<typeof DeviceBeat>;
+
 export const MISSED_HEARTBEATS_OFFLINE = 3;
 
 /** Online when the last heartbeat is younger than 3 intervals and the agent did not sign off. */

@@ -46,10 +46,13 @@ test("a catastrophic regex: refused at the CLI (exit 2); sent raw to the fleet, 
   assert.match(cli.stderr, /nested repetition/);
 
   const beats: Record<string, number[]> = { q1: [], q2: [] };
-  const watch = await (await new Kvm(hub).open("status")).watch({ include: "updates_only" as never });
-  void (async () => {
-    for await (const e of watch) beats[e.key]?.push(Date.now());
-  })();
+  // A heartbeat is a full status record (on change) or a compact beat (KV `beat`) in between.
+  const watches = await Promise.all(["status", "beat"].map(async (b) => (await new Kvm(hub).open(b)).watch({ include: "updates_only" as never })));
+  for (const watch of watches) {
+    void (async () => {
+      for await (const e of watch) beats[e.key]?.push(Date.now());
+    })();
+  }
   const answers = new Map<string, { error?: { code: string }; at: number }>();
   const id = "regexbomb";
   const sub = hub.subscribe(Subjects.queryReplies(id), {
@@ -63,7 +66,7 @@ test("a catastrophic regex: refused at the CLI (exit 2); sent raw to the fleet, 
     process.stdout.write(`# ${d} answered the regex bomb in ${(answers.get(d)?.at ?? 0) - sentAt} ms\n`);
   }
   await sleep(4_000);
-  watch.stop();
+  for (const watch of watches) watch.stop();
   sub.unsubscribe();
   for (const d of ["q1", "q2"]) {
     const t = [sentAt, ...(beats[d] ?? [])];
