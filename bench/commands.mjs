@@ -6,15 +6,29 @@
 //   2. commands: p50/p99 of N sequential `ping`s, send → terminal state in KV `commands` (the gateway's
 //      view: hub CMD → leaf mirror → agent → journal → UP → hub shard → gateway ingest → KV);
 //   3. commands/s to one device: N pings sent with `concurrency` publishes in flight, until all ended.
+//   4. one command to `--fanout` (1,000) simulated devices (`canopy sim fleet --commands`): from the first
+//      send (64 in flight, as `canopy cmd send --group`) until every one is terminal in KV `commands`
+//      (waitForCommands, as `--wait`); baseline: a live query answered by the same devices (core
+//      scatter-gather). `--fanout 0` skips it.
 // and prints the ratios. Numbers depend on the machine; this one is shared, so run it when idle.
 import { parseArgs } from "node:util";
-import { Fleet } from "@canopy/test/harness/index";
-import { CommandSender } from "@canopy/gateway/commands/index";
+import { Fleet, CanopyProcess } from "@canopy/test/harness/index";
+import { CommandSender, resolveTargets, waitForCommands } from "@canopy/gateway/commands/index";
+import { runQuery } from "@canopy/gateway/query/index";
 import { KvWatchInclude } from "@nats-io/kv";
 import { Subjects, isTerminal, waitFor } from "@canopy/protocol";
 import { emit, figure } from "./lib/report.mjs";
 
-const { values } = parseArgs({ options: { n: { type: "string", default: "1000" }, concurrency: { type: "string", default: "50" } } });
+const { values } = parseArgs({
+  options: {
+    n: { type: "string", default: "1000" },
+    concurrency: { type: "string", default: "50" },
+    fanout: { type: "string", default: "1000" },
+    "fanout-procs": { type: "string", default: "2" },
+    "fanout-runs": { type: "string", default: "3" },
+  },
+});
+const FANOUT = Number(values.fanout);
 const N = Number(values.n);
 const CONC = Number(values.concurrency);
 const DEV = "bench1";
@@ -26,6 +40,7 @@ const pct = (xs, p) => {
 const ms = (x) => `${x.toFixed(2)} ms`;
 
 const fleet = await Fleet.start();
+const sims = [];
 try {
   await fleet.startAgent(DEV, { heartbeat: "5s" });
   const hub = await fleet.hubConnection();
@@ -136,6 +151,8 @@ try {
     .filter((t) => t >= wall0);
   const agentRate = finished.length > 1 ? finished.length / ((Math.max(...finished) - wall0) / 1000) : NaN;
 
+  const fan = FANOUT > 0 ? await fanOut(hub, sender) : undefined;
+
   const r = {
     n: N,
     concurrency: CONC,
@@ -151,11 +168,60 @@ try {
   const leg = (xs) => `${pct(xs, 50)?.toFixed(1)} / ${pct(xs, 99)?.toFixed(1)} ms`;
   console.log(`  legs (p50 / p99): on the agent, running → succeeded ${leg(legs.handler)}; transit both ways ${leg(legs.transit)}`);
   console.log(`ratio (command / req-reply): p50 ×${ratio.p50.toFixed(1)}, p99 ×${ratio.p99.toFixed(1)}; throughput: req-reply is ×${ratio.throughput.toFixed(1)} commands/s`);
+  const fanFigures = fan
+    ? [figure({ name: `one command to ${FANOUT} simulated devices, all terminal (vs a live query answered by the same devices)`, value: fan.p50Ms, unit: "ms", baseline: fan.queryMs, goal: 2000, goalOn: "value", better: "lower" })]
+    : [];
   emit("commands", [
     figure({ name: "command round trip p50 (vs core req/reply)", value: r.commands.p50Ms, unit: "ms", baseline: r.reqReply.p50Ms, goal: 5, goalOn: "value", better: "lower" }),
     figure({ name: "command round trip p99 (vs core req/reply)", value: r.commands.p99Ms, unit: "ms", baseline: r.reqReply.p99Ms, better: "lower" }),
     figure({ name: "commands/s to one device (vs req/reply/s)", value: r.commands.perSec, unit: "cmd/s", baseline: r.reqReply.perSec, goal: 1000, goalOn: "value", better: "higher" }),
-  ], { n: N, concurrency: CONC, agentPerSec: agentRate, legsP50Ms: { handler: pct(legs.handler, 50), transit: pct(legs.transit, 50) } });
+    ...fanFigures,
+  ], { fanout: fan, n: N, concurrency: CONC, agentPerSec: agentRate, legsP50Ms: { handler: pct(legs.handler, 50), transit: pct(legs.transit, 50) } });
 } finally {
+  await Promise.allSettled(sims.map((p) => p.stop()));
   await fleet.stop();
+}
+
+/** Step 4: one ping to each of FANOUT simulated devices, until all are terminal; a few runs, median. */
+async function fanOut(hub, sender) {
+  const procs = Number(values["fanout-procs"]);
+  const per = Math.ceil(FANOUT / procs);
+  for (let p = 0; p < procs; p++) {
+    const n = Math.min(per, FANOUT - p * per);
+    sims.push(new CanopyProcess(["sim", "fleet", "--devices", String(n), "--first", String(p * per), "--server", fleet.hub.client,
+      "--groups", "fan", "--heartbeat", "30s", "--commands", "--log-level", "warn"], fleet.env));
+  }
+  await Promise.all(sims.map((s) => s.waitForOutput(/"event":"sim-ready"/, 300_000)));
+  const targets = await resolveTargets(hub, { group: "fan" });
+  if (targets.length !== FANOUT) throw new Error(`${targets.length} devices in group fan, expected ${FANOUT}`);
+  const once = async () => {
+    const t = performance.now();
+    const sent = [];
+    let next = 0;
+    await Promise.all(Array.from({ length: 64 }, async () => {
+      while (next < targets.length) {
+        const device = targets[next++];
+        sent.push(await sender.send({ device, name: "ping", ttlMs: 60_000 }));
+      }
+    }));
+    const sentMs = performance.now() - t;
+    const { records, complete } = await waitForCommands(sender.store, sent, 60_000);
+    const ms = performance.now() - t;
+    const ok = records.filter((x) => x.state === "succeeded").length;
+    if (!complete || ok !== FANOUT) throw new Error(`fan-out: ${ok}/${FANOUT} succeeded (complete ${complete})`);
+    return { ms, sentMs };
+  };
+  await once(); // warm-up: the simulators' shards, the ingest's consumers
+  const runs = [];
+  for (let i = 0; i < Number(values["fanout-runs"]); i++) runs.push(await once());
+  const q = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    const res = await runQuery(hub, { expr: "true", timeoutMs: 20_000 });
+    q.push(performance.now() - t);
+    if (res.summary.answered < FANOUT) throw new Error(`query baseline: ${res.summary.answered} answered`);
+  }
+  const fan = { p50Ms: pct(runs.map((x) => x.ms), 50), sendMs: pct(runs.map((x) => x.sentMs), 50), queryMs: pct(q, 50), runs: runs.map((x) => Math.round(x.ms)) };
+  console.log(`one ping to ${FANOUT} simulated devices → all terminal: p50 ${ms(fan.p50Ms)} (sending alone ${ms(fan.sendMs)}; runs ${fan.runs.join(", ")} ms); a live query to the same devices ${ms(fan.queryMs)}`);
+  return fan;
 }

@@ -7,6 +7,7 @@ import type { Logger } from "../logging.js";
 import { QueryCompiler } from "../query/cel.js";
 import { AGENT_VERSION } from "../version.js";
 import { SimDevice } from "./device.js";
+import { SimCommands } from "./commands.js";
 import { simGroups, simProfile } from "./facts.js";
 
 export interface SimFleetOptions {
@@ -24,6 +25,8 @@ export interface SimFleetOptions {
   perConnection: number;
   /** "compact" (default): full status on change, compact beats between; "full": full status every heartbeat. */
   presence?: "compact" | "full";
+  /** Take commands (ping) from the hub's CMD stream and report results through a hub shard (commands.ts). */
+  commands?: boolean;
 }
 
 export interface RunningSimFleet {
@@ -73,6 +76,7 @@ export async function startSimFleet(o: SimFleetOptions, log: Logger): Promise<Ru
   };
   const width = String(o.first + o.devices - 1).length;
   const devices: SimDevice[] = [];
+  let commands: SimCommands | undefined;
   try {
     const ncs: NatsConnection[] = new Array<NatsConnection>(Math.ceil(o.devices / o.perConnection));
     try {
@@ -91,6 +95,7 @@ export async function startSimFleet(o: SimFleetOptions, log: Logger): Promise<Ru
       devices.push(new SimDevice(id, groups, profile, { nc, devices: devicesKv, status: statusKv, beat: beatKv, compiler, version: AGENT_VERSION, heartbeatMs: o.heartbeatMs }, onError));
     }
     await pool(devices, 64, (d) => d.start());
+    if (o.commands) commands = await SimCommands.start(control, devices.map((d) => d.id), onError);
     // Presence again right after a reconnect, spread over up to 2 s (or one heartbeat, if shorter).
     const spreadMs = Math.min(2_000, o.heartbeatMs);
     ncs.forEach((nc, c) => {
@@ -107,6 +112,7 @@ export async function startSimFleet(o: SimFleetOptions, log: Logger): Promise<Ru
   return {
     devices,
     async stop(signOff = true) {
+      commands?.stop();
       await pool(devices, 64, (d) => d.stop(signOff));
       await Promise.allSettled(conns.map((nc) => nc.drain().catch(() => nc.close())));
     },

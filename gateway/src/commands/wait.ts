@@ -1,6 +1,10 @@
 import { KvWatchInclude } from "@nats-io/kv";
 import { CommandRecord, commandKey, isTerminal, type CommandRecord as Rec } from "@canopy/protocol";
 import type { CommandStore } from "./store.js";
+import { mapLimit } from "../kv/read.js";
+
+/** Gets in flight at once when reading the current records (a fan-out waits for 1,000s). */
+const READ_IN_FLIGHT = 64;
 
 /**
  * Waits until every command is terminal or `timeoutMs` passes; returns the latest records (in the
@@ -20,6 +24,9 @@ export async function waitForCommands(
   const watch = await store.kv.watch({ key: filter, include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true });
   const pending = new Set(keys);
   const note = (key: string, rec: Rec): void => {
+    // An update the watch delivers after the read already saw the end is older: keep the end.
+    const had = latest.get(key);
+    if (had && isTerminal(had.state) && !isTerminal(rec.state)) return;
     latest.set(key, rec);
     if (isTerminal(rec.state) && pending.delete(key)) onProgress?.(keys.length - pending.size, keys.length);
   };
@@ -27,10 +34,10 @@ export async function waitForCommands(
   const timer = setTimeout(stop, timeoutMs);
   signal?.addEventListener("abort", stop, { once: true });
   try {
-    for (const c of commands) {
+    await mapLimit(commands, READ_IN_FLIGHT, async (c) => {
       const s = await store.get(c.device, c.id);
       if (s) note(commandKey(c.device, c.id), s.record);
-    }
+    });
     if (pending.size > 0) {
       for await (const e of watch) {
         if (!pending.has(e.key) || e.operation !== "PUT") continue;
@@ -46,11 +53,12 @@ export async function waitForCommands(
   }
   // A last read: the watch may have been stopped by the timer between an update and its delivery.
   if (pending.size > 0) {
-    for (const key of [...pending]) {
-      const c = commands[keys.indexOf(key)];
+    const index = new Map(keys.map((k, i) => [k, i]));
+    await mapLimit([...pending], READ_IN_FLIGHT, async (key) => {
+      const c = commands[index.get(key) ?? -1];
       const s = c ? await store.get(c.device, c.id) : undefined;
       if (s) note(key, s.record);
-    }
+    });
   }
   const records = keys.flatMap((k) => {
     const r = latest.get(k);

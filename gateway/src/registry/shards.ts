@@ -13,6 +13,12 @@ import { readHubLimits, type HubStreamLimits } from "../hub/limits.js";
  */
 export interface ShardRecord {
   devices: string[];
+  /**
+   * Devices connected straight to the hub, without a leaf of their own (`canopy sim fleet --commands`):
+   * the shard captures their `up.<dev>.>` publishes itself (stream subjects) instead of sourcing a
+   * leaf UP. Such a shard takes no assigned devices.
+   */
+  direct?: string[];
 }
 
 export interface ShardOptions {
@@ -71,7 +77,7 @@ export class Shards {
         await this.sync(existing.name);
         return existing.name;
       }
-      const room = shards.find((s) => s.record.devices.length < this.opts.shardSize);
+      const room = shards.find((s) => !s.record.direct?.length && s.record.devices.length < this.opts.shardSize);
       try {
         if (room) {
           const next: ShardRecord = { devices: [...room.record.devices, device] };
@@ -113,8 +119,9 @@ export class Shards {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       const before = await this.kv.get(name);
       if (!before) return;
-      const devices = before.operation === "PUT" ? before.json<ShardRecord>().devices : [];
-      const sources = devices.map(deviceSource);
+      const record: ShardRecord = before.operation === "PUT" ? before.json<ShardRecord>() : { devices: [] };
+      const sources = record.devices.map(deviceSource);
+      const subjects = (record.direct ?? []).map((d) => Subjects.upAll(d));
       let current: StreamConfig | undefined;
       try {
         current = (await jsm.streams.info(name)).config;
@@ -122,12 +129,12 @@ export class Shards {
         current = undefined;
       }
       if (!current) {
-        await jsm.streams.add(this.shardConfig(name, sources)).catch(async (err) => {
+        await jsm.streams.add({ ...this.shardConfig(name, sources), ...(subjects.length ? { subjects } : {}) }).catch(async (err) => {
           // Another gateway created it first: fall through to an update on the next pass.
           if (!/already in use|exists/i.test((err as Error).message)) throw err;
         });
-      } else if (!sameSources(current.sources ?? [], sources) || !this.hasLimits(current)) {
-        await jsm.streams.update(name, { ...current, sources, ...this.limitsConfig() });
+      } else if (!sameSources(current.sources ?? [], sources) || !this.hasLimits(current) || !sameSet(current.subjects ?? [], subjects)) {
+        await jsm.streams.update(name, { ...current, sources, ...(subjects.length || current.subjects?.length ? { subjects } : {}), ...this.limitsConfig() });
       }
       const after = await this.kv.get(name);
       if (after?.revision === before.revision) return;
@@ -178,6 +185,11 @@ function sameSources(a: StreamSource[], b: StreamSource[]): boolean {
   const key = (s: StreamSource): string => s.external?.api ?? s.name;
   const sa = new Set(a.map(key));
   return sa.size === b.length && b.every((s) => sa.has(key(s)));
+}
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const sa = new Set(a);
+  return sa.size === b.length && b.every((x) => sa.has(x));
 }
 
 export function shardIndex(name: string): number {

@@ -13,6 +13,7 @@ import {
   type CommandRecord,
 } from "@canopy/protocol";
 import { CommandSender, CommandStore, checkSelector, resolveTargets, waitForCommands } from "../../commands/index.js";
+import { mapLimit } from "../../kv/read.js";
 import { collect, shutdownSignal, withHub } from "../context.js";
 import { age, formatMs, printJson, readable, table } from "../output.js";
 import { watchOption, watched, type WatchFlags } from "../watch.js";
@@ -28,6 +29,9 @@ interface SendOpts {
   timeout: string;
   json?: boolean;
 }
+
+/** Sends in flight at once in a fan-out. */
+const FAN_OUT_IN_FLIGHT = 64;
 
 export function registerCmd(program: Command): void {
   const cmd = program
@@ -88,8 +92,9 @@ Examples:
       await withHub(command, async (nc) => {
         const targets = await resolveTargets(nc, { device: o.device, group: o.group, where: o.where });
         const sender = await CommandSender.open(nc);
-        const sent: CommandRecord[] = [];
-        for (const device of targets) sent.push(await sender.send({ device, name, args, ttlMs, by: `cli:${process.env.USER ?? "unknown"}` }));
+        // Pipelined (a KV create and a CMD publish each): one at a time, 1,000 devices took seconds to send.
+        const by = `cli:${process.env.USER ?? "unknown"}`;
+        const sent: CommandRecord[] = await mapLimit(targets, FAN_OUT_IN_FLIGHT, (device) => sender.send({ device, name, args, ttlMs, by }));
         if (!o.wait) {
           if (o.json) printJson(sent);
           else process.stdout.write(sent.map((r) => (targets.length > 1 ? `${r.id}  ${r.device}` : r.id)).join("\n") + "\n");
