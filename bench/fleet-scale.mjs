@@ -14,6 +14,7 @@ import { Fleet, CanopyProcess } from "@canopy/test/harness/index";
 import { Kvm } from "@nats-io/kv";
 import { waitFor } from "@canopy/protocol";
 import { emit, figure } from "./lib/report.mjs";
+import { sampler, varz } from "./lib/hub.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -26,37 +27,6 @@ const { values } = parseArgs({
 const N = Number(values.devices);
 const PROCS = Number(values.procs);
 const TIMEOUT_MS = Number(values["timeout-s"]) * 1000;
-
-const varz = async (http) => {
-  const r = await fetch(`${http}/varz`);
-  return r.json();
-};
-
-/** Samples /varz until stopped; keeps the peak RSS (bytes) and CPU (% of one core). */
-function sampler(http) {
-  const peak = { mem: 0, cpu: 0, samples: 0 };
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
-      try {
-        const v = await varz(http);
-        peak.mem = Math.max(peak.mem, v.mem ?? 0);
-        peak.cpu = Math.max(peak.cpu, v.cpu ?? 0);
-        peak.samples++;
-      } catch {
-        /* hub down or starting */
-      }
-      await new Promise((r) => setTimeout(r, 250));
-    }
-  })();
-  return {
-    peak,
-    async stop() {
-      stopped = true;
-      await loop;
-    },
-  };
-}
 
 /** Devices whose status record the hub stored at or after `since` (ms). */
 async function freshCount(nc, since) {

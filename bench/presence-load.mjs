@@ -18,6 +18,7 @@ import { Fleet, CanopyProcess } from "@canopy/test/harness/index";
 import { Kvm } from "@nats-io/kv";
 import { waitFor } from "@canopy/protocol";
 import { emit, figure } from "./lib/report.mjs";
+import { varz } from "./lib/hub.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -57,7 +58,7 @@ function proc(pid) {
 }
 
 async function sample(fleet, pid) {
-  const v = await (await fetch(`${fleet.hub.http}/varz`)).json();
+  const v = await varz(fleet.hub.http);
   return { t: Date.now(), msgs: v.in_msgs, bytes: v.in_bytes, ...proc(pid) };
 }
 
