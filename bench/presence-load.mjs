@@ -11,7 +11,8 @@
 //   bytes/s  payload bytes the hub received (/varz in_bytes)
 //   disk     bytes the hub nats-server wrote to disk (/proc/<pid>/io write_bytes)
 //   CPU      hub nats-server CPU time (/proc/<pid>/stat utime+stime), ms per second
-// Figures are per 1,000 devices, compact against full.
+// Figures are per 1,000 devices, compact against full; the same window with no device connected (the
+// hub's own floor: gateway tasks) is printed too, to tell presence from the rest.
 import { readdirSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { Fleet, CanopyProcess } from "@canopy/test/harness/index";
@@ -76,6 +77,17 @@ async function seen(nc, since) {
   return ids.size;
 }
 
+/** The same figures over a window with no simulated device connected: the hub's own floor (gateway tasks). */
+async function idle(fleet, pid) {
+  const a = await sample(fleet, pid);
+  await new Promise((r) => setTimeout(r, WINDOW_MS));
+  const b = await sample(fleet, pid);
+  const s = (b.t - a.t) / 1000;
+  const r = { msgs: (b.msgs - a.msgs) / s, bytes: (b.bytes - a.bytes) / s, disk: (b.disk - a.disk) / s, cpu: (b.cpuMs - a.cpuMs) / s };
+  console.log(`no devices: hub in ${r.msgs.toFixed(0)} msgs/s, ${(r.bytes / 1024).toFixed(1)} KiB/s payload, disk writes ${(r.disk / 1024).toFixed(1)} KiB/s, CPU ${r.cpu.toFixed(0)} ms/s`);
+  return r;
+}
+
 async function phase(fleet, mode, pid) {
   const per = Math.ceil(N / PROCS);
   const sims = [];
@@ -107,15 +119,19 @@ const fleet = await Fleet.start();
 try {
   const pid = hubPid(fleet.dir.path);
   if (pid === undefined) console.log("hub nats-server pid not found: disk and CPU figures are NaN");
+  const floor = await idle(fleet, pid);
   const full = await phase(fleet, "full", pid);
   const compact = await phase(fleet, "compact", pid);
+  // What presence itself costs: each mode minus the hub's floor with no device connected.
+  const net = (r, k) => Math.round(per1k(r[k] - floor[k]));
+  console.log(`presence alone per 1,000 devices (minus the floor): full ${net(full, "msgs")} msg/s, ${net(full, "bytes")} B/s, disk ${net(full, "disk")} B/s, CPU ${net(full, "cpu")} ms/s; compact ${net(compact, "msgs")} msg/s, ${net(compact, "bytes")} B/s, disk ${net(compact, "disk")} B/s, CPU ${net(compact, "cpu")} ms/s`);
   const f = (name, unit, key) => figure({ name, value: per1k(compact[key]), unit, baseline: per1k(full[key]), better: "lower" });
   emit("presence-load", [
     f(`hub messages in per 1,000 devices, steady state, heartbeat ${values.heartbeat} (compact beats vs full status every beat)`, "msg/s", "msgs"),
     f("hub payload bytes in per 1,000 devices (compact vs full)", "B/s", "bytes"),
     f("hub nats-server disk writes per 1,000 devices (compact vs full)", "B/s", "disk"),
     f("hub nats-server CPU per 1,000 devices (compact vs full)", "ms/s", "cpu"),
-  ], { devices: N, procs: PROCS, heartbeat: values.heartbeat, windowS: WINDOW_MS / 1000 });
+  ], { devices: N, procs: PROCS, heartbeat: values.heartbeat, windowS: WINDOW_MS / 1000, floor });
 } finally {
   await fleet.stop();
 }

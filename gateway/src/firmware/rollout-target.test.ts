@@ -12,7 +12,7 @@ const rec = (state: CommandRecord["state"], at = T, message?: string): CommandRe
   ({ id: "c", device: "d1", name: "firmware.flash", args: {}, createdAt: T - 10_000, ttlMs: 1, state, times: { [state]: at }, updatedAt: at, ...(message ? { error: { code: "x", message } } : {}) }) as CommandRecord;
 const flashed = { state: "confirmed", version: "2.0.0", sha256: SHA, at: T, detail: "" };
 const dev = (online: boolean, seenAt: number, mcu?: { firmware: string; online: boolean; lastFlash?: typeof flashed | undefined }): DeviceView =>
-  ({ record: { id: "d1" }, online, lastSeenMs: 0, status: { seenAt, mcus: mcu ? [{ id: "m1", board: "rp2040", link: "serial", firstSeen: T, lastSeen: seenAt, lastFlash: flashed, ...mcu }] : [] } }) as unknown as DeviceView;
+  ({ record: { id: "d1" }, online, lastSeenMs: 0, status: { seenAt, reportedAt: seenAt, mcus: mcu ? [{ id: "m1", board: "rp2040", link: "serial", firstSeen: T, lastSeen: seenAt, lastFlash: flashed, ...mcu }] : [] } }) as unknown as DeviceView;
 
 test("firmware gate: waiting until the flash ends, failed with its reason, ok only after the soak on the new version", () => {
   assert.deepEqual(health(r, "d1/m1", undefined, dev(true, T), T), { result: "waiting" });

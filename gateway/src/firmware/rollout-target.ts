@@ -90,7 +90,7 @@ export function health(r: FirmwareRollout, unit: string, rec: CommandRecord | un
   const m: McuSummary | undefined = dev?.status?.mcus?.find((x) => x.id === mcu);
   // Only a device report that carries this flash (the bridge records it before it answers) says anything
   // about the new image: the MCU list in a report can be older than the report itself.
-  if (!dev?.status || dev.status.seenAt < confirmedAt || m?.lastFlash?.sha256 !== r.sha256) {
+  if (!dev?.status || dev.status.reportedAt < confirmedAt || m?.lastFlash?.sha256 !== r.sha256) {
     return late ? { result: "failed", error: `confirmed ${r.version}, but the device's reports never showed it` } : { result: "waiting" };
   }
   if (m.firmware !== r.version) return late ? { result: "failed", error: `confirmed ${r.version}, then reported ${m.firmware}` } : { result: "waiting" };

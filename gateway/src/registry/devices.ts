@@ -139,12 +139,13 @@ function parseStatus(e: KvEntry, beat: KvEntry | undefined): DeviceView["status"
   const parsed = DeviceStatus.safeParse(safeJson(e));
   if (!parsed.success) return undefined;
   const seenAt = e.created.getTime();
-  return { ...parsed.data, seenAt, ...newerBeat(seenAt, beat) };
+  return { ...parsed.data, seenAt, reportedAt: seenAt, ...newerBeat(seenAt, beat) };
 }
 
 export interface DeviceView {
   record: DeviceRecordT;
-  status: (DeviceStatusT & { seenAt: number }) | undefined;
+  /** `seenAt`: hub time of the newer of the status record and the compact beat; `reportedAt`: of the status record itself. */
+  status: (DeviceStatusT & { seenAt: number; reportedAt: number }) | undefined;
   online: boolean;
   lastSeenMs: number | undefined;
 }
