@@ -7,7 +7,7 @@
 //      view: hub CMD → leaf mirror → agent → journal → UP → hub shard → gateway ingest → KV);
 //   3. commands/s to one device: N pings sent with `concurrency` publishes in flight, until all ended.
 //   4. one command to `--fanout` (1,000) simulated devices (`canopy sim fleet --commands`): from the first
-//      send (64 in flight, as `canopy cmd send --group`) until every one is terminal in KV `commands`
+//      send (`--fanout-inflight`, default 256 as `canopy cmd send --group`) until every one is terminal in KV `commands`
 //      (waitForCommands, as `--wait`); baseline: a live query answered by the same devices (core
 //      scatter-gather). `--fanout 0` skips it.
 // and prints the ratios. Numbers depend on the machine; this one is shared, so run it when idle.
@@ -26,6 +26,7 @@ const { values } = parseArgs({
     fanout: { type: "string", default: "1000" },
     "fanout-procs": { type: "string", default: "2" },
     "fanout-runs": { type: "string", default: "3" },
+    "fanout-inflight": { type: "string", default: "256" },
   },
 });
 const FANOUT = Number(values.fanout);
@@ -198,7 +199,7 @@ async function fanOut(hub, sender) {
     const t = performance.now();
     const sent = [];
     let next = 0;
-    await Promise.all(Array.from({ length: 64 }, async () => {
+    await Promise.all(Array.from({ length: Number(values["fanout-inflight"]) }, async () => {
       while (next < targets.length) {
         const device = targets[next++];
         sent.push(await sender.send({ device, name: "ping", ttlMs: 60_000 }));

@@ -8,7 +8,7 @@
 //            `q.all` with a bare count of the N answers on `qr.*.<id>` (the fan-out without the collector)
 //   config   `config set` of a fleet-wide key → rendered for every device in KV `cfg` (the hub's part
 //            of a rollout: simulated devices have no config mirror and apply nothing)
-//   command  one ping to every device → all terminal in KV `commands` (sent 64 in flight, as the CLI)
+//   command  one ping to every device → all terminal in KV `commands` (sent 256 in flight, as the CLI)
 import { parseArgs } from "node:util";
 import { Fleet, CanopyProcess } from "@canopy/test/harness/index";
 import { Kvm } from "@nats-io/kv";
@@ -108,7 +108,7 @@ try {
   const tk = performance.now();
   const sent = [];
   let next = 0;
-  await Promise.all(Array.from({ length: 64 }, async () => {
+  await Promise.all(Array.from({ length: 256 }, async () => {
     while (next < targets.length) sent.push(await sender.send({ device: targets[next++], name: "ping", ttlMs: 300_000 }));
   }));
   const sendMs = performance.now() - tk;

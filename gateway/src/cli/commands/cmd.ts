@@ -31,7 +31,7 @@ interface SendOpts {
 }
 
 /** Sends in flight at once in a fan-out. */
-const FAN_OUT_IN_FLIGHT = 64;
+const FAN_OUT_IN_FLIGHT = 256;
 
 export function registerCmd(program: Command): void {
   const cmd = program
