@@ -44,7 +44,7 @@ export function registerSim(program: Command): void {
     .option("--presence <mode>", "compact (full status on change, compact beats between, like agents) | full (full status every heartbeat: the pre-issue-15 load)", "compact")
     .option("--commands", "take commands: ping runs, other names are rejected (results reach KV commands through a hub shard)")
     .option("--log-level <level>", "trace|debug|info|warn|error")
-    .addHelpText("after", "\nExamples:\n  canopy sim fleet --devices 1000 --server nats://127.0.0.1:4222 --creds hub/creds/admin.creds --seed 7 --groups lab,field\n  canopy sim fleet --devices 1000 --commands --groups sim   # then: canopy cmd --group sim ping --wait")
+    .addHelpText("after", "\nExamples:\n  canopy sim fleet --devices 1000 --server nats://127.0.0.1:4222 --creds hub/creds/admin.creds --seed 7 --groups lab,field\n  canopy sim fleet --devices 1000 --commands --groups sim   # then: canopy cmd send --group sim ping --wait")
     .action(async (f: SimFlags) => {
       const creds = f.creds ?? process.env.CANOPY_CREDS;
       if (f.presence !== "compact" && f.presence !== "full") {
