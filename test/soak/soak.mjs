@@ -52,6 +52,24 @@ function rssKiB(groups) {
 }
 const sum = (m) => [...m.values()].reduce((a, b) => a + b, 0);
 
+/** What a process is, for the per-kind breakdown: hub/leaf nats-server, agent, bridge, gateway. */
+const kinds = new Map();
+function kindOf(key) {
+  if (kinds.has(key)) return kinds.get(key);
+  let kind = "other";
+  try {
+    const args = readFileSync(`/proc/${key.split(":")[0]}/cmdline`, "utf8").split("\0");
+    if (args[0]?.endsWith("nats-server")) kind = args.some((a) => a.includes("/hub/")) ? "hub nats-server" : "leaf nats-server";
+    else if (args.includes("agent")) kind = "agent";
+    else if (args.includes("bridge")) kind = "bridge";
+    else if (args.includes("hub")) kind = "gateway";
+  } catch {
+    /* exited */
+  }
+  kinds.set(key, kind);
+  return kind;
+}
+
 const fleet = await Fleet.start();
 let stopping = false;
 const cleanup = async () => {
@@ -138,6 +156,7 @@ for (let k = 0; Date.now() < endAt; k++) {
   }
 }
 const rssEnd = rssKiB(groups());
+for (const k of [...(rssStart?.keys() ?? []), ...rssEnd.keys()]) kindOf(k);
 // Growth over the processes alive from the end of the warm-up to the end (restarted ones start small).
 const kept = [...(rssStart ?? new Map()).keys()].filter((k) => rssEnd.has(k));
 const keptStart = kept.reduce((a, k) => a + rssStart.get(k), 0);
@@ -171,12 +190,26 @@ for (const b of bursts) {
 }
 await fleet.stop();
 const growth = keptStart > 0 ? (keptEnd - keptStart) / keptStart : 0;
+// Survivors' growth per kind of process (MiB at the end of the warm-up → at the end).
+const byKind = {};
+for (const k of kept) {
+  const e = (byKind[kindOf(k)] ??= { n: 0, startMiB: 0, endMiB: 0 });
+  e.n++;
+  e.startMiB += rssStart.get(k) / 1024;
+  e.endMiB += rssEnd.get(k) / 1024;
+}
+for (const e of Object.values(byKind)) {
+  e.growthPct = Math.round(((e.endMiB - e.startMiB) / e.startMiB) * 1000) / 10;
+  e.startMiB = Math.round(e.startMiB);
+  e.endMiB = Math.round(e.endMiB);
+}
 const result = {
   soak: {
     minutes, devices, ratePerDevice: rate, faults: injected, sent, acked, arrived, duplicates, orderViolations, lost: missing,
     rssFleetStartMiB: Math.round(sum(rssStart ?? new Map()) / 1024), rssFleetEndMiB: Math.round(sum(rssEnd) / 1024), rssFleetPeakMiB: Math.round(rssPeak / 1024),
     survivors: kept.length, rssSurvivorsStartMiB: Math.round(keptStart / 1024), rssSurvivorsEndMiB: Math.round(keptEnd / 1024),
     rssGrowthPct: Math.round(growth * 1000) / 10,
+    survivorsByKind: byKind,
   },
 };
 result.soak.ok = missing === 0 && duplicates === 0 && orderViolations === 0 && growth < 0.05;
