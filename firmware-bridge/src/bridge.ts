@@ -66,7 +66,7 @@ export async function runBridge(options: BridgeOptions, signal: AbortSignal): Pr
   const store: BridgeStore = openBridgeStore(options.dataDir);
   const registry = new McuRegistry(store.mcus, cfg.maxMcus, (id) => {
     forgetDedup(store.dedup, id);
-    void store.sessions.remove(id);
+    void store.sessions.remove(id).catch(() => {});
   });
   await registry.markAllOffline();
   const seqs = await SeqAllocator.open(store.meta);
@@ -80,11 +80,15 @@ export async function runBridge(options: BridgeOptions, signal: AbortSignal): Pr
   let listener: MqttListener | undefined;
   const links: PortLink[] = [];
   let serialDone: Promise<void> = Promise.resolve();
-  const flushTimer = setInterval(() => void registry.flush().catch(() => {}), 5_000);
+  // lastSeen is cosmetic: while the disk guard says the partition is full, it waits in memory (LMDB
+  // commits that meet ENOSPC fail, and lmdb-js has been seen to corrupt its native heap on them).
+  const storage = new StorageWatch();
+  const flushTimer = setInterval(() => {
+    if (!storage.refusal()) void registry.flush().catch(() => {});
+  }, 5_000);
   try {
     nc = await connectLeaf(options.leaf, `canopy-bridge-${device}`, log.child({ component: "nats" }), signal);
     const counters = new Counters();
-    const storage = new StorageWatch();
     storage.listen(nc);
     const publisher = new UpPublisher({ nc, device, seqs, dedup: store.dedup, log: log.child({ component: "publisher" }), signal: pubStop.signal, refusal: () => storage.refusal() });
     const hub = new McuHub({ device, publisher, registry, counters, log: log.child({ component: "hub" }), commandTimeoutMs: cfg.commandTimeoutMs });

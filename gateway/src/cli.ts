@@ -18,6 +18,7 @@ import { registerCompletion } from "./cli/commands/completion.js";
 import { registerHubStatus } from "./cli/commands/hub-status.js";
 import { registerDoctor } from "./cli/commands/doctor.js";
 import { registerPub } from "./cli/commands/pub.js";
+import { isTimeout } from "./cli/connect-check.js";
 
 /**
  * `canopy` for operators and the hub. Exit codes scripts can trust: 0 ok, 1 runtime failure,
@@ -86,7 +87,11 @@ export function reportError(err: unknown): number {
     // Help and version are "errors" to commander; usage mistakes were already printed by it.
     return err.exitCode === 0 ? 0 : 2;
   }
-  process.stderr.write(`error: ${errorMessage(err)}\n`);
+  // nats.js says only "timeout": say who did not answer, and that it is usually brief.
+  const message = isTimeout(err)
+    ? "the hub did not answer in time (a hub cluster elects new leaders for a few seconds after a node goes down; a busy hub answers late); try again"
+    : errorMessage(err);
+  process.stderr.write(`error: ${message}\n`);
   if (err instanceof CanopyError && err.isUsage) return 2;
   return 1;
 }

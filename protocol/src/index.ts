@@ -5,6 +5,7 @@ export * from "./schemas/common.js";
 export * from "./schemas/device.js";
 export * from "./schemas/config.js";
 export * from "./runtime/backoff.js";
+export * from "./runtime/deadline.js";
 export * from "./runtime/nats-server.js";
 export * from "./runtime/server-config.js";
 export * from "./duration.js";

@@ -34,14 +34,14 @@ const log = (msg) => console.error(`[soak ${new Date().toISOString().slice(11, 1
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Resident memory (KiB) by pid of every process in the given process groups (the fleet's daemons and children). */
-function rssKiB(groups) {
+function rssKiB(groups, field = "VmRSS") {
   const out = new Map();
   for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
       const pgid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[2]);
       if (!groups.has(pgid)) continue;
-      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+      const m = new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, "utf8"));
       // Keyed by pid and start time, so a restarted process is a new one.
       if (m) out.set(`${pid}:${stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]}`, Number(m[1]));
     } catch {
@@ -51,6 +51,24 @@ function rssKiB(groups) {
   return out;
 }
 const sum = (m) => [...m.values()].reduce((a, b) => a + b, 0);
+
+/** What a process is, for the per-kind breakdown: hub/leaf nats-server, agent, bridge, gateway. */
+const kinds = new Map();
+function kindOf(key) {
+  if (kinds.has(key)) return kinds.get(key);
+  let kind = "other";
+  try {
+    const args = readFileSync(`/proc/${key.split(":")[0]}/cmdline`, "utf8").split("\0");
+    if (args[0]?.endsWith("nats-server")) kind = args.some((a) => a.includes("/hub/")) ? "hub nats-server" : "leaf nats-server";
+    else if (args.includes("agent")) kind = "agent";
+    else if (args.includes("bridge")) kind = "bridge";
+    else if (args.includes("hub")) kind = "gateway";
+  } catch {
+    /* exited */
+  }
+  kinds.set(key, kind);
+  return kind;
+}
 
 const fleet = await Fleet.start();
 let stopping = false;
@@ -107,13 +125,19 @@ const endAt = Date.now() + minutes * 60_000;
 const warmupAt = Date.now() + Number(o["warmup-share"]) * minutes * 60_000;
 const groups = () => new Set([fleet.hub.proc.pid, ...[...fleet.agents.values()].map((a) => a.proc.pid)]);
 let rssStart;
+// RSS counts the file pages a process maps (the node binary, LMDB's memory-mapped files): anonymous
+// memory (heaps) is reported beside it, as that is where a leak would show.
+let anonStart;
 let rssPeak = 0;
 for (let k = 0; Date.now() < endAt; k++) {
   await sleep(Math.min(faultEvery, Math.max(0, endAt - Date.now())));
   const rssNow = rssKiB(groups());
   const rss = sum(rssNow);
   rssPeak = Math.max(rssPeak, rss);
-  if (rssStart === undefined && Date.now() >= warmupAt) rssStart = rssNow;
+  if (rssStart === undefined && Date.now() >= warmupAt) {
+    rssStart = rssNow;
+    anonStart = rssKiB(groups(), "RssAnon");
+  }
   if (Date.now() >= endAt) break;
   const fault = faults[k % faults.length];
   const d = fault === "bridge" ? ids[0] : ids[(k * 7) % ids.length];
@@ -138,6 +162,8 @@ for (let k = 0; Date.now() < endAt; k++) {
   }
 }
 const rssEnd = rssKiB(groups());
+const anonEnd = rssKiB(groups(), "RssAnon");
+for (const k of [...(rssStart?.keys() ?? []), ...rssEnd.keys()]) kindOf(k);
 // Growth over the processes alive from the end of the warm-up to the end (restarted ones start small).
 const kept = [...(rssStart ?? new Map()).keys()].filter((k) => rssEnd.has(k));
 const keptStart = kept.reduce((a, k) => a + rssStart.get(k), 0);
@@ -171,12 +197,32 @@ for (const b of bursts) {
 }
 await fleet.stop();
 const growth = keptStart > 0 ? (keptEnd - keptStart) / keptStart : 0;
+// Survivors' growth per kind of process (MiB at the end of the warm-up → at the end).
+const byKind = {};
+for (const k of kept) {
+  const e = (byKind[kindOf(k)] ??= { n: 0, startMiB: 0, endMiB: 0, anonStartMiB: 0, anonEndMiB: 0 });
+  e.n++;
+  e.startMiB += rssStart.get(k) / 1024;
+  e.endMiB += rssEnd.get(k) / 1024;
+  e.anonStartMiB += (anonStart.get(k) ?? 0) / 1024;
+  e.anonEndMiB += (anonEnd.get(k) ?? 0) / 1024;
+}
+const pct = (a, b) => (a > 0 ? Math.round(((b - a) / a) * 1000) / 10 : 0);
+for (const e of Object.values(byKind)) {
+  e.growthPct = pct(e.startMiB, e.endMiB);
+  e.anonGrowthPct = pct(e.anonStartMiB, e.anonEndMiB);
+  for (const f of ["startMiB", "endMiB", "anonStartMiB", "anonEndMiB"]) e[f] = Math.round(e[f] * 10) / 10;
+}
+const anonKeptStart = kept.reduce((a, k) => a + (anonStart.get(k) ?? 0), 0);
+const anonKeptEnd = kept.reduce((a, k) => a + (anonEnd.get(k) ?? 0), 0);
 const result = {
   soak: {
     minutes, devices, ratePerDevice: rate, faults: injected, sent, acked, arrived, duplicates, orderViolations, lost: missing,
     rssFleetStartMiB: Math.round(sum(rssStart ?? new Map()) / 1024), rssFleetEndMiB: Math.round(sum(rssEnd) / 1024), rssFleetPeakMiB: Math.round(rssPeak / 1024),
     survivors: kept.length, rssSurvivorsStartMiB: Math.round(keptStart / 1024), rssSurvivorsEndMiB: Math.round(keptEnd / 1024),
     rssGrowthPct: Math.round(growth * 1000) / 10,
+    anonSurvivorsStartMiB: Math.round(anonKeptStart / 1024), anonSurvivorsEndMiB: Math.round(anonKeptEnd / 1024), anonGrowthPct: pct(anonKeptStart, anonKeptEnd),
+    survivorsByKind: byKind,
   },
 };
 result.soak.ok = missing === 0 && duplicates === 0 && orderViolations === 0 && growth < 0.05;

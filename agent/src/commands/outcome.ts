@@ -1,4 +1,4 @@
-import { CanopyError, ErrorCode, errorMessage, type CommandEvent, type CommandRequest } from "@canopy/protocol";
+import { CanopyError, ErrorCode, deadline, errorMessage, type CommandEvent, type CommandRequest } from "@canopy/protocol";
 import type { CommandHandler, HandlerContext } from "./registry.js";
 
 /** Results bigger than this would not fit an UP message comfortably; they become a failure instead. */
@@ -21,8 +21,8 @@ export async function runHandler(
   now: () => number = Date.now,
 ): Promise<CommandEvent> {
   const limitMs = handler.untilTtl ? Math.max(0, req.createdAt + req.ttlMs - now()) + handler.timeoutMs : handler.timeoutMs;
-  const timeout = AbortSignal.timeout(limitMs);
-  const signal = AbortSignal.any([control.signal, timeout]);
+  const limit = deadline(limitMs, control.signal);
+  const signal = limit.signal;
   const stopped = new Promise<"stopped">((resolve) => {
     if (control.signal.aborted) resolve("stopped");
     control.signal.addEventListener("abort", () => resolve("stopped"), { once: true });
@@ -43,12 +43,14 @@ export async function runHandler(
     return done("succeeded", { result: value });
   } catch (err) {
     if (control.signal.aborted) return stoppedEvent(control, done);
-    if (timeout.aborted) {
+    if (signal.aborted) {
       return done("failed", { error: { code: ErrorCode.Timeout, message: `${req.name} timed out after ${limitMs} ms` } });
     }
     const e = err instanceof CanopyError ? err : new CanopyError(ErrorCode.Internal, errorMessage(err));
     const state = e.code === ErrorCode.Rejected ? "rejected" : e.code === ErrorCode.Expired ? "expired" : "failed";
     return done(state, { error: e.toWire() });
+  } finally {
+    limit.clear();
   }
 }
 

@@ -5,6 +5,7 @@ import {
   ErrorCode,
   FlashArgs,
   Subjects,
+  deadline,
   errorMessage,
   flashFailureMessage,
   sleep,
@@ -52,8 +53,8 @@ export const firmwareFlash = defineHandler({
     const cache = new FirmwareCache(join(ctx.options.data, "firmware"), ctx.nc, Number(process.env["CANOPY_TEST_FIRMWARE_CHUNK_DELAY_MS"] ?? 0));
     let path: string;
     try {
-      const dl = AbortSignal.any([signal, AbortSignal.timeout(DOWNLOAD_DEADLINE_MS)]);
-      path = await cache.fetch(a, (p) => events.download(p), dl);
+      const dl = deadline(DOWNLOAD_DEADLINE_MS, signal);
+      path = await cache.fetch(a, (p) => events.download(p), dl.signal).finally(() => dl.clear());
     } catch (err) {
       throw events.fail("failed", `download: ${errorMessage(err)}`);
     }

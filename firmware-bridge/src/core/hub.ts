@@ -67,10 +67,13 @@ export class McuHub {
     const session = new McuSession(this, who.id, link);
     this.sessions.set(who.id, session);
     this.attachedAt.set(who.id, Date.now());
-    void this.o.registry.online(who).then(() => {
-      const ev: McuOnlineEvent = { mcu: who.id, at: Date.now(), board: who.board, firmware: who.firmware, link: who.link };
-      this.fire(Subjects.mcuEvent(this.o.device, who.id, "online"), json(ev));
-    });
+    void this.o.registry.online(who).then(
+      () => {
+        const ev: McuOnlineEvent = { mcu: who.id, at: Date.now(), board: who.board, firmware: who.firmware, link: who.link };
+        this.fire(Subjects.mcuEvent(this.o.device, who.id, "online"), json(ev));
+      },
+      (err: unknown) => this.o.log.warn({ mcu: who.id, err: errorMessage(err) }, "registry write failed (disk full?): the MCU is online but not recorded"),
+    );
     this.o.log.info({ mcu: who.id, board: who.board, firmware: who.firmware, link: who.link }, "mcu online");
     this.held.release(who.id);
     return session;
@@ -87,10 +90,13 @@ export class McuHub {
   detach(s: McuSession, reason: string): void {
     if (!this.isCurrent(s)) return;
     this.sessions.delete(s.id);
-    void this.o.registry.offline(s.id).then(() => {
-      const ev: McuOfflineEvent = { mcu: s.id, at: Date.now(), link: s.link.name, reason };
-      this.fire(Subjects.mcuEvent(this.o.device, s.id, "offline"), json(ev));
-    });
+    void this.o.registry.offline(s.id).then(
+      () => {
+        const ev: McuOfflineEvent = { mcu: s.id, at: Date.now(), link: s.link.name, reason };
+        this.fire(Subjects.mcuEvent(this.o.device, s.id, "offline"), json(ev));
+      },
+      (err: unknown) => this.o.log.warn({ mcu: s.id, err: errorMessage(err) }, "registry write failed (disk full?): the MCU is offline but not recorded"),
+    );
     this.o.log.info({ mcu: s.id, reason, link: s.link.name }, "mcu offline");
   }
 

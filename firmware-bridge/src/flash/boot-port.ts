@@ -92,8 +92,12 @@ export class BootPort {
     while (this.events.length === 0) {
       if (signal.aborted || !this.conn) return undefined;
       await new Promise<void>((resolve) => {
-        this.eventWake = resolve;
-        signal.addEventListener("abort", () => resolve(), { once: true });
+        const onAbort = (): void => resolve();
+        this.eventWake = () => {
+          signal.removeEventListener("abort", onAbort);
+          resolve();
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
       });
       this.eventWake = undefined;
     }

@@ -1,3 +1,4 @@
+import { deadline } from "@canopy/protocol";
 import { nodeSerialIo, type SerialIo } from "../serial/io.js";
 import { BootPort } from "./boot-port.js";
 import { BootCodec, BootOp, BootStatus, WRITE_CHUNK } from "./canopy-protocol.js";
@@ -18,7 +19,8 @@ export class CanopyBootloaderFlasher implements Flasher {
   constructor(private readonly io: SerialIo = nodeSerialIo) {}
 
   async flash(req: FlashRequest): Promise<FlashResult> {
-    const signal = AbortSignal.any([req.signal, AbortSignal.timeout(req.deadlineMs)]);
+    const overall = deadline(req.deadlineMs, req.signal);
+    const signal = overall.signal;
     const port = new BootPort(this.io, req.port, req.baud ?? 115200);
     const confirmWithinMs = Number(req.options?.["confirmWithinMs"] ?? 15_000);
     let bytesSent = 0;
@@ -44,6 +46,7 @@ export class CanopyBootloaderFlasher implements Flasher {
       if (err instanceof FlashError) throw err;
       throw new FlashError(signal.aborted ? aborted(req.signal).code : "tool_failed", String(err), { cause: err });
     } finally {
+      overall.clear();
       await port.close();
     }
   }
@@ -80,7 +83,15 @@ export class CanopyBootloaderFlasher implements Flasher {
 
   /** After ACTIVATE: the new app must say hello with the new version and CONFIRM in time. */
   private async awaitBoot(port: BootPort, req: FlashRequest, confirmWithinMs: number, outer: AbortSignal): Promise<Omit<FlashResult, "bytesSent">> {
-    const signal = AbortSignal.any([outer, AbortSignal.timeout(confirmWithinMs * 2 + 5_000)]);
+    const boot = deadline(confirmWithinMs * 2 + 5_000, outer);
+    try {
+      return await this.awaitConfirm(port, req, boot.signal, outer);
+    } finally {
+      boot.clear();
+    }
+  }
+
+  private async awaitConfirm(port: BootPort, req: FlashRequest, signal: AbortSignal, outer: AbortSignal): Promise<Omit<FlashResult, "bytesSent">> {
     const want = req.image.version;
     let booted: string | undefined;
     while (!signal.aborted) {
@@ -97,7 +108,12 @@ export class CanopyBootloaderFlasher implements Flasher {
       } else if (e.version === want) {
         port.ackConfirm();
         // The app repeats CONFIRM until an ack gets through: keep answering until it goes quiet.
-        while ((await port.nextEvent(AbortSignal.any([outer, AbortSignal.timeout(1_000)])))?.kind === "confirm") port.ackConfirm();
+        for (;;) {
+          const quiet = deadline(1_000, outer);
+          const next = await port.nextEvent(quiet.signal).finally(() => quiet.clear());
+          if (next?.kind !== "confirm") break;
+          port.ackConfirm();
+        }
         return { confirmed: true, bootedVersion: want };
       }
     }

@@ -28,6 +28,8 @@ const STATE_OF: Record<FlashPhase, FlashState> = {
 };
 /** How long the MCU's serial link may take to close its port for the flasher. */
 const SUSPEND_MS = 15_000;
+/** How long past its deadline a flasher that does not end is given before it is cut off. */
+const OVERRUN_MS = 3_000;
 /** Progress events go upstream at most this often (the terminal one always). */
 const PROGRESS_EVERY_MS = 500;
 
@@ -108,22 +110,34 @@ export class FlashService {
     }
     this.o.log.info({ mcu, version: req.version, port: port.path, flasher: req.flasher }, "flashing");
     const progress = new ProgressRelay((ev) => this.publish(mcu, req, ev));
+    // A flasher must end by its deadline; one that does not (a tool or a native call that hangs) is
+    // cut off OVERRUN_MS later, so the agent always gets an answer and the port goes back to the link.
+    const overrun = new AbortController();
+    const cutOff = sleep(req.deadlineMs + OVERRUN_MS, overrun.signal).then((ran) => {
+      if (ran) throw new FlashError("timeout", `flasher ${req.flasher} did not end within its deadline (${req.deadlineMs} ms); cut off`);
+      return undefined as never;
+    });
     try {
-      const r = await flasher.flash({
-        port: port.path,
-        baud: port.baudRate,
-        image: { data, format: req.format, sha256: req.sha256, version: req.version, board: req.board },
-        signal: this.stopping.signal,
-        deadlineMs: req.deadlineMs,
-        onProgress: (p) => progress.push(p),
-        // `mcu`: a banner must name this MCU to confirm (avrdude); the Canopy bootloader ignores it.
-        options: { confirmWithinMs: String(req.confirmWithinMs), mcu },
-      });
+      const r = await Promise.race([
+        flasher.flash({
+          port: port.path,
+          baud: port.baudRate,
+          image: { data, format: req.format, sha256: req.sha256, version: req.version, board: req.board },
+          signal: AbortSignal.any([this.stopping.signal, overrun.signal]),
+          deadlineMs: req.deadlineMs,
+          onProgress: (p) => progress.push(p),
+          // `mcu`: a banner must name this MCU to confirm (avrdude); the Canopy bootloader ignores it.
+          options: { confirmWithinMs: String(req.confirmWithinMs), mcu },
+        }),
+        cutOff,
+      ]);
       return flashOutcome(flasher, req, r);
     } catch (err) {
+      if (err instanceof FlashError && /cut off$/.test(err.message)) this.o.log.error({ mcu, flasher: req.flasher, deadlineMs: req.deadlineMs }, "flasher overran its deadline: cut off");
       const code = err instanceof FlashError ? `${err.code}: ` : "";
       return { state: "failed", detail: `${code}${errorMessage(err)}`, bytesSent: 0 };
     } finally {
+      overrun.abort();
       port.resume();
     }
   }

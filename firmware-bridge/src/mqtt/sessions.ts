@@ -28,7 +28,7 @@ export function resumeSession(db: Database<StoredSession, string>, clientId: str
   const s = db.get(clientId);
   if (!s) return undefined;
   if (req.discard || s.expiresAt <= now || req.persistMs === 0) {
-    void db.remove(clientId);
+    void db.remove(clientId).catch(() => {});
     return undefined;
   }
   return s;

@@ -74,7 +74,10 @@ export class McuRegistry {
     if (!oldest) return false;
     const id = oldest.id;
     this.leaving.add(id);
-    void this.db.remove(id).finally(() => this.leaving.delete(id));
+    void this.db
+      .remove(id)
+      .catch(() => {})
+      .finally(() => this.leaving.delete(id));
     this.pending.delete(id);
     this.dirty.delete(id);
     this.pruned++;

@@ -70,6 +70,6 @@ export function openBridgeStore(dir: string): BridgeStore {
 /** Drops every dedup entry of one MCU (it was pruned from the registry). */
 export function forgetDedup(db: Database<DedupEntry, string>, mcu: string): void {
   for (const prefix of [`m:${mcu}/`, `s:${mcu}/`]) {
-    for (const key of db.getKeys({ start: prefix, end: `${prefix}\uffff` })) void db.remove(key);
+    for (const key of db.getKeys({ start: prefix, end: `${prefix}\uffff` })) void db.remove(key).catch(() => {});
   }
 }

@@ -125,6 +125,6 @@ async function apiRequest(nc: NatsConnection, subject: string): Promise<unknown>
   }
 }
 
-function isTimeout(err: unknown): boolean {
+export function isTimeout(err: unknown): boolean {
   return err instanceof TimeoutError || (err instanceof RequestError && err.cause instanceof TimeoutError);
 }

@@ -34,7 +34,7 @@ test("with a node down, a config change and a command still reach both devices",
   // Right after the kill the cluster elects new JetStream leaders for a few seconds and the hub
   // answers "jetstream is not enabled" (503); an operator retries, so does the test (bounded).
   let set = await cluster.cli(["config", "set", "app.mode", "eco", "--fleet", "--json"]);
-  for (let i = 0; set.code !== 0 && /jetstream is not enabled|no answer within/.test(set.stderr) && i < 15; i++) {
+  for (let i = 0; set.code !== 0 && /jetstream is not enabled|no answer within|did not answer in time/.test(set.stderr) && i < 15; i++) {
     await new Promise((r) => setTimeout(r, 1_000));
     set = await cluster.cli(["config", "set", "app.mode", "eco", "--fleet", "--json"]);
   }

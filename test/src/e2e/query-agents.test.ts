@@ -217,7 +217,10 @@ test("groups are cached in LMDB: restarted without its hub link, an agent still 
       return active.every((a) => a >= 0 && a < 3e9);
     },
     { timeoutMs: 60_000, intervalMs: 500, what: "d1's mirrors of hub streams healthy again" },
-  );
+  ).catch((err: Error) => {
+    const leafLog = fleet.agent("d1").proc.output.filter((l) => /leaf|mirror|nats-server/i.test(l)).slice(-30);
+    throw new Error(`${err.message}\n--- d1's leaf log:\n${leafLog.join("\n")}`);
+  });
   await waitFor(async () => (await matching(["--group", "lab"])).includes("d1"), { timeoutMs: 30_000, intervalMs: 500, what: "d1 answering after its mirrors settled" });
 });
 

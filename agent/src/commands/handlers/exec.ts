@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { isAbsolute } from "node:path";
 import { z } from "zod";
-import { CanopyError, ErrorCode } from "@canopy/protocol";
+import { CanopyError, ErrorCode, deadline } from "@canopy/protocol";
 import { defineHandler } from "../registry.js";
 import { execAllowlist } from "./exec-allow.js";
 
@@ -28,7 +28,8 @@ export const exec = defineHandler({
         `${args.path} is not in this device's exec allowlist (the local file ${ctx.options.execAllowFile} or agent --allow-exec, narrowed by config exec.allow); allowed: ${allowed.join(", ") || "none"}`,
       );
     }
-    return runScript(args.path, args.args, AbortSignal.any([signal, AbortSignal.timeout(args.timeoutMs)]));
+    const limit = deadline(args.timeoutMs, signal);
+    return runScript(args.path, args.args, limit.signal).finally(() => limit.clear());
   },
 });
 
