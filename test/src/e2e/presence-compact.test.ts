@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Kvm } from "@nats-io/kv";
-import { jetstream } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { waitFor } from "@canopy/protocol";
 import { Fleet } from "../harness/index.js";
 
@@ -79,4 +79,26 @@ test("compact heartbeats: the full status only on change, beats in between; devi
   const off = await row();
   assert.equal(off?.online, false, JSON.stringify(off));
   assert.equal(off?.status?.state, "stopping");
+});
+
+test("a hub without KV beat (provisioned before it): the agent falls back to full records and stays online; readers cope", async (t) => {
+  const fleet = await Fleet.start();
+  t.after(() => fleet.stop());
+  const agent = await fleet.startAgent("pc2", { heartbeat: "1s" });
+  const hub = await fleet.hubConnection();
+  await (await jetstreamManager(hub)).streams.delete("KV_beat");
+  let full = 0;
+  const w = await (await new Kvm(hub).open("status")).watch({ key: "pc2", include: "updates_only" as never });
+  t.after(() => w.stop());
+  void (async () => {
+    for await (const _ of w) full++;
+  })();
+  await waitFor(() => agent.proc.output.some((l) => l.includes("compact heartbeat refused")), { timeoutMs: 20_000, what: "the agent noticing" });
+  const after = full;
+  await waitFor(() => full >= after + 4, { timeoutMs: 20_000, what: "full records on every heartbeat" });
+  const r = await fleet.cli(["devices", "--json"]);
+  assert.equal(r.code, 0, r.stderr);
+  const row = (JSON.parse(r.stdout) as DeviceRow[]).find((d) => d.id === "pc2");
+  assert.equal(row?.online, true, JSON.stringify(row));
+  assert.ok((row?.lastSeenMs ?? Infinity) < 3_000);
 });
