@@ -215,12 +215,14 @@ export class PortLink implements McuLink {
       if (f.type === FrameType.Telemetry) checkReadingName("telemetry", f.metric);
       else if (f.type === FrameType.Event) checkReadingName("event", f.name);
     } catch (err) {
-      this.order(s.id).check(f.seq);
+      const order = this.order(s.id);
+      if (order.check(f.seq) === "take") order.settled(f.seq);
       this.drop(err instanceof FrameError ? err.reason : "invalid_id", errorMessage(err));
       this.linkAck(f.seq, LINK_ACK_REJECTED);
       return;
     }
-    if (this.order(s.id).check(f.seq) === "early") {
+    const order = this.order(s.id);
+    if (order.check(f.seq) === "early") {
       // An earlier frame is still to come (its resend): leave this one unacked so the MCU resends it after.
       this.o.counters.inc("serial.out_of_order");
       return;
@@ -232,15 +234,22 @@ export class PortLink implements McuLink {
       else if (f.type === FrameType.Event) p = s.event(f.name, f.payload, dedup);
       else p = s.commandAck({ linkId: f.cmdId }, f.status === 0, Buffer.from(f.detail).toString("utf8"));
     } catch (err) {
+      order.settled(f.seq);
       this.drop(err instanceof FrameError ? err.reason : "invalid_id", errorMessage(err));
       this.linkAck(f.seq, LINK_ACK_REJECTED);
       return;
     }
     p.then(
-      () => this.linkAck(f.seq, LINK_ACK_STORED),
+      () => {
+        order.settled(f.seq);
+        this.linkAck(f.seq, LINK_ACK_STORED);
+      },
       (err) => {
         this.o.log.debug({ err: errorMessage(err) }, "frame not stored; the MCU will resend");
-        if (err instanceof CanopyError && err.code === ErrorCode.DiskFull) this.linkAck(f.seq, LINK_ACK_DISK_FULL);
+        if (err instanceof CanopyError && err.code === ErrorCode.DiskFull) {
+          order.settled(f.seq);
+          this.linkAck(f.seq, LINK_ACK_DISK_FULL);
+        }
       },
     );
   }

@@ -43,6 +43,8 @@ test("FrameOrder: a gap no resend fills within 10 s is given up; the cursor surv
   before.hello(42, 100);
   assert.equal(before.check(101), "take");
   assert.equal(before.check(102), "take");
+  before.settled(101);
+  before.settled(102);
   await store.meta.flushed;
   const after = new FrameOrder(store.meta, "m2");
   after.hello(42, 140); // the MCU says hello again to the restarted bridge, frames 103.. still unacked
@@ -52,4 +54,33 @@ test("FrameOrder: a gap no resend fills within 10 s is given up; the cursor surv
   const rebooted = new FrameOrder(store.meta, "m2");
   rebooted.hello(43, 1);
   assert.equal(rebooted.check(2), "take", "a new boot starts after its hello");
+});
+
+test("FrameOrder: the persisted cursor moves only past settled frames, in take order (a frame taken but not stored when the bridge died is expected again)", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "canopy-order-"));
+  const store = openBridgeStore(dir);
+  t.after(async () => {
+    await store.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const before = new FrameOrder(store.meta, "m3");
+  before.hello(9, 0);
+  for (const seq of [1, 2, 3, 4]) assert.equal(before.check(seq), "take");
+  before.settled(1);
+  before.settled(3); // stored out of order: the cursor may not pass 2
+  before.settled(77); // not taken: ignored
+  await store.meta.flushed;
+  const after = new FrameOrder(store.meta, "m3");
+  after.hello(9, 30);
+  assert.equal(after.check(5, 0), "early", "a later frame left in the pty waits");
+  assert.equal(after.check(2), "take", "the MCU's resend of 2 is taken first");
+  assert.equal(after.check(3), "take", "3 was stored: its resend is deduplicated by the publisher, in order");
+  assert.equal(after.check(4), "take");
+  assert.equal(after.check(5), "take");
+  // Everything settled: the cursor is past 5 (and past the hello at 30 once reached).
+  for (const seq of [2, 3, 4, 5]) after.settled(seq);
+  await store.meta.flushed;
+  const again = new FrameOrder(store.meta, "m3");
+  again.hello(9, 31);
+  assert.equal(again.check(6), "take");
 });

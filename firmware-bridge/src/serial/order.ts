@@ -13,8 +13,11 @@ export type OrderVerdict = "take" | "resend" | "early";
  * arrive before an earlier one's resend: taking it would store the readings out of order. A frame is
  * taken only when it is the next expected one (`early` ones are left unacked, and the MCU sends
  * them again after the gap); frames behind are resends of frames already taken (the dedup path
- * stores them once). The cursor (boot nonce, next seq) is persisted in `meta` with the same LMDB
- * write batch as the frame's dedup entry, so a restarted bridge continues where it stopped.
+ * stores them once). The cursor (boot nonce, next seq) is persisted in `meta` so a restarted bridge
+ * continues where it stopped, and it moves only past frames that are SETTLED (stored in UP, or
+ * refused), in take order: a frame taken but not yet stored when the bridge died is expected again
+ * after the restart, so the MCU's resend of it is stored before any later frame (were the cursor
+ * past it, a later frame still in the pty could be taken first and the resend land behind it).
  */
 export class FrameOrder {
   private boot = -1;
@@ -22,6 +25,9 @@ export class FrameOrder {
   /** Seqs the MCU spent on hellos within this boot: never data, skipped when reached. */
   private readonly hellos = new Set<number>();
   private gapSince = 0;
+  /** Taken frames not settled yet, in take order (at most the MCU's window, bounded anyway). */
+  private readonly unsettled: number[] = [];
+  private readonly settledEarly = new Set<number>();
 
   constructor(private readonly meta: Database<number, string> | undefined, private readonly mcu: string) {}
 
@@ -40,6 +46,8 @@ export class FrameOrder {
         this.boot = boot;
         this.next = (seq + 1) & 0xffff;
         this.hellos.clear();
+        this.unsettled.length = 0;
+        this.settledEarly.clear();
         this.save();
         return;
       }
@@ -58,8 +66,22 @@ export class FrameOrder {
     this.gapSince = 0;
     this.next = (seq + 1) & 0xffff;
     this.skipHellos();
-    this.save();
+    this.unsettled.push(seq);
+    // Bounded: frames that never settle (the bridge stopping) must not grow it; the cursor moves on.
+    if (this.unsettled.length > 1024) this.settled(this.unsettled[0] as number, true);
     return "take";
+  }
+
+  /** A taken frame is stored in UP (or refused for good): the persisted cursor may move past it. */
+  settled(seq: number, force = false): void {
+    if (!force && !this.unsettled.includes(seq)) return;
+    this.settledEarly.add(seq);
+    let moved = false;
+    while (this.unsettled.length > 0 && this.settledEarly.delete(this.unsettled[0] as number)) {
+      this.unsettled.shift();
+      moved = true;
+    }
+    if (moved) this.save();
   }
 
   private skipHellos(): void {
@@ -68,6 +90,7 @@ export class FrameOrder {
   }
 
   private save(): void {
-    void this.meta?.put(this.key, this.boot * 0x10000 + this.next).catch(() => {});
+    const cursor = this.unsettled[0] ?? this.next;
+    void this.meta?.put(this.key, this.boot * 0x10000 + cursor).catch(() => {});
   }
 }
