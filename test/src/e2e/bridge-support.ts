@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { once } from "node:events";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
@@ -100,6 +100,10 @@ export class PtyPair {
   }
 
   async start(): Promise<void> {
+    // A SIGKILLed socat leaves its links behind, pointing at /dev/pts numbers that other pairs may
+    // reuse: remove them, so the wait below is for this socat's own links.
+    rmSync(this.a, { force: true });
+    rmSync(this.b, { force: true });
     const child = spawn("socat", [`pty,raw,echo=0,link=${this.a}`, `pty,raw,echo=0,link=${this.b}`], { stdio: "ignore" });
     this.child = child;
     await waitFor(() => existsSync(this.a) && existsSync(this.b), { timeoutMs: 5_000, what: "socat ptys" });
