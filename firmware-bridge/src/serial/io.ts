@@ -1,3 +1,4 @@
+import { stat } from "node:fs/promises";
 import { SerialPort, SerialPortMock } from "serialport";
 import { LinkError } from "../errors.js";
 
@@ -25,19 +26,18 @@ const CLOSE_WAIT_MS = 3_000;
 class StreamConnection implements SerialConnection {
   readonly closed: Promise<Error | undefined>;
   private dataCb: ((chunk: Buffer) => void) | undefined;
+  private settle!: (why: Error | undefined) => void;
+  private lastErr: Error | undefined;
 
   constructor(readonly path: string, private readonly port: PortLike) {
-    this.closed = new Promise((resolve) => {
-      let lastErr: Error | undefined;
-      port.on("error", (err: Error) => {
-        lastErr = err;
-        // An I/O error on a pty or an unplugged USB CDC device: make sure the port is closed so the
-        // 'close' event fires and the link supervisor reconnects.
-        if (port.isOpen) port.close(() => {});
-        else resolve(lastErr);
-      });
-      port.on("close", (err?: Error | null) => resolve(err ?? lastErr));
+    this.closed = new Promise((resolve) => (this.settle = resolve));
+    port.on("error", (err: Error) => {
+      this.lastErr = err;
+      // An I/O error on a pty or an unplugged USB CDC device: make sure the port is closed so the
+      // link supervisor reconnects.
+      void this.close();
     });
+    port.on("close", (err?: Error | null) => this.settle(err ?? this.lastErr));
     port.on("data", (chunk: Buffer) => this.dataCb?.(chunk));
   }
 
@@ -57,12 +57,20 @@ class StreamConnection implements SerialConnection {
 
   /**
    * Closes the port, waiting at most CLOSE_WAIT_MS: a close that never completes (seen as a flash that
-   * never answered) must not hold up whoever takes the port next; the fd is released when it does.
+   * never answered) must not hold up whoever takes the port next, nor the link's reconnect — `closed`
+   * settles then too; the fd is released when the close does complete.
    */
   close(): Promise<void> {
     return new Promise((resolve) => {
-      if (!this.port.isOpen) return resolve();
-      const timer = setTimeout(resolve, CLOSE_WAIT_MS);
+      if (!this.port.isOpen) {
+        if (!this.port.closing) this.settle(this.lastErr);
+        else setTimeout(() => this.settle(this.lastErr ?? new LinkError(`closing ${this.path} did not complete`)), CLOSE_WAIT_MS).unref();
+        return resolve();
+      }
+      const timer = setTimeout(() => {
+        this.settle(this.lastErr ?? new LinkError(`closing ${this.path} did not complete`));
+        resolve();
+      }, CLOSE_WAIT_MS);
       this.port.close(() => {
         clearTimeout(timer);
         resolve();
@@ -103,3 +111,45 @@ export const mockSerialIo: SerialIo & { ports: Map<string, SerialPortMock> } = {
     return openPort(port, path, signal);
   },
 };
+
+/** How often an open port's device node is checked (see `watchDeviceNode`). */
+export const DEVICE_WATCH_MS = 1_000;
+
+/**
+ * Calls `gone` once the device node behind `path` disappears or is replaced by another device (a USB
+ * adapter re-enumerated, a pty pair recreated), checking every `everyMs`. The read side normally sees
+ * the unplug as an I/O error, but not always: a port with no read pending when the other end vanishes
+ * can sit open on a dead node. Paths that are not device nodes on this machine (the mock binding's)
+ * are not watched. Returns a stop function.
+ */
+export function watchDeviceNode(path: string, gone: (why: Error) => void, everyMs = DEVICE_WATCH_MS): () => void {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const check = (rdev: number): void => {
+    timer = setTimeout(() => {
+      stat(path).then(
+        (s) => {
+          if (stopped) return;
+          if (s.rdev !== rdev) gone(new LinkError(`${path} is now another device`));
+          else check(rdev);
+        },
+        (err: NodeJS.ErrnoException) => {
+          if (stopped) return;
+          if (err.code === "ENOENT" || err.code === "ENXIO" || err.code === "ENODEV") gone(new LinkError(`${path} is gone (${err.code})`));
+          else check(rdev);
+        },
+      );
+    }, everyMs);
+    timer.unref();
+  };
+  stat(path).then(
+    (s) => {
+      if (!stopped && (s.isCharacterDevice() || s.rdev !== 0)) check(s.rdev);
+    },
+    () => {},
+  );
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}

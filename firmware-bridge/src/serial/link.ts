@@ -6,7 +6,7 @@ import type { Logger } from "../log.js";
 import { checkReadingName, type McuHub, type McuLink, type McuSession } from "../core/hub.js";
 import { SerialDecoder, type SerialMode } from "./decoder.js";
 import { encodeFrame, FLAG_RETRANSMIT, FrameType, LINK_ACK_DISK_FULL, LINK_ACK_REJECTED, LINK_ACK_STORED, type Frame } from "./frame.js";
-import type { SerialConnection, SerialIo } from "./io.js";
+import { watchDeviceNode, type SerialConnection, type SerialIo } from "./io.js";
 import { commandLine, WHO_LINE, type TextLine } from "./text.js";
 import { BootOp } from "../flash/canopy-protocol.js";
 import { FrameOrder } from "./order.js";
@@ -24,6 +24,8 @@ export interface PortLinkOptions {
   /** For ports found by a glob: stop (and let the scanner restart us) once the path is gone. */
   stopWhenGone?: boolean;
   exists?: (path: string) => boolean;
+  /** Close the port when its device node disappears (default true; see `watchDeviceNode`). */
+  watchDevice?: boolean;
   /** Where each MCU's frame-order cursor persists across bridge restarts (LMDB `meta`). */
   meta?: Database<number, string>;
 }
@@ -103,8 +105,15 @@ export class PortLink implements McuLink {
     conn.onData((chunk) => this.decoder.push(chunk));
     const onAbort = (): void => void conn.close();
     signal.addEventListener("abort", onAbort, { once: true });
+    // The device node vanishing (unplug) closes the port even if no read is pending to see the error.
+    let goneWhy: Error | undefined;
+    const unwatch = this.o.watchDevice === false ? () => {} : watchDeviceNode(this.o.path, (why) => {
+      goneWhy = why;
+      void conn.close();
+    });
     this.sendWho(true);
-    const why = await conn.closed;
+    const why = (await conn.closed) ?? goneWhy;
+    unwatch();
     signal.removeEventListener("abort", onAbort);
     this.conn = undefined;
     this.decoder.reset();

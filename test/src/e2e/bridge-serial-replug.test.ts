@@ -21,7 +21,9 @@ test("serial: 5,000 binary frames while the pty is killed and recreated twice â†
       throw new Error(`${err.message}; in UP ${await countUp(leaf, filter)}; bridge ${JSON.stringify(counters)}\nsim: ${sim.output.slice(-5).join("\n")}\nbridge: ${bridge.output.slice(-8).join("\n")}`);
     });
     await pty.kill(); // unplug: both pty ends vanish, frames in flight are cut
-    await waitFor(() => lost() > i, { timeoutMs: 10_000, what: "the bridge to notice the unplug" });
+    await waitFor(() => lost() > i, { timeoutMs: 10_000, what: "the bridge to notice the unplug" }).catch((err: Error) => {
+      throw new Error(`${err.message}\nbridge: ${bridge.output.slice(-12).join("\n")}\nsim: ${sim.output.slice(-5).join("\n")}`);
+    });
     await pty.start(); // replug: same paths, new ptys
   }
   const code = await Promise.race([sim.exited, new Promise((r) => setTimeout(r, 60_000, "timeout").unref())]);

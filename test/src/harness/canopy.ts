@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { waitFor } from "@canopy/protocol";
+import { delay } from "@canopy/protocol";
 
 /** The repo's `bin/canopy.js`: e2e tests run the real CLI, compiled, as users do. */
 export const CANOPY_BIN = fileURLToPath(new URL("../../../bin/canopy.js", import.meta.url));
@@ -65,6 +65,8 @@ export function json<T = unknown>(r: RunResult): T {
  */
 export class CanopyProcess {
   readonly output: string[] = [];
+  /** Exited, and its stdout and stderr are read to the end. */
+  private ended = false;
   private readonly child: ChildProcess;
   private readonly exitPromise: Promise<number | null>;
 
@@ -75,6 +77,7 @@ export class CanopyProcess {
       detached: true,
     });
     this.exitPromise = new Promise((resolve) => this.child.once("exit", (code) => resolve(code)));
+    this.child.once("close", () => (this.ended = true));
     const onData = (d: Buffer): void => {
       for (const line of d.toString().split("\n")) if (line) this.output.push(line);
       if (this.output.length > 2000) this.output.splice(0, this.output.length - 2000);
@@ -95,11 +98,21 @@ export class CanopyProcess {
     return this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /**
+   * The first output line matching `re`. Fails at the deadline, or as soon as the process has ended
+   * without printing it, with the output as it stood then.
+   */
   async waitForOutput(re: RegExp, timeoutMs = 20_000): Promise<string> {
-    return waitFor(() => this.output.find((l) => re.test(l)), {
-      timeoutMs,
-      what: `output ${re} from canopy ${this.args.join(" ")}\n--- output:\n${this.output.slice(-30).join("\n")}`,
-    });
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = this.output.find((l) => re.test(l));
+      if (line !== undefined) return line;
+      const why = this.ended
+        ? `the process ended (${this.child.exitCode ?? this.child.signalCode}) without printing it`
+        : Date.now() >= deadline ? `timed out after ${timeoutMs} ms (process still running)` : undefined;
+      if (why) throw new Error(`waiting for output ${re} from canopy ${this.args.join(" ")}: ${why}\n--- last output:\n${this.output.slice(-40).join("\n")}`);
+      await delay(50);
+    }
   }
 
   /** Signals the whole process group (the daemon and every child it started). */

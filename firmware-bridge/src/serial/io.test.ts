@@ -1,0 +1,71 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { once } from "node:events";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { waitFor } from "@canopy/protocol";
+import { nodeSerialIo, watchDeviceNode } from "./io.js";
+
+async function ptys(dir: string): Promise<{ a: string; b: string; kill(): Promise<void> }> {
+  const a = join(dir, "a");
+  const b = join(dir, "b");
+  rmSync(a, { force: true });
+  rmSync(b, { force: true });
+  const child = spawn("socat", [`pty,raw,echo=0,link=${a}`, `pty,raw,echo=0,link=${b}`], { stdio: "ignore" });
+  await waitFor(() => existsSync(a) && existsSync(b), { timeoutMs: 5_000, what: "socat ptys" });
+  return {
+    a,
+    b,
+    kill: async () => {
+      const exited = once(child, "exit");
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+test("watchDeviceNode: an open pty whose pair is killed is reported gone within ~2 checks; a plain path is not watched", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "canopy-io-"));
+  try {
+    const pair = await ptys(dir);
+    const conn = await nodeSerialIo.open(pair.a, 115200);
+    const gone: Error[] = [];
+    const stop = watchDeviceNode(pair.a, (why) => gone.push(why), 100);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(gone.length, 0, "a live device is not reported");
+    const t0 = Date.now();
+    await pair.kill();
+    await waitFor(() => gone.length > 0, { timeoutMs: 3_000, what: "the vanished pty to be reported" });
+    assert.equal(gone.length, 1);
+    assert.match(gone[0]!.message, /is gone \(ENOENT\)|is now another device/);
+    assert.ok(Date.now() - t0 < 3_000);
+    stop();
+    await conn.close();
+    await conn.closed;
+
+    // Not a device node (the mock binding's paths, a typo): nothing is watched, nothing is reported.
+    const notDevice: Error[] = [];
+    const stop2 = watchDeviceNode(join(dir, "nothing-here"), (why) => notDevice.push(why), 50);
+    await new Promise((r) => setTimeout(r, 300));
+    stop2();
+    assert.equal(notDevice.length, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a serial connection's `closed` settles when the pty pair is killed (the link reconnects from there)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "canopy-io-"));
+  try {
+    const pair = await ptys(dir);
+    const conn = await nodeSerialIo.open(pair.a, 115200);
+    conn.onData(() => {});
+    await pair.kill();
+    const why = await Promise.race([conn.closed, new Promise((r) => setTimeout(r, 5_000, "still open").unref())]);
+    assert.notEqual(why, "still open");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
