@@ -30,6 +30,7 @@ const { values } = parseArgs({
     heartbeat: { type: "string", default: "5s" },
     "start-batch": { type: "string", default: "4" },
     "timeout-s": { type: "string", default: "180" },
+    "hub-ready-s": { type: "string", default: "300" },
   },
 });
 const N = Number(values.devices);
@@ -37,6 +38,8 @@ const PER = Number(values["per-device"]);
 const DOWN_MS = Number(values["down-s"]) * 1000;
 const BATCH = Math.max(1, Number(values["start-batch"]));
 const TIMEOUT_MS = Number(values["timeout-s"]) * 1000;
+/** The restarted hub's budget to print ready: 100 leaves dialling back in on a 2-core box slow it down. */
+const HUB_READY_MS = Number(values["hub-ready-s"]) * 1000;
 const SHARD = "FLEET_UP_0";
 /** How many devices publish their backlog at once while the hub is down. */
 const PUBLISH_PARALLEL = 10;
@@ -68,9 +71,14 @@ async function drainCounts(jsm) {
   return info.state.subjects ?? {};
 }
 
-const fleet = await Fleet.start();
+/** What has been measured so far: a run that fails part-way still ends with its JSON line. */
+const partial = { devices: N, perDevice: PER, heartbeat: values.heartbeat, startBatch: BATCH };
+let phase = "starting the hub";
+let fleet;
 try {
+  fleet = await Fleet.start();
   // 1. The fleet: N real agents, BATCH at a time.
+  phase = "starting the devices";
   const t0 = Date.now();
   for (let i = 0; i < N; i += BATCH) {
     await Promise.all(devices.slice(i, i + BATCH).map((d) => fleet.startAgent(d, { heartbeat: values.heartbeat })));
@@ -78,13 +86,17 @@ try {
     if (Math.floor(done / 10) > Math.floor(i / 10) || done === N) log(`${done}/${N} devices up (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   }
   const fleetUpMs = Date.now() - t0;
+  partial.fleetUpMs = fleetUpMs;
   let links = 0;
   const linkDeadline = Date.now() + 60_000;
   while (Date.now() < linkDeadline && (links = await leafnodes(fleet.hub.http).catch(() => links)) < N) await sleep(250);
   const steady = await varz(fleet.hub.http);
   console.log(`leaves: ${N} real devices (agent + leaf nats-server each, ${BATCH} at a time) up in ${fleetUpMs} ms; hub before the kill: ${links} leaf links, ${steady.connections} client connections, RSS ${(steady.mem / 2 ** 20).toFixed(0)} MiB`);
 
+  partial.leafLinks = links;
+  partial.steadyRssMiB = Math.round(steady.mem / 2 ** 20);
   // 2. Hub SIGKILLed; every device's app publishes its backlog into its own leaf while it is down.
+  phase = "the hub restart";
   const s = sampler(fleet.hub.http);
   let killedAt = 0;
   let publishedMs = 0;
@@ -101,17 +113,23 @@ try {
         acked.set(d, 0);
       }));
       publishedMs = Date.now() - killedAt;
+      partial.publishedMs = publishedMs;
+      partial.acked = [...acked.values()].reduce((a, b) => a + b, 0);
       const rest = killedAt + DOWN_MS - Date.now();
       log(`hub down: ${[...acked.values()].reduce((a, b) => a + b, 0)}/${N * PER} messages acked by the leaves in ${publishedMs} ms; keeping the hub down ${Math.max(0, rest)} ms more`);
       if (rest > 0) await sleep(rest);
+      phase = "waiting for the restarted hub to be ready";
     },
+    readyMs: HUB_READY_MS,
   });
   const ready = Date.now();
   if (killedAt === 0) killedAt = t1;
   const downMs = ready - killedAt;
   console.log(`hub SIGKILLed and started again: ready ${downMs} ms after the kill (backlog published in ${publishedMs} ms)`);
 
+  partial.downMs = downMs;
   // 3. From ready: every leaf link back (baseline), every device's backlog in the hub shard (value).
+  phase = "the drain";
   const nc = await fleet.hubConnection();
   const jsm = await jetstreamManager(nc);
   const drainedAt = new Map();
@@ -156,6 +174,11 @@ try {
     drainP50Ms: perDev.length ? percentile(perDev, 50) : null, drainMaxMs: perDev.length ? Math.max(...perDev) : null,
     steadyRssMiB: Math.round(mib(steady.mem)), settledRssMiB: Math.round(mib(after.mem)),
   });
+} catch (err) {
+  // No figure is made up: the JSON line says which phase failed and carries what was measured.
+  log(`failed during ${phase}: ${err.message}`);
+  emit("leaves", [], { ...partial, failed: phase, error: String(err.message).slice(0, 2000) });
+  process.exitCode = 1;
 } finally {
-  await fleet.stop();
+  await fleet?.stop();
 }

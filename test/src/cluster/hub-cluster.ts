@@ -116,7 +116,7 @@ export class HubCluster {
     if (enroll) await this.enroll(device);
     const proc = new CanopyProcess([
       "agent", ...(enroll ? ["--bundle", this.bundlePath(device)] : []),
-      "--data", join(this.dir.path, "devices", device), "--port", "-1", "--heartbeat", "1s",
+      "--data", join(this.dir.path, "devices", device), "--port", String(await freePort()), "--heartbeat", "1s",
     ]);
     const line = await proc.waitForOutput(/"event":"agent-ready"/, 30_000);
     const a = { device, proc, leafUrl: (JSON.parse(line) as { leaf: string }).leaf };

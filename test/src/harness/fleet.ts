@@ -75,21 +75,23 @@ export class Fleet {
   }
 
   /** Starts (or restarts, same data dir and ports) the hub. */
-  async startHub(env: NodeJS.ProcessEnv = {}, ports?: { client: number; leaf: number; http: number }): Promise<HubHandle> {
-    const p = ports ?? { client: -1, leaf: -1, http: -1 };
+  async startHub(env: NodeJS.ProcessEnv = {}, ports?: { client: number; leaf: number; http: number }, readyMs = 30_000): Promise<HubHandle> {
+    // Explicit free ports (below the ephemeral range), not -1: a restart reuses them, and a port the
+    // server had picked from the ephemeral range can be taken by an outgoing connection meanwhile.
+    const p = ports ?? { client: await freePort(), leaf: this.realLeafPort ?? (await freePort()), http: await freePort() };
     const proc = new CanopyProcess(
       ["hub", "start", "--data", join(this.dir.path, "hub"), "--host", "127.0.0.1", "--port", String(p.client),
         "--leaf-port", String(p.leaf), "--http-port", String(p.http), ...this.hubArgs],
       { XDG_CONFIG_HOME: this.configHome, ...env },
     );
-    const line = await proc.waitForOutput(/"event":"hub-ready"/, 30_000);
+    const line = await proc.waitForOutput(/"event":"hub-ready"/, readyMs);
     const ready = JSON.parse(line) as { client: string; leaf: string; http: string; creds: string; ca: string };
     this.hub = { proc, ...ready, leafPort: this.realLeafPort ?? Number(/:(\d+)$/.exec(ready.leaf)?.[1]) };
     return this.hub;
   }
 
   /** SIGKILLs the hub's process group and starts it again on the same ports and data. */
-  async restartHub(opts: { kill?: boolean; beforeStart?: () => Promise<void> } = {}): Promise<HubHandle> {
+  async restartHub(opts: { kill?: boolean; beforeStart?: () => Promise<void>; readyMs?: number } = {}): Promise<HubHandle> {
     const ports = {
       client: Number(/:(\d+)$/.exec(this.hub.client)?.[1]),
       leaf: this.hub.leafPort,
@@ -102,7 +104,7 @@ export class Fleet {
       await this.hub.proc.stop();
     }
     await opts.beforeStart?.();
-    return this.startHub({}, ports);
+    return this.startHub({}, ports, opts.readyMs);
   }
 
   /** `canopy <args>` against this fleet's hub. */
@@ -132,7 +134,7 @@ export class Fleet {
     if (!existing) await link.start();
     const proc = new CanopyProcess(
       ["agent", "--device", device, ...(enroll ? ["--bundle", this.bundlePath(device)] : []),
-        "--hub", `nats-leaf://127.0.0.1:${link.port}`, "--data", dataDir, "--port", "-1",
+        "--hub", `nats-leaf://127.0.0.1:${link.port}`, "--data", dataDir, "--port", String(await freePort()),
         "--heartbeat", opts.heartbeat ?? "1s", ...(opts.args ?? [])],
       opts.env ?? {},
     );
