@@ -23,3 +23,4 @@ export * from "./version.js";
 export * from "./schemas/enroll.js";
 export * from "./query-regex.js";
 export * from "./secrets.js";
+export * from "./runtime/ports.js";

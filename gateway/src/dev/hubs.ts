@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { createServer } from "node:net";
 import { startHubServer, type HubServer } from "../hub/server.js";
 import { initIdentity } from "../identity/init.js";
+import { freePort } from "@canopy/protocol";
 import type { Logger } from "../logging.js";
 
 export interface DevHubs {
@@ -62,13 +63,7 @@ export async function portOr(preferred: number, free = false): Promise<number> {
   });
 }
 
+/** A loopback port for a server to bind next (below the ephemeral range: see `freePort`). */
 export function freeLoopbackPort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      srv.close(() => resolvePort(typeof a === "object" && a ? a.port : 0));
-    });
-  });
+  return freePort("127.0.0.1");
 }
