@@ -12,7 +12,7 @@ import { agentModules } from "./modules.js";
 import { AGENT_VERSION } from "./version.js";
 import { SystemdNotifier } from "./service/notify.js";
 import { ServiceLoop } from "./service/watchdog.js";
-import { AgentMetrics } from "./metrics/server.js";
+import type { AgentMetrics } from "./metrics/server.js";
 import { HubClock } from "./clock/hub-clock.js";
 import { DiskGuard } from "./disk/guard.js";
 import { MirrorWatch } from "./leaf/mirror-watch.js";
@@ -147,6 +147,8 @@ export async function runAgent(
   ];
   let metrics: AgentMetrics | undefined;
   if (o.metricsPort !== undefined) {
+    // Only with --metrics-port: prom-client is ~5 MiB an idle agent without it never needs.
+    const { AgentMetrics } = await import("./metrics/server.js");
     metrics = new AgentMetrics({ nc, up: () => monitor.backlog, outbox: () => publisher.pending });
     publisher.onPublished = (s) => metrics?.publishSeconds.observe(s);
     await metrics.listen(Math.max(0, o.metricsPort));

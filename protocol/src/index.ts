@@ -13,7 +13,6 @@ export * from "./runtime/supervisor.js";
 export * from "./schemas/mcu.js";
 export * from "./schemas/command.js";
 export * from "./schemas/query.js";
-export * from "./query-env.js";
 export * from "./schemas/firmware.js";
 export * from "./secrets/scrypt.js";
 export * from "./schemas/mcu-auth.js";

@@ -1,15 +1,18 @@
 import { statfs } from "node:fs/promises";
-import si from "systeminformation";
+import os from "node:os";
 import type { Facts } from "@canopy/protocol";
+import { LoadMeter, cpuTemperature, memFacts, netInterfaces } from "./host.js";
+import { staticFacts } from "./static-facts.js";
 
 /**
- * Inventory facts from systeminformation. Static facts are read once; the rest is refreshed in the
- * background (currentLoad alone takes ~0.5 s), so heartbeats and queries read a cache, never wait.
+ * Inventory facts. Static facts are read once (systeminformation, in a short-lived child); the rest
+ * is refreshed in the background from /proc and /sys, so heartbeats and queries read a cache, never wait.
  */
 export class FactsSampler {
   private facts: Facts = { os: {}, cpu: {}, mem: {}, disk: {}, net: {} };
   private timer: NodeJS.Timeout | undefined;
   private refreshing: Promise<void> | undefined;
+  private readonly load = new LoadMeter();
 
   constructor(private readonly dataDir: string, private readonly intervalMs = 15_000) {}
 
@@ -18,16 +21,9 @@ export class FactsSampler {
   }
 
   async start(): Promise<void> {
-    const [os, cpu] = await Promise.all([si.osInfo(), si.cpu()]);
-    this.facts.os = {
-      platform: os.platform,
-      distro: os.distro,
-      release: os.release,
-      arch: os.arch,
-      kernel: os.kernel,
-      hostname: os.hostname,
-    };
-    this.facts.cpu = { model: `${cpu.manufacturer} ${cpu.brand}`.trim(), cores: cpu.cores };
+    const fixed = await staticFacts();
+    this.facts.os = fixed.os;
+    this.facts.cpu = fixed.cpu;
     await this.refresh();
     this.timer = setInterval(() => void this.refresh(), this.intervalMs);
     this.timer.unref();
@@ -43,28 +39,24 @@ export class FactsSampler {
   }
 
   private async sample(): Promise<void> {
-    const [mem, disk, ifaces, load, temp] = await Promise.all([
-      si.mem(),
+    const [mem, disk, interfaces, load, temperature] = await Promise.all([
+      memFacts(),
       dataDisk(this.dataDir),
-      si.networkInterfaces().catch(() => []),
-      si.currentLoad().catch(() => undefined),
-      si.cpuTemperature().catch(() => undefined),
+      netInterfaces(),
+      this.load.sample(),
+      cpuTemperature(),
     ]);
     this.facts = {
       ...this.facts,
       cpu: {
         ...this.facts.cpu,
-        ...(load ? { load: round(load.currentLoad) } : {}),
-        ...(temp && typeof temp.main === "number" ? { temperature: temp.main } : {}),
+        ...(load === undefined ? {} : { load }),
+        ...(temperature === undefined ? {} : { temperature }),
       },
-      mem: { total: mem.total, available: mem.available, used: mem.active },
+      mem,
       disk: disk ?? {},
-      net: {
-        interfaces: (Array.isArray(ifaces) ? ifaces : [ifaces])
-          .filter((i) => !i.internal)
-          .map((i) => ({ name: i.iface, ip4: i.ip4, mac: i.mac })),
-      },
-      uptime: Math.round(si.time().uptime),
+      net: { interfaces },
+      uptime: Math.round(os.uptime()),
     };
   }
 }
@@ -80,8 +72,4 @@ async function dataDisk(dir: string): Promise<{ total: number; available: number
   } catch {
     return undefined;
   }
-}
-
-function round(n: number): number {
-  return Math.round(n * 10) / 10;
 }

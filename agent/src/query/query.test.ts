@@ -20,33 +20,33 @@ const facts: QueryFacts = {
 };
 
 const compiler = new QueryCompiler();
-const holds = (expr: string, f: QueryFacts = facts): boolean => compiler.compile(expr)(toCelContext(f)) === true;
+const holds = async (expr: string, f: QueryFacts = facts): Promise<boolean> => (await compiler.compile(expr))(toCelContext(f)) === true;
 
-test("facts convert to CEL values: ints as BigInt, doubles as numbers, absent facts stay absent", () => {
+test("facts convert to CEL values: ints as BigInt, doubles as numbers, absent facts stay absent", async () => {
   const ctx = toCelContext(facts) as { mem: { total: unknown }; cpu: { load: unknown; temperature?: unknown } };
   assert.equal(ctx.mem.total, 1_073_741_824n);
   assert.equal(ctx.cpu.load, 12.5);
   assert.equal("temperature" in ctx.cpu, false);
-  assert.ok(holds('os.platform == "linux" && mem.available < 200e6 && mcus.exists(m, m.board == "rp2040")'));
-  assert.ok(holds("cpu.cores == 4 && cpu.load > 10.0 && mem.available < 200000000"));
-  assert.ok(holds('"lab" in labels && agent.version.startsWith("0.") && up.messages > 0'));
-  assert.ok(holds('!has(cpu.temperature) && has(os.arch) && net.interfaces.exists(i, i.name == "eth0")'));
+  assert.ok(await holds('os.platform == "linux" && mem.available < 200e6 && mcus.exists(m, m.board == "rp2040")'));
+  assert.ok(await holds("cpu.cores == 4 && cpu.load > 10.0 && mem.available < 200000000"));
+  assert.ok(await holds('"lab" in labels && agent.version.startsWith("0.") && up.messages > 0'));
+  assert.ok(await holds('!has(cpu.temperature) && has(os.arch) && net.interfaces.exists(i, i.name == "eth0")'));
   // A mistyped fact is dropped: reading it is an evaluation error (the responder's "no match").
-  assert.throws(() => holds('os.platform == "linux"', { ...facts, os: { platform: 7 as unknown as string } }), /No such key: platform/);
+  await assert.rejects(holds('os.platform == "linux"', { ...facts, os: { platform: 7 as unknown as string } }), /No such key: platform/);
 });
 
-test("config is reachable flat and as a tree; whole numbers are ints", () => {
-  assert.ok(holds('config["log.level"] == "debug" && config.log.level == "debug"'));
-  assert.ok(holds("config.app.port == 8080 && config.app.ratio < 1.0"));
+test("config is reachable flat and as a tree; whole numbers are ints", async () => {
+  assert.ok(await holds('config["log.level"] == "debug" && config.log.level == "debug"'));
+  assert.ok(await holds("config.app.port == 8080 && config.app.ratio < 1.0"));
   assert.deepEqual(configTree({ a: 1, "a.b": 2 }), { a: 1n, "a.b": 2n });
   assert.deepEqual(configTree(undefined), {});
 });
 
-test("compiler rejects syntax, unknown facts and non-bool expressions; caches compiled ones", () => {
-  assert.throws(() => compiler.compile('os.platform = "linux"'), /Unexpected character/);
-  assert.throws(() => compiler.compile('os.platfrom == "linux"'), /No such key: platfrom/);
-  assert.throws(() => compiler.compile("mem.available"), /must be a bool/);
-  assert.equal(compiler.compile("true"), compiler.compile("true"));
+test("compiler rejects syntax, unknown facts and non-bool expressions; caches compiled ones", async () => {
+  await assert.rejects(compiler.compile('os.platform = "linux"'), /Unexpected character/);
+  await assert.rejects(compiler.compile('os.platfrom == "linux"'), /No such key: platfrom/);
+  await assert.rejects(compiler.compile("mem.available"), /must be a bool/);
+  assert.equal(await compiler.compile("true"), await compiler.compile("true"));
 });
 
 test("responder: bare reply on no match, values and facts on match, reasons under explain, errors as replies", async () => {

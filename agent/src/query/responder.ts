@@ -48,7 +48,7 @@ export class QueryResponder {
     let matched = false;
     let error: QueryReply["error"];
     try {
-      const compiled = this.compiler.compile(req.expr.trim() === "" ? "true" : req.expr);
+      const compiled = await this.compiler.compile(req.expr.trim() === "" ? "true" : req.expr);
       matched = compiled(toCelContext(facts)) === true;
     } catch (err) {
       error = celError(err);

@@ -1,7 +1,6 @@
 import type { Command } from "commander";
 import { CanopyError, ErrorCode, parseDuration } from "@canopy/protocol";
 import { createLogger } from "../logging.js";
-import { startSimFleet } from "./fleet.js";
 
 interface SimFlags {
   devices: string;
@@ -69,6 +68,8 @@ export function registerSim(program: Command): void {
       const ac = new AbortController();
       process.once("SIGINT", () => ac.abort());
       process.once("SIGTERM", () => ac.abort());
+      // Loaded by this command only: `canopy agent` shares this CLI and never needs the simulator.
+      const { startSimFleet } = await import("./fleet.js");
       const fleet = await startSimFleet(options, log);
       process.stdout.write(
         JSON.stringify({ event: "sim-ready", devices: fleet.devices.length, first: fleet.devices[0]?.id, last: fleet.devices.at(-1)?.id, pid: process.pid }) + "\n",

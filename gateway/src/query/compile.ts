@@ -1,5 +1,7 @@
 import { Environment } from "@marcbachmann/cel-js";
-import { CanopyError, ErrorCode, MAX_QUERY_EXPR, checkQueryRegexes, queryEnvironment } from "@canopy/protocol";
+import { CanopyError, ErrorCode, MAX_QUERY_EXPR, checkQueryRegexes } from "@canopy/protocol";
+// A subpath, not the index: CEL costs every process that imports @canopy/protocol ~8 MiB otherwise.
+import { queryEnvironment } from "@canopy/protocol/query-env";
 
 export { queryEnvironment };
 

@@ -1,5 +1,4 @@
 import { z } from "zod";
-import si from "systeminformation";
 import { CanopyError, ErrorCode, errorMessage } from "@canopy/protocol";
 import { AGENT_VERSION } from "../../version.js";
 import { defineHandler, type CommandHandler } from "../registry.js";
@@ -22,6 +21,8 @@ export const sysinfo = defineHandler({
   timeoutMs: 30_000,
   concurrent: true,
   async run(_args, _signal, ctx) {
+    // Loaded by the first sysinfo command, not at start (~5 MiB an idle agent does not need).
+    const { default: si } = await import("systeminformation");
     const [os, cpu, mem, load, temp, fs, net, time] = await Promise.all([
       si.osInfo(),
       si.cpu(),
