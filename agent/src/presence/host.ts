@@ -3,10 +3,10 @@ import os from "node:os";
 import type { Facts } from "@canopy/protocol";
 
 /**
- * The facts refreshed every interval, read straight from /proc, /sys and `os.*` with the same
- * meaning as systeminformation's `mem()`, `currentLoad()`, `cpuTemperature()` and
- * `networkInterfaces()`. Not that library: loading it costs an idle agent ~5 MiB of RSS for good,
- * and its Linux sampling forks `cat`/`date`/`sensors` shells on every refresh.
+ * The facts refreshed every interval, read straight from /proc, /sys and `os.*`: memory and load as
+ * systeminformation's `mem()` and `currentLoad()` count them, interfaces as its Linux list, temperature
+ * from the CPU's thermal zone. Not that library: loading it costs an idle agent ~5 MiB of RSS for
+ * good, and its Linux sampling forks `cat`/`date`/`sensors` shells on every refresh.
  */
 
 /** `used` is total minus available, like systeminformation's `active`. */

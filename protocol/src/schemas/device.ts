@@ -13,7 +13,7 @@ export const DeviceRecord = z.object({
 });
 export type DeviceRecord = z.infer<typeof DeviceRecord>;
 
-/** Inventory facts the agent samples with systeminformation. Every field optional: boards differ. */
+/** Inventory facts the agent samples (OS/CPU names by systeminformation, the rest from /proc and /sys). Every field optional: boards differ. */
 export const Facts = z.object({
   os: z
     .object({
