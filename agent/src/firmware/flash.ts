@@ -15,7 +15,7 @@ import {
 } from "@canopy/protocol";
 import { defineHandler, type HandlerContext } from "../commands/registry.js";
 import { requestBridge } from "../mcus/bridge-request.js";
-import { FirmwareCache, type DownloadProgress } from "./download.js";
+import type { DownloadProgress } from "./download.js";
 import { checkFlashSignature, fleetSigningKey } from "./verify.js";
 
 /** Deadlines per phase: nothing waits forever, every end says why. */
@@ -50,6 +50,8 @@ export const firmwareFlash = defineHandler({
     } catch (err) {
       throw events.fail("failed", errorMessage(err));
     }
+    // Loaded by the first flash: the object-store client is not needed by an idle agent.
+    const { FirmwareCache } = await import("./download.js");
     const cache = new FirmwareCache(join(ctx.options.data, "firmware"), ctx.nc, Number(process.env["CANOPY_TEST_FIRMWARE_CHUNK_DELAY_MS"] ?? 0));
     let path: string;
     try {

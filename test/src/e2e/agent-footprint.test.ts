@@ -13,7 +13,7 @@ import { Fleet, json } from "../harness/index.js";
 // each; the agent's own pid picks its lines out (its static-facts child inherits the preload).
 
 /** Modules an idle agent must leave alone, with the user action that loads each. */
-const LAZY = ["@marcbachmann/cel-js", "systeminformation", "prom-client", "node-wifi", "agent/dist/sim/fleet.js"];
+const LAZY = ["@marcbachmann/cel-js", "systeminformation", "prom-client", "node-wifi", "@nats-io/obj", "agent/dist/sim/fleet.js"];
 
 const HOOKS = `import { appendFileSync } from "node:fs";
 export async function load(url, ctx, next) {
@@ -59,7 +59,7 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-test("an idle agent (online, facts reported) has loaded none of CEL, systeminformation, prom-client, node-wifi, the simulator", async () => {
+test("an idle agent (online, facts reported) has loaded none of CEL, systeminformation, prom-client, node-wifi, the object store, the simulator", async () => {
   interface Row { id: string; online: boolean; status: { facts?: { os?: { platform?: string; distro?: string }; cpu?: { cores?: number; model?: string }; mem?: { total?: number } } } | null }
   const [row] = await waitFor(
     async () => {
