@@ -147,7 +147,7 @@ export async function runAgent(
   ];
   let metrics: AgentMetrics | undefined;
   if (o.metricsPort !== undefined) {
-    // Only with --metrics-port: prom-client is ~5 MiB an idle agent without it never needs.
+    // Only with --metrics-port: an agent without it never loads prom-client.
     const { AgentMetrics } = await import("./metrics/server.js");
     metrics = new AgentMetrics({ nc, up: () => monitor.backlog, outbox: () => publisher.pending });
     publisher.onPublished = (s) => metrics?.publishSeconds.observe(s);

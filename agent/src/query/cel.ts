@@ -18,7 +18,13 @@ export class QueryCompiler {
   async compile(expr: string): Promise<CompiledQuery> {
     const hit = this.cache.get(expr);
     if (hit) return hit;
-    this.env ??= import("@canopy/protocol/query-env").then((m) => m.queryEnvironment());
+    this.env ??= import("@canopy/protocol/query-env").then(
+      (m) => m.queryEnvironment(),
+      (err: unknown) => {
+        this.env = undefined; // the next query tries again
+        throw err;
+      },
+    );
     const compiled = (await this.env).parse(expr);
     // Refused here too (not only at the CLI): anyone who can publish q.* must not stall the agent.
     checkQueryRegexes(compiled.ast);

@@ -1,6 +1,6 @@
 import { Environment } from "@marcbachmann/cel-js";
 import { CanopyError, ErrorCode, MAX_QUERY_EXPR, checkQueryRegexes } from "@canopy/protocol";
-// A subpath, not the index: CEL costs every process that imports @canopy/protocol ~8 MiB otherwise.
+// A subpath, not the index: otherwise every process that imports @canopy/protocol loads CEL (~8 MiB of RSS).
 import { queryEnvironment } from "@canopy/protocol/query-env";
 
 export { queryEnvironment };
