@@ -2,8 +2,9 @@
 // Soak: steady telemetry from N devices (real hub, agents, leaves, one bridge with MQTT clients) for
 // --minutes, with a fault every --fault-every seconds, cycling hub SIGKILL, leaf SIGKILL, agent SIGKILL,
 // bridge SIGKILL and a link cut. At the end every acked message must be in the hub exactly once, in order
-// per source, and the fleet's resident memory may have grown < 5 % between the end of the warm-up and the
-// end. Prints progress on stderr and ONE JSON line of results on stdout; exit 1 on a failed check.
+// per source, and the resident memory of the processes that lived through it may have grown < 5 % between
+// the end of the warm-up and the end, both samples taken right after a full GC in every agent (--no-settle:
+// raw samples; see settle.mjs for why). Prints progress on stderr and ONE JSON line of results on stdout; exit 1 on a failed check.
 //
 //   npm run soak                                   # 30 minutes, 20 devices
 //   npm run soak -- --minutes 2 --devices 5        # a smoke run
@@ -12,6 +13,7 @@ import { parseArgs } from "node:util";
 import { connect } from "@nats-io/transport-node";
 import { Fleet, freePort, publishSeries, readShard, waitForCount, natsServerChild } from "../dist/harness/index.js";
 import { bridgePid, countSource, mqttLoad } from "../dist/faults/matrix.js";
+import { collectGarbage, inspectorUrl } from "./settle.mjs";
 
 const { values: o } = parseArgs({
   options: {
@@ -20,6 +22,8 @@ const { values: o } = parseArgs({
     rate: { type: "string", default: "5" },
     "fault-every": { type: "string", default: "30" },
     "warmup-share": { type: "string", default: "0.2" },
+    // Compare memory after a full GC in each agent (through its inspector): see settle.mjs.
+    settle: { type: "boolean", default: true },
   },
 });
 const minutes = Number(o.minutes);
@@ -81,7 +85,17 @@ process.on("SIGINT", () => void cleanup().then(() => process.exit(130)));
 const ids = Array.from({ length: devices }, (_, i) => `soak${String(i).padStart(3, "0")}`);
 const mqttPort = await freePort();
 const bridgeSpec = { args: ["--bridge-mqtt", `127.0.0.1:${mqttPort}`, "--bridge-mqtt-anonymous"] };
-const specOf = (d) => (d === ids[0] ? bridgeSpec : {});
+// With --settle every agent (and the bridge it starts) opens an inspector on a free loopback port.
+const agentEnv = o.settle ? { env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ""} --inspect=127.0.0.1:0`.trim() } } : {};
+const specOf = (d) => ({ ...(d === ids[0] ? bridgeSpec : {}), ...agentEnv });
+
+/** A full GC in every agent, so the next memory sample is live memory; returns how many took it. */
+async function settleAgents() {
+  const urls = [...fleet.agents.values()].map((a) => inspectorUrl(a.proc.output)).filter(Boolean);
+  const ok = await Promise.all(urls.map((u) => collectGarbage(u)));
+  await sleep(1_000); // freed pages go back to the OS
+  return ok.filter(Boolean).length;
+}
 log(`starting a hub and ${devices} devices`);
 for (let i = 0; i < ids.length; i += 4) await Promise.all(ids.slice(i, i + 4).map((d) => fleet.startAgent(d, specOf(d))));
 
@@ -129,6 +143,10 @@ let rssStart;
 // memory (heaps) is reported beside it, as that is where a leak would show.
 let anonStart;
 let rssPeak = 0;
+/** RSS right after a full GC in every agent (with --settle), at the end of the warm-up and at the end. */
+let settledStart;
+let settledEnd;
+const settledAt = {};
 for (let k = 0; Date.now() < endAt; k++) {
   await sleep(Math.min(faultEvery, Math.max(0, endAt - Date.now())));
   const rssNow = rssKiB(groups());
@@ -137,6 +155,10 @@ for (let k = 0; Date.now() < endAt; k++) {
   if (rssStart === undefined && Date.now() >= warmupAt) {
     rssStart = rssNow;
     anonStart = rssKiB(groups(), "RssAnon");
+    if (o.settle) {
+      settledAt.start = await settleAgents();
+      settledStart = rssKiB(groups());
+    }
   }
   if (Date.now() >= endAt) break;
   const fault = faults[k % faults.length];
@@ -163,6 +185,14 @@ for (let k = 0; Date.now() < endAt; k++) {
 }
 const rssEnd = rssKiB(groups());
 const anonEnd = rssKiB(groups(), "RssAnon");
+if (o.settle) {
+  settledAt.end = await settleAgents();
+  settledEnd = rssKiB(groups());
+}
+// Settled growth over the same survivors (a process missing from either settled sample is left out).
+const settledKept = settledStart && settledEnd ? [...settledStart.keys()].filter((k) => settledEnd.has(k) && rssStart?.has(k) && rssEnd.has(k)) : [];
+const settledKeptStart = settledKept.reduce((a, k) => a + settledStart.get(k), 0);
+const settledKeptEnd = settledKept.reduce((a, k) => a + settledEnd.get(k), 0);
 for (const k of [...(rssStart?.keys() ?? []), ...rssEnd.keys()]) kindOf(k);
 // Growth over the processes alive from the end of the warm-up to the end (restarted ones start small).
 const kept = [...(rssStart ?? new Map()).keys()].filter((k) => rssEnd.has(k));
@@ -223,8 +253,20 @@ const result = {
     rssGrowthPct: Math.round(growth * 1000) / 10,
     anonSurvivorsStartMiB: Math.round(anonKeptStart / 1024), anonSurvivorsEndMiB: Math.round(anonKeptEnd / 1024), anonGrowthPct: pct(anonKeptStart, anonKeptEnd),
     survivorsByKind: byKind,
+    ...(o.settle
+      ? {
+          settled: {
+            agentsCollected: settledAt, survivors: settledKept.length,
+            rssStartMiB: Math.round(settledKeptStart / 1024), rssEndMiB: Math.round(settledKeptEnd / 1024),
+            rssGrowthPct: pct(settledKeptStart, settledKeptEnd),
+          },
+        }
+      : {}),
   },
 };
-result.soak.ok = missing === 0 && duplicates === 0 && orderViolations === 0 && growth < 0.05;
+// The memory bound: survivors' RSS after a full GC (with --settle), else the raw RSS.
+const boundGrowth = o.settle && settledKeptStart > 0 ? (settledKeptEnd - settledKeptStart) / settledKeptStart : growth;
+result.soak.memoryBound = { on: o.settle ? "rss after a full GC in each agent" : "raw rss", growthPct: Math.round(boundGrowth * 1000) / 10, limitPct: 5 };
+result.soak.ok = missing === 0 && duplicates === 0 && orderViolations === 0 && boundGrowth < 0.05;
 console.log(JSON.stringify(result));
 process.exit(result.soak.ok ? 0 : 1);
