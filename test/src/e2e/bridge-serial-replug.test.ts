@@ -18,7 +18,7 @@ test("serial: 5,000 binary frames while the pty is killed and recreated twice â†
   for (const [i, at] of [1500, 3000].entries()) {
     await waitFor(async () => (await countUp(leaf, filter)) >= at, { timeoutMs: 30_000, what: `${at} frames in UP` }).catch(async (err: Error) => {
       const counters = Object.fromEntries(Object.entries((await bridgeStats(leaf.nc)).counters).filter(([k]) => k.startsWith("serial.")));
-      throw new Error(`${err.message}; in UP ${await countUp(leaf, filter)}; bridge ${JSON.stringify(counters)}\nsim: ${sim.output.slice(-5).join("\n")}\nbridge: ${bridge.output.slice(-8).join("\n")}`);
+      throw new Error(`${err.message}; in UP ${await countUp(leaf, filter)}; bridge ${JSON.stringify(counters)}\nsim: ${sim.output.slice(-8).join("\n")}\nbridge: ${bridge.output.slice(-30).join("\n")}`);
     });
     await pty.kill(); // unplug: both pty ends vanish, frames in flight are cut
     await waitFor(() => lost() > i, { timeoutMs: 10_000, what: "the bridge to notice the unplug" }).catch((err: Error) => {

@@ -109,13 +109,21 @@ export class PtyPair {
     await waitFor(() => existsSync(this.a) && existsSync(this.b), { timeoutMs: 5_000, what: "socat ptys" });
   }
 
-  /** SIGKILL: both ptys vanish mid-stream, as when a USB cable is pulled. */
+  /**
+   * SIGKILL: both ptys vanish mid-stream, and so do their links, as a USB adapter's device node and
+   * its /dev/serial/by-id link do when the cable is pulled. A link left behind would point at a
+   * /dev/pts number that another test's socat may get next: a bridge or sim reconnecting through it
+   * would talk to that test's pty (seen: our sim's frames acked by another bridge, "Cannot lock port").
+   */
   async kill(): Promise<void> {
     const c = this.child;
-    if (!c || c.exitCode !== null || c.signalCode !== null) return;
-    const exited = once(c, "exit");
-    c.kill("SIGKILL");
-    await exited;
+    if (c && c.exitCode === null && c.signalCode === null) {
+      const exited = once(c, "exit");
+      c.kill("SIGKILL");
+      await exited;
+    }
+    rmSync(this.a, { force: true });
+    rmSync(this.b, { force: true });
   }
 }
 
