@@ -6,6 +6,9 @@ import { createLogger } from "./log.js";
  * Process wiring for `canopy bridge`: logger, signals, exit code. SIGINT/SIGTERM stop the bridge
  * cleanly (MCUs marked offline, registry flushed); a second signal exits at once.
  */
+/** How long a stop on SIGINT/SIGTERM may take before the process exits regardless. */
+const STOP_LIMIT_MS = 10_000;
+
 export async function mainBridge(opts: Omit<BridgeOptions, "log" | "onReady">, logLevel: string): Promise<number> {
   const log = createLogger(logLevel);
   const ctl = new AbortController();
@@ -13,6 +16,13 @@ export async function mainBridge(opts: Omit<BridgeOptions, "log" | "onReady">, l
   const onSignal = (sig: NodeJS.Signals): void => {
     if (++signals > 1) process.exit(130);
     log.info({ signal: sig }, "stopping");
+    // A clean stop takes a few seconds at most (each step is bounded); if one still hangs, exit anyway
+    // rather than linger (seen: a bridge orphaned by its agent still running 5 min after SIGTERM).
+    setTimeout(() => {
+      log.error({ afterMs: STOP_LIMIT_MS }, "clean stop did not finish in time; exiting");
+      log.flush();
+      process.exit(1);
+    }, STOP_LIMIT_MS).unref();
     ctl.abort(new CanopyError("CANCELLED", `received ${sig}`));
   };
   process.on("SIGINT", onSignal);

@@ -4,7 +4,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { runBridge } from "@canopy/firmware-bridge";
 import type { BridgeConfigInput } from "@canopy/protocol";
-import { BRIDGE_MCUS_SUBJECT } from "@canopy/protocol";
+import { BRIDGE_MCUS_SUBJECT, waitFor } from "@canopy/protocol";
 import { bridgeStats, Cleanup, leafEnv, type Leaf } from "./bridge-support.js";
 import { connectPacket, generate, publishPacket, rawExchange } from "./bridge-mqtt-raw.js";
 
@@ -58,12 +58,21 @@ async function flood(port: number, from: number, count: number, publish: boolean
 
 const mib = (b: number): string => (b / 2 ** 20).toFixed(2);
 
+/** Waits until the bridge holds no MQTT connection. */
+async function quiet(leaf: Leaf): Promise<void> {
+  await waitFor(async () => (await bridgeStats(leaf.nc)).mqtt?.connections === 0, { timeoutMs: 30_000, intervalMs: 100, what: "the bridge to close every MQTT connection" });
+}
+
 test(`auth on by default: ${ROGUE_IDS.toLocaleString()} made-up client ids are all refused "not authorized", nothing remembered, heap flat`, async (t) => {
   const { leaf, port } = await inProcessBridge(t, "canopy-bridge-auth-", { mqtt: { listen: "127.0.0.1:0" } });
   // Warm-up: the first few thousand connections grow pools and JIT code once; growth after that is a leak.
   await flood(port, 0, 5_000, true);
+  // Measured when the bridge has let go of every connection: our side sees a socket close before the
+  // bridge's does, and under load hundreds of refused connections can still be winding down there.
+  await quiet(leaf);
   const warm = await heapAfterGc();
   const codes = await flood(port, 5_000, ROGUE_IDS, true);
+  await quiet(leaf);
   const end = await heapAfterGc();
   t.diagnostic(`CONNACK codes ${JSON.stringify([...codes])}; heap after GC ${mib(warm)} → ${mib(end)} MiB`);
   assert.deepEqual([...codes], [[5, ROGUE_IDS]]); // 3.1.1 return code 5 = not authorized
@@ -79,8 +88,10 @@ test(`anonymous (development) mode: ${ANON_IDS.toLocaleString()} client ids leav
   const MAX = 64;
   const { leaf, port } = await inProcessBridge(t, "canopy-bridge-cap-", { maxMcus: MAX, mqtt: { listen: "127.0.0.1:0", anonymous: true } });
   const warmCodes = await flood(port, 0, 1_000, true);
+  await quiet(leaf);
   const warm = await heapAfterGc();
   const codes = await flood(port, 1_000, ANON_IDS, true);
+  await quiet(leaf);
   const end = await heapAfterGc();
   const reply = await leaf.nc.request(BRIDGE_MCUS_SUBJECT, "", { timeout: 5_000 });
   const mcus = reply.json<unknown[]>();

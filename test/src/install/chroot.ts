@@ -67,20 +67,29 @@ export class Chroot {
     };
   }
 
-  /** Stops a process started with spawnAs (its whole group), SIGKILL after `graceMs`. */
+  /**
+   * Stops a process started with spawnAs and waits until its whole group is gone (the agent's leaf
+   * nats-server can outlive the agent by a moment, and `userdel` refuses a user with a process left,
+   * as systemd's stop waits for the unit's cgroup to empty): SIGTERM, SIGKILL after `graceMs`.
+   */
   async stop(proc: ChildProcess, graceMs = 8_000): Promise<void> {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once("exit", r));
-    const kill = (sig: NodeJS.Signals): void => {
+    const pgid = proc.pid ?? 0;
+    const kill = (sig: NodeJS.Signals | 0): boolean => {
       try {
-        process.kill(-(proc.pid ?? 0), sig);
+        process.kill(-pgid, sig);
+        return true;
       } catch {
-        /* gone */
+        return false; // the group is empty
       }
     };
+    if (pgid <= 0 || !kill(0)) return;
+    const exited = proc.exitCode !== null || proc.signalCode !== null ? Promise.resolve() : new Promise((r) => proc.once("exit", r));
     kill("SIGTERM");
     const t = setTimeout(() => kill("SIGKILL"), graceMs);
     await exited;
+    await waitFor(() => !kill(0), { timeoutMs: graceMs + 5_000, intervalMs: 50, what: `process group ${pgid} to exit` }).catch(() => {
+      kill("SIGKILL");
+    });
     clearTimeout(t);
   }
 
