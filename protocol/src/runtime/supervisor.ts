@@ -55,6 +55,12 @@ export class ServerSupervisor {
     this.proc?.kill("SIGTERM");
   }
 
+  /** Synchronous last resort (a process `exit` handler): no more restarts, SIGTERM to the server. */
+  terminate(): void {
+    this.abort.abort();
+    this.proc?.kill("SIGTERM");
+  }
+
   async stop(): Promise<void> {
     this.abort.abort();
     await this.proc?.stop();

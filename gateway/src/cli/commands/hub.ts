@@ -121,6 +121,9 @@ export function registerHub(program: Command): void {
         },
         log,
       );
+      // If this command fails from here on, the process exits (bin/canopy.js): take the server with it.
+      const terminate = (): void => server.supervisor.terminate();
+      process.once("exit", terminate);
       const { done, signal } = shutdownSignal();
       const id = server.identity;
       const target = { server: server.clientUrl, creds: id.adminCreds, ...(o.tls ? { ca: id.tls.caCert } : {}) };

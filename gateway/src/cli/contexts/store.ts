@@ -1,4 +1,5 @@
 import { mkdir, readFile, readdir, rm, writeFile, rename } from "node:fs/promises";
+import { randomBytes } from "node:crypto";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import { z } from "zod";
@@ -76,8 +77,14 @@ export class ContextStore {
     const clean = r.data;
     const path = this.file(name);
     await mkdir(join(this.dir, "contexts"), { recursive: true, mode: 0o700 });
-    await writeFile(`${path}.tmp`, JSON.stringify(clean, null, 2) + "\n", { mode: 0o600 });
-    await rename(`${path}.tmp`, path);
+    // A temporary name of its own: hub nodes started together write the same context at once, and a
+    // shared "<name>.json.tmp" was renamed away under one of them (ENOENT: its hub never got ready).
+    const tmp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
+    await writeFile(tmp, JSON.stringify(clean, null, 2) + "\n", { mode: 0o600 });
+    await rename(tmp, path).catch(async (err: unknown) => {
+      await rm(tmp, { force: true });
+      throw err;
+    });
     return clean;
   }
 
