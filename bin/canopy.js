@@ -34,5 +34,5 @@ for (const stream of [process.stdout, process.stderr]) {
 const { main } = await import(part);
 process.exitCode = await main(argv);
 // A command that failed is over, even if it had started something that keeps the event loop alive
-// (seen: \`hub start\` failing after its nats-server was up stayed running, never ready, for good).
+// (seen: `hub start` failing after its nats-server was up stayed running, never ready, for good).
 if (process.exitCode !== 0) process.exit(process.exitCode);

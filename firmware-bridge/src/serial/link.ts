@@ -24,8 +24,6 @@ export interface PortLinkOptions {
   /** For ports found by a glob: stop (and let the scanner restart us) once the path is gone. */
   stopWhenGone?: boolean;
   exists?: (path: string) => boolean;
-  /** Close the port when its device node disappears (default true; see `watchDeviceNode`). */
-  watchDevice?: boolean;
   /** Where each MCU's frame-order cursor persists across bridge restarts (LMDB `meta`). */
   meta?: Database<number, string>;
 }
@@ -107,7 +105,7 @@ export class PortLink implements McuLink {
     signal.addEventListener("abort", onAbort, { once: true });
     // The device node vanishing (unplug) closes the port even if no read is pending to see the error.
     let goneWhy: Error | undefined;
-    const unwatch = this.o.watchDevice === false ? () => {} : watchDeviceNode(this.o.path, (why) => {
+    const unwatch = watchDeviceNode(this.o.path, (why) => {
       goneWhy = why;
       void conn.close();
     });

@@ -57,8 +57,8 @@ export class ServerSupervisor {
 
   /** Synchronous last resort (a process `exit` handler): no more restarts, SIGTERM to the server. */
   terminate(): void {
-    this.abort.abort();
-    this.proc?.kill("SIGTERM");
+    this.stopRestarting();
+    this.restart();
   }
 
   async stop(): Promise<void> {
