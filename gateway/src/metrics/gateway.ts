@@ -95,7 +95,7 @@ export class GatewayMetrics {
     });
     this.commandSeconds = new Histogram({
       name: "canopy_command_duration_seconds",
-      help: "Time from sending a command to its terminal state (any outcome; see canopy_commands_ended_total)",
+      help: "Time from sending a command until the gateway recorded its terminal state (any outcome; see canopy_commands_ended_total)",
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
       registers,
     });
@@ -122,9 +122,11 @@ export class GatewayMetrics {
         if (!r.success || !isTerminal(r.data.state) || this.seen.has(r.data.id)) continue;
         this.seen.add(r.data.id);
         if (this.seen.size > SEEN_LIMIT) this.seen.delete(this.seen.values().next().value as string);
-        const end = r.data.times[r.data.state] ?? r.data.updatedAt;
+        // Both ends on the control plane's clocks: the sender's createdAt and the gateway's updatedAt of
+        // the record that first says it ended. The device's times[state] is its estimate of hub time
+        // (±half a round trip), which made fast commands come out at 0 s or below.
         this.commandsEnded.inc({ state: r.data.state });
-        this.commandSeconds.observe(Math.max(0, end - r.data.createdAt) / 1000);
+        this.commandSeconds.observe(Math.max(0, r.data.updatedAt - r.data.createdAt) / 1000);
       }
     })().catch((err) => this.log.warn({ err: errorMessage(err) }, "command metrics watch ended"));
   }
