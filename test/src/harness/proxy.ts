@@ -28,6 +28,10 @@ export class LinkProxy {
         return;
       }
       const upstream = connect(this.targetPort, this.targetHost);
+      // As nats-server's own sockets: without it Nagle holds a small write until the peer's delayed
+      // ACK (40 ms), which made a second message on the link in the same millisecond cost 40 ms.
+      client.setNoDelay(true);
+      upstream.setNoDelay(true);
       this.track(client);
       this.track(upstream);
       this.relay(client, upstream, (n) => (this.bytesUp += n));
