@@ -167,7 +167,12 @@ export class MqttConnection implements McuLink {
   }
 
   private opened(a: AcceptedConnect): void {
-    if (this.state === "closed") return;
+    if (this.state === "closed") {
+      // Closed while its CONNECT was checked: it was admitted but never comes online. Without this its
+      // place stayed taken for good (each one shrank the registry's room by one).
+      this.ctx.hub.o.registry.abandon(a.clientId);
+      return;
+    }
     this.state = "open";
     this.version = a.version;
     this.clientId = a.clientId;

@@ -44,3 +44,20 @@ test("sequence: handed out in order, never reused after a restart", async (t) =>
   assert.ok(next > 25, `reused ${next}`);
   await store.close();
 });
+
+test("registry cap: an admitted id that never came online gives its place back (abandon)", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "canopy-reg-cap-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const store = openBridgeStore(dir);
+  t.after(() => store.close());
+  const reg = new McuRegistry(store.mcus, 2);
+  await reg.online({ id: "m1", board: "b", firmware: "1", link: "mqtt:x" });
+  // m2 is admitted, but its connection closes before it comes online.
+  assert.equal(reg.admit("m2"), true);
+  reg.abandon("m2");
+  // m1 is online: only the place m2 gave back lets m3 in (nothing offline could be pruned for it).
+  assert.equal(reg.admit("m3"), true);
+  await reg.online({ id: "m3", board: "b", firmware: "1", link: "mqtt:y" });
+  assert.equal(reg.admit("m4"), false);
+  assert.deepEqual(reg.list().map((m) => m.id), ["m1", "m3"]);
+});

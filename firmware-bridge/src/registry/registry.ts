@@ -65,6 +65,11 @@ export class McuRegistry {
     return true;
   }
 
+  /** An admitted id whose connection closed before it came online: it no longer holds a place. */
+  abandon(id: string): void {
+    this.joining.delete(id);
+  }
+
   private pruneOne(): boolean {
     let oldest: McuSummary | undefined;
     for (const { key, value: stored } of this.db.getRange()) {

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import mqtt from "mqtt";
 import { BRIDGE_MCUS_SUBJECT, waitFor } from "@canopy/protocol";
 import { bridgeStats, Cleanup, leafEnv, startBridge, type Leaf } from "./bridge-support.js";
 import { connectPacket, generate, publishPacket, rawExchange } from "./bridge-mqtt-raw.js";
@@ -43,10 +44,11 @@ async function bridgeProcess(t: { after(fn: () => Promise<void>): void }, prefix
  * behind the client, and past its connection cap (256 by default) it drops new connections without a
  * CONNACK (by design; seen as 4,990 of 10,000 "no CONNACK" when it ran as its own process).
  */
-async function flood(leaf: Leaf, port: number, from: number, count: number, publish: boolean): Promise<Map<number, number>> {
+/** `settleEvery`: wait for the bridge to close every connection after that many clients. */
+async function flood(leaf: Leaf, port: number, from: number, count: number, publish: boolean, settleEvery = 250): Promise<Map<number, number>> {
   const codes = new Map<number, number>();
   for (let i = from; i < from + count; i += 50) {
-    if (i > from && (i - from) % 250 === 0) await quiet(leaf);
+    if (i > from && (i - from) % settleEvery === 0) await quiet(leaf);
     const batch = Array.from({ length: Math.min(50, from + count - i) }, (_, k) => `rogue${i + k}`);
     const results = await Promise.all(
       batch.map((id) =>
@@ -93,23 +95,37 @@ test(`auth on by default: ${ROGUE_IDS.toLocaleString()} made-up client ids are a
 test(`anonymous (development) mode: ${ANON_IDS.toLocaleString()} client ids leave at most maxMcus in the registry; the MCU list stays small`, async (t) => {
   const MAX = 64;
   const { leaf, port } = await bridgeProcess(t, "canopy-bridge-cap-", ["--max-mcus", String(MAX), "--mqtt-anonymous"]);
-  const warmCodes = await flood(leaf, port, 0, 1_000, true);
+  // The bridge lets go of every connection between batches of 50, so never more than 50 of the 64
+  // allowed are online at once. A few may still be refused "server unavailable" (3): 4 of 3,000 in a
+  // run here (373 when batches overlapped, which is how one CI run failed the 90 % bound).
+  const warmCodes = await flood(leaf, port, 0, 1_000, true, 50);
   await quiet(leaf);
   const warm = await heapAfterGc(leaf);
-  const codes = await flood(leaf, port, 1_000, ANON_IDS, true);
+  const codes = await flood(leaf, port, 1_000, ANON_IDS, true, 50);
   await quiet(leaf);
   const end = await heapAfterGc(leaf);
   const reply = await leaf.nc.request(BRIDGE_MCUS_SUBJECT, "", { timeout: 5_000 });
   const mcus = reply.json<unknown[]>();
   const stats = await bridgeStats(leaf.nc);
   t.diagnostic(`CONNACK codes ${JSON.stringify([...codes])}; registry ${mcus.length} MCUs, MCU list ${reply.data.length} bytes, pruned ${String((stats as unknown as { registryPruned: number }).registryPruned)}; heap ${mib(warm)} → ${mib(end)} MiB`);
-  // Accepted (0), or refused with "server unavailable" (3) in the instants when all 64 are online at once.
-  assert.deepEqual([...codes.keys()].filter((c) => c !== 0 && c !== 3), []);
+  assert.deepEqual([...codes.keys(), ...warmCodes.keys()].filter((c) => c !== 0 && c !== 3), []);
   const accepted = (codes.get(0) ?? 0) + (warmCodes.get(0) ?? 0);
   assert.ok((codes.get(0) ?? 0) > ANON_IDS * 0.9, `accepted ${codes.get(0)}`);
   assert.equal(stats.counters["mqtt.mcu_cap"] ?? 0, ANON_IDS + 1_000 - accepted);
   assert.equal(mcus.length, MAX);
   assert.ok(reply.data.length < MAX * 300, `MCU list ${reply.data.length} bytes`);
   assert.equal((stats as unknown as { registryPruned: number }).registryPruned, accepted - MAX);
+
+  // The cap itself: with all 64 online at once, the next one is refused "server unavailable" (3).
+  const url = `mqtt://127.0.0.1:${port}`;
+  const opts = { protocolVersion: 4 as const, reconnectPeriod: 0, connectTimeout: 20_000 };
+  const held: mqtt.MqttClient[] = [];
+  try {
+    for (let i = 0; i < MAX; i++) held.push(await mqtt.connectAsync(url, { ...opts, clientId: `held${i}` }));
+    await assert.rejects(mqtt.connectAsync(url, { ...opts, clientId: "one-too-many" }), (err: { code?: number }) => err.code === 3);
+    assert.equal((await bridgeStats(leaf.nc)).counters["mqtt.mcu_cap"], ANON_IDS + 1_000 - accepted + 1);
+  } finally {
+    await Promise.all(held.map((c) => c.endAsync()));
+  }
   assert.ok(end - warm < HEAP_SLACK, `heap grew ${mib(end - warm)} MiB`);
 });

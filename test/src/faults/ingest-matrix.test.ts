@@ -55,7 +55,14 @@ function serialRun(mcu: string): Load {
       const hub = await fleet.hubConnection();
       await waitForCount(hub, "FLEET_UP_0", filter, FRAMES, 60_000);
       const values = (await readShard(hub, "FLEET_UP_0", filter)).map(Number);
-      return countSource(values, Array.from({ length: FRAMES }, (_, k) => k + 1));
+      const c = countSource(values, Array.from({ length: FRAMES }, (_, k) => k + 1));
+      if (c.orderViolations === 0) return c;
+      // Where the order broke (shown by the failing deepEqual): already in the device's UP, or
+      // only in the hub's copy of it; and the values around the first violation in both.
+      const inUp = (await fleet.withLeaf(DEV, (nc) => readShard(nc, "UP", filter))).map(Number);
+      const at = values.findIndex((v, i) => i > 0 && v <= (values[i - 1] as number));
+      const upAt = inUp.indexOf(values[at] as number);
+      return Object.assign(c, { upOrderViolations: countSource(inUp, []).orderViolations, hubAround: values.slice(Math.max(0, at - 3), at + 3), upAround: inUp.slice(Math.max(0, upAt - 3), upAt + 3) });
     },
     async stop() {
       clearInterval(poll);
