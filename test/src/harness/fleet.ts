@@ -3,7 +3,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { fastCredsAuthenticator } from "@canopy/protocol/nats/creds";
-import { Subjects } from "@canopy/protocol";
+import { Subjects, waitFor } from "@canopy/protocol";
 import { CanopyProcess, runCanopy, type RunResult } from "./canopy.js";
 import { LinkProxy } from "./proxy.js";
 import { freePort, tempDir, type TempDir } from "./ports.js";
@@ -166,14 +166,23 @@ export class Fleet {
 
   /** A client connection to a device's leaf, closed by stop(). */
   async leafConnection(device: string): Promise<NatsConnection> {
-    const nc = await connect({ servers: this.agent(device).leafUrl, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    const nc = await this.dialLeaf(device, { maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     this.opened.push(nc);
     return nc;
   }
 
+  /**
+   * The first connection to a device's leaf, retried for up to 30 s: the agent restarts its leaf when
+   * its mirrors stay stalled after the hub link returns (about a second of "connection refused"),
+   * which is how a test that began right after a link cut failed at its first line.
+   */
+  private dialLeaf(device: string, opts: { maxReconnectAttempts: number; reconnectTimeWait?: number }): Promise<NatsConnection> {
+    return waitFor(() => connect({ servers: this.agent(device).leafUrl, ...opts }), { timeoutMs: 30_000, intervalMs: 250, what: `a connection to ${device}'s leaf` });
+  }
+
   /** Runs `fn` on a short-lived connection to a device's current leaf (its port changes when the agent restarts). */
   async withLeaf<T>(device: string, fn: (nc: NatsConnection) => Promise<T>): Promise<T> {
-    const nc = await connect({ servers: this.agent(device).leafUrl, maxReconnectAttempts: 0 });
+    const nc = await this.dialLeaf(device, { maxReconnectAttempts: 0 });
     try {
       return await fn(nc);
     } finally {
