@@ -44,8 +44,12 @@ function serialRun(mcu: string): Load {
   const filter = `up.${DEV}.tlm.mcu.${mcu}.counter`;
   let inUp = 0;
   // Progress as the device sees it: frames stored in the leaf's UP (a fresh connection: the leaf's port changes when the agent restarts).
+  // One poll at a time: while the leaf restarts, a poll waits for it (up to 30 s) instead of failing.
+  let polling = false;
   const poll = setInterval(() => {
-    fleet.withLeaf(DEV, (nc) => countIn(nc, "UP", filter)).then((n) => (inUp = n), () => {});
+    if (polling) return;
+    polling = true;
+    fleet.withLeaf(DEV, (nc) => countIn(nc, "UP", filter)).then((n) => (inUp = n), () => {}).finally(() => (polling = false));
   }, 250);
   return {
     acked: () => inUp,
