@@ -2,13 +2,14 @@ import { CanopyError, errorMessage } from "@canopy/protocol";
 import { runBridge, type BridgeOptions } from "./bridge.js";
 import { createLogger } from "./log.js";
 
-/**
- * Process wiring for `canopy bridge`: logger, signals, exit code. SIGINT/SIGTERM stop the bridge
- * cleanly (MCUs marked offline, registry flushed); a second signal exits at once.
- */
 /** How long a stop on SIGINT/SIGTERM may take before the process exits regardless. */
 const STOP_LIMIT_MS = 10_000;
 
+/**
+ * Process wiring for `canopy bridge`: logger, signals, exit code. SIGINT/SIGTERM stop the bridge
+ * cleanly (MCUs marked offline, registry flushed); a second signal exits at once, and a stop still
+ * running after STOP_LIMIT_MS exits with 1.
+ */
 export async function mainBridge(opts: Omit<BridgeOptions, "log" | "onReady">, logLevel: string): Promise<number> {
   const log = createLogger(logLevel);
   const ctl = new AbortController();

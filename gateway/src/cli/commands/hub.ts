@@ -165,5 +165,6 @@ export function registerHub(program: Command): void {
       await gateway?.stop();
       await drainOrClose(nc);
       await server.supervisor.stop();
+      process.off("exit", terminate);
     });
 }
