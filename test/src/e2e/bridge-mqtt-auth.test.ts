@@ -40,11 +40,11 @@ async function bridgeProcess(t: { after(fn: () => Promise<void>): void }, prefix
 
 /**
  * One rogue client cycling through `count` made-up client ids, 50 at a time; returns CONNACK codes seen.
- * Every 250 clients it waits until the bridge has closed its side of them: a loaded bridge lags
- * behind the client, and past its connection cap (256 by default) it drops new connections without a
- * CONNACK (by design; seen as 4,990 of 10,000 "no CONNACK" when it ran as its own process).
+ * Every `settleEvery` clients (250 by default) it waits until the bridge has closed its side of them:
+ * a loaded bridge lags behind the client, and past its connection cap (256 by default) it drops new
+ * connections without a CONNACK (by design; seen as 4,990 of 10,000 "no CONNACK" when it ran as its
+ * own process).
  */
-/** `settleEvery`: wait for the bridge to close every connection after that many clients. */
 async function flood(leaf: Leaf, port: number, from: number, count: number, publish: boolean, settleEvery = 250): Promise<Map<number, number>> {
   const codes = new Map<number, number>();
   for (let i = from; i < from + count; i += 50) {
