@@ -31,6 +31,8 @@ export function layerFromFlags(o: { fleet?: boolean; group?: string; device?: st
 
 /** Operator actions on config: each changes one layer, then renders the devices it can affect. */
 export class ConfigService {
+  private renderer: Promise<Renderer> | undefined;
+
   private constructor(
     private readonly nc: NatsConnection,
     readonly layers: ConfigLayers,
@@ -68,9 +70,10 @@ export class ConfigService {
   }
 
   async renderLayer(layer: ConfigLayer, key: string): Promise<RenderResult> {
-    const devices = await this.devicesOf(layer);
-    const renderer = await Renderer.open(this.nc);
-    return layer.kind === "fleet" ? renderer.render({ keys: [key] }) : renderer.render({ devices, keys: [key] });
+    this.renderer ??= Renderer.open(this.nc);
+    const renderer = await this.renderer;
+    if (layer.kind === "fleet") return renderer.render({ keys: [key] });
+    return renderer.render({ devices: await this.devicesOf(layer), keys: [key] });
   }
 
   /**

@@ -46,6 +46,10 @@ export async function provisionHub(nc: NatsConnection, limits: HubLimits = { com
   await bucket(Assets.kvBeat, { history: 1, storage: StorageType.Memory });
   await bucket(Assets.kvConfigSource, { history: 64 });
   await bucket(Assets.kvConfig, { history: 16 });
+  // The renderer writes a fleet or group change to every device's key as atomic batches (one commit
+  // for hundreds of compare-and-set writes; see config/render.ts).
+  const cfgStream = (await jsm.streams.info(`KV_${Assets.kvConfig}`)).config;
+  if (!cfgStream.allow_atomic) await jsm.streams.update(cfgStream.name, { ...cfgStream, allow_atomic: true });
   await bucket(Assets.kvShards, { history: 5 });
   await bucket(Assets.kvLeases, { history: 1, ttl: 60_000 });
   await bucket(Assets.kvRollouts, { history: 16 });

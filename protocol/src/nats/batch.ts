@@ -41,7 +41,58 @@ export interface BatchSenderOptions {
 }
 
 /** JetStream error: the stream does not take atomic batches (`allow_atomic` off, or an older server). */
-const BATCH_NOT_ENABLED = 10174;
+export const BATCH_NOT_ENABLED = 10174;
+/** JetStream error: `Nats-Expected-Last-Subject-Sequence` did not match (a compare-and-set lost). */
+export const WRONG_LAST_SEQUENCE = 10071;
+
+/** A batch the stream refused as a whole (nothing of it was stored), with the JetStream error code. */
+export class BatchError extends Error {
+  constructor(
+    readonly code: number | undefined,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface AtomicMessage {
+  subject: string;
+  data: Uint8Array | string;
+  headers?: Record<string, string>;
+}
+
+/**
+ * Publishes `msgs` as one atomic batch (ADR-50, nats-server ≥ 2.12, stream `allow_atomic`, at most
+ * 1,000 messages): plain publishes, and only the commit waits for the reply. The stream stores all of
+ * them or none; per-message headers such as `Nats-Expected-Last-Subject-Sequence` are checked inside
+ * the batch, and one that fails refuses the whole batch (`BatchError` with the code). Resolves with
+ * the commit's ack (the last message's sequence; the batch holds consecutive sequences).
+ */
+export async function publishAtomic(
+  nc: NatsConnection,
+  msgs: readonly AtomicMessage[],
+  opts: { id?: string; timeoutMs?: number | undefined } = {},
+): Promise<PubAck & { count: number }> {
+  if (msgs.length === 0 || msgs.length > 1_000) throw new RangeError(`an atomic batch holds 1 to 1,000 messages, not ${msgs.length}`);
+  const id = opts.id ?? nuid.next();
+  const last = msgs.length - 1;
+  let reply: Promise<{ json<T>(): T }> | undefined;
+  msgs.forEach((m, i) => {
+    const h = natsHeaders();
+    if (m.headers) for (const [k, v] of Object.entries(m.headers)) h.set(k, v);
+    h.set("Nats-Batch-Id", id);
+    h.set("Nats-Batch-Sequence", String(i + 1));
+    if (i < last) nc.publish(m.subject, m.data, { headers: h });
+    else {
+      h.set("Nats-Batch-Commit", "1");
+      reply = nc.request(m.subject, m.data, { headers: h, timeout: opts.timeoutMs ?? 5_000 });
+    }
+  });
+  const ack = (await (reply as NonNullable<typeof reply>)).json<PubAck & { count?: number; error?: { err_code?: number; description?: string } }>();
+  if (ack.error) throw new BatchError(ack.error.err_code, `${ack.error.err_code}: ${ack.error.description ?? "error"}`);
+  if (ack.count !== msgs.length) throw new BatchError(undefined, `stored ${ack.count} of ${msgs.length}`);
+  return { ...ack, count: ack.count };
+}
 
 /**
  * Sends what arrives in the same tick (and while earlier batches are in flight) to the stream as one
@@ -108,35 +159,20 @@ export class BatchSender {
 
   private async commit(items: Item[]): Promise<void> {
     if (!this.enabled || items.length < Math.max(2, this.o.minBatch ?? 2)) return this.alone(items);
-    const id = `${this.prefix}${(++this.counter).toString(36)}`;
     const last = items.length - 1;
-    let reply: Promise<{ data: Uint8Array; json<T>(): T }> | undefined;
     try {
-      for (let i = 0; i <= last; i++) {
-        const it = items[i] as Item;
-        const h = natsHeaders();
-        if (it.headers) for (const [k, v] of Object.entries(it.headers)) h.set(k, v);
-        h.set("Nats-Batch-Id", id);
-        h.set("Nats-Batch-Sequence", String(i + 1));
-        h.set("Nats-Msg-Id", it.msgID);
-        if (i < last) this.o.nc.publish(it.subject, it.data, { headers: h });
-        else {
-          h.set("Nats-Batch-Commit", "1");
-          reply = this.o.nc.request(it.subject, it.data, { headers: h, timeout: this.o.timeoutMs ?? 5_000 });
-        }
-      }
-      const ack = (await (reply as NonNullable<typeof reply>)).json<PubAck & { count?: number; error?: { err_code?: number; description?: string } }>();
-      if (ack.error) {
-        // 10201 (a msgID already in the duplicate window: a resend) lands here too.
-        if (ack.error.err_code === BATCH_NOT_ENABLED) this.enabled = false;
-        throw new Error(`${ack.error.err_code}: ${ack.error.description ?? "error"}`);
-      }
-      if (ack.count !== items.length) throw new Error(`stored ${ack.count} of ${items.length}`);
+      const ack = await publishAtomic(
+        this.o.nc,
+        items.map((it) => ({ subject: it.subject, data: it.data, headers: { ...it.headers, "Nats-Msg-Id": it.msgID } })),
+        { id: `${this.prefix}${(++this.counter).toString(36)}`, timeoutMs: this.o.timeoutMs },
+      );
       this.batches++;
       // The batch holds consecutive stream sequences ending at the commit's.
       const domain = ack.domain === undefined ? {} : { domain: ack.domain };
       items.forEach((it, i) => it.resolve({ stream: ack.stream, ...domain, seq: ack.seq - last + i, duplicate: false }));
     } catch (err) {
+      // 10201 (a msgID already in the duplicate window: a resend) lands here too.
+      if (err instanceof BatchError && err.code === BATCH_NOT_ENABLED) this.enabled = false;
       this.lastError = err instanceof Error ? err.message : String(err);
       await this.alone(items);
     }
