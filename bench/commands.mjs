@@ -13,7 +13,7 @@
 // and prints the ratios. Numbers depend on the machine; this one is shared, so run it when idle.
 import { parseArgs } from "node:util";
 import { Fleet, CanopyProcess } from "@canopy/test/harness/index";
-import { CommandSender, resolveTargets, waitForCommands } from "@canopy/gateway/commands/index";
+import { CommandSender, LiveResults, resolveTargets, waitForCommands } from "@canopy/gateway/commands/index";
 import { runQuery } from "@canopy/gateway/query/index";
 import { KvWatchInclude } from "@nats-io/kv";
 import { Subjects, isTerminal, waitFor } from "@canopy/protocol";
@@ -48,27 +48,15 @@ try {
   const leaf = await fleet.leafConnection(DEV);
   const sender = await CommandSender.open(hub);
 
-  // Terminal states as the gateway records them, pushed to us by a KV watch.
-  const waiting = new Map();
-  const watch = await sender.store.kv.watch({ key: `${DEV}.*`, include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true });
-  void (async () => {
-    for await (const e of watch) {
-      if (e.operation !== "PUT") continue;
-      const rec = e.json();
-      if (isTerminal(rec.state)) waiting.get(rec.id)?.({ ...rec, seenAt: Date.now() });
-    }
-  })();
+  // What `canopy cmd send --wait` does: results as they cross the hub (opened before sending), then
+  // `waitForCommands` on each command (a KV watch on the device's records, the current record, and
+  // the live events folded into it).
+  const live = await LiveResults.ready(sender.store, [DEV]);
   const sendAndWait = async () => {
-    let resolve;
-    const done = new Promise((r) => (resolve = r));
     const rec = await sender.send({ device: DEV, name: "ping" });
-    waiting.set(rec.id, resolve);
-    // A result may have landed between send() returning and the map entry: check once.
-    const now = await sender.store.get(DEV, rec.id);
-    if (now && isTerminal(now.record.state)) resolve({ ...now.record, seenAt: Date.now() });
-    const final = await done;
-    waiting.delete(rec.id);
-    if (final.state !== "succeeded") throw new Error(`ping ${rec.id} ended ${final.state}: ${final.error?.message}`);
+    const { records, complete } = await waitForCommands(sender.store, [rec], 30_000, undefined, undefined, live);
+    const final = records[0];
+    if (!complete || final?.state !== "succeeded") throw new Error(`ping ${rec.id} ended ${final?.state}: ${final?.error?.message}`);
     return final;
   };
 
@@ -143,7 +131,7 @@ try {
     }),
   );
   const cmdRate = N / ((performance.now() - t0) / 1000);
-  watch.stop();
+  live.close();
   // The agent's own view (its "command finished" log lines): how fast the device executes, without the
   // result's trip back through UP, the hub shard and the gateway's KV index.
   const finished = fleet.agent(DEV).proc.output

@@ -15,10 +15,14 @@ export interface Stored {
 
 /** KV `commands`: the latest state of each command under `<dev>.<id>`; changes by compare-and-set. */
 export class CommandStore {
-  private constructor(readonly kv: KV) {}
+  private constructor(
+    readonly kv: KV,
+    /** The hub connection the store was opened on (waits also listen for results on it). */
+    readonly nc: NatsConnection,
+  ) {}
 
   static async open(nc: NatsConnection): Promise<CommandStore> {
-    return new CommandStore(await new Kvm(nc).open(Assets.kvCommands));
+    return new CommandStore(await new Kvm(nc).open(Assets.kvCommands), nc);
   }
 
   async create(rec: Rec): Promise<number> {

@@ -1,14 +1,31 @@
 import { KvWatchInclude } from "@nats-io/kv";
-import { CommandRecord, commandKey, isTerminal, type CommandRecord as Rec } from "@canopy/protocol";
+import type { Subscription } from "@nats-io/transport-node";
+import { CommandEvent, CommandRecord, Subjects, commandKey, isTerminal, type CommandRecord as Rec } from "@canopy/protocol";
 import type { CommandStore } from "./store.js";
+import { applyEvent } from "./state.js";
 import { mapLimit } from "../kv/read.js";
 
 /** Gets in flight at once when reading the current records (a fan-out waits for 1,000s). */
 const READ_IN_FLIGHT = 64;
+/**
+ * Up to this many commands, a wait also listens for the results themselves as they cross the hub
+ * (below); a larger fan-out waits on KV `commands` alone, so it does not draw every device's events
+ * through the hub twice.
+ */
+export const LIVE_MAX = 16;
 
 /**
  * Waits until every command is terminal or `timeoutMs` passes; returns the latest records (in the
  * given order). Watches KV updates first, then reads current values, so no transition is missed.
+ *
+ * A few commands (an operator's `cmd send --wait`) are also settled from the device's result event as
+ * it crosses the hub: a core subscription on `up.<dev>.evt.cmd.*` sees the agent's publish into its UP
+ * stream (journaled on the device before it is sent, then stored by the hub's shard), and the record
+ * is folded with the same `applyEvent` the gateway's ingest uses. KV `commands` has the same record a
+ * few ms later: on a quiet 2-core machine the hub saw a ping's result 3.7–4.4 ms after the send and
+ * KV had it 1.7–2.7 ms after that. The listening is best effort: a user not allowed to subscribe
+ * there, or an event lost on the way, leaves the KV path to finish the wait. Pass `live` opened before
+ * the send (see `LiveResults`), or the subscription may start after a fast result went by.
  */
 export async function waitForCommands(
   store: CommandStore,
@@ -16,40 +33,60 @@ export async function waitForCommands(
   timeoutMs: number,
   signal?: AbortSignal,
   onProgress?: (done: number, total: number) => void,
+  live?: LiveResults,
 ): Promise<{ records: Rec[]; complete: boolean }> {
   const keys = commands.map((c) => commandKey(c.device, c.id));
   const latest = new Map<string, Rec>();
   const devices = new Set(commands.map((c) => c.device));
   const filter = devices.size === 1 ? `${[...devices][0]}.*` : "*.*";
-  const watch = await store.kv.watch({ key: filter, include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true });
   const pending = new Set(keys);
+  let finish!: () => void;
+  const finished = new Promise<void>((resolve) => (finish = resolve));
   const note = (key: string, rec: Rec): void => {
-    // An update the watch delivers after the read already saw the end is older: keep the end.
+    // An update that arrives after the end was seen is older: keep the end.
     const had = latest.get(key);
     if (had && isTerminal(had.state) && !isTerminal(rec.state)) return;
     latest.set(key, rec);
     if (isTerminal(rec.state) && pending.delete(key)) onProgress?.(keys.length - pending.size, keys.length);
+    if (pending.size === 0) finish();
   };
-  const stop = (): void => void watch.stop();
-  const timer = setTimeout(stop, timeoutMs);
-  signal?.addEventListener("abort", stop, { once: true });
+  const own = live ? undefined : commands.length <= LIVE_MAX ? LiveResults.open(store, [...devices]) : undefined;
+  const results = live ?? own;
+  // Events wait in `results` until the command's record is in hand to fold them into.
+  const fold = (key: string): void => {
+    if (!pending.has(key) || !latest.has(key)) return;
+    for (const ev of results?.take(key) ?? []) {
+      const next = applyEvent(latest.get(key) as Rec, ev);
+      if (next) note(key, next);
+    }
+  };
+  const unfollow = results?.follow(fold);
+  const watch = await store.kv.watch({ key: filter, include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true });
+  const timer = setTimeout(finish, timeoutMs);
+  signal?.addEventListener("abort", finish, { once: true });
+  const watching = (async () => {
+    for await (const e of watch) {
+      if (!pending.has(e.key) || e.operation !== "PUT") continue;
+      const r = CommandRecord.safeParse(e.json());
+      if (r.success) note(e.key, r.data);
+    }
+  })();
   try {
     await mapLimit(commands, READ_IN_FLIGHT, async (c) => {
       const s = await store.get(c.device, c.id);
-      if (s) note(commandKey(c.device, c.id), s.record);
+      if (!s) return;
+      const key = commandKey(c.device, c.id);
+      note(key, s.record);
+      fold(key);
     });
-    if (pending.size > 0) {
-      for await (const e of watch) {
-        if (!pending.has(e.key) || e.operation !== "PUT") continue;
-        const r = CommandRecord.safeParse(e.json());
-        if (r.success) note(e.key, r.data);
-        if (pending.size === 0) break;
-      }
-    }
+    if (pending.size > 0) await finished;
   } finally {
     clearTimeout(timer);
-    signal?.removeEventListener("abort", stop);
+    signal?.removeEventListener("abort", finish);
+    unfollow?.();
+    own?.close();
     watch.stop();
+    await watching.catch(() => {});
   }
   // A last read: the watch may have been stopped by the timer between an update and its delivery.
   if (pending.size > 0) {
@@ -65,4 +102,87 @@ export async function waitForCommands(
     return r ? [r] : [];
   });
   return { records, complete: pending.size === 0 };
+}
+
+/** Events kept per command until a wait takes them: bounded, the oldest command's dropped first. */
+const LIVE_KEEP = 256;
+
+/**
+ * Command results as they cross the hub (core subscriptions on `up.<dev>.evt.cmd.*`), kept until a
+ * wait takes them. Open it before sending, and flush: the interest then reaches the device's leaf on
+ * the same link, ahead of the command.
+ */
+export class LiveResults {
+  private readonly kept = new Map<string, CommandEvent[]>();
+  private readonly listeners = new Set<(key: string) => void>();
+
+  private constructor(private readonly subs: Subscription[]) {}
+
+  static open(store: CommandStore, devices: readonly string[]): LiveResults {
+    const subs: Subscription[] = [];
+    const live = new LiveResults(subs);
+    for (const d of new Set(devices)) {
+      const sub = listen(store, d, (ev) => live.keep(ev));
+      if (sub) subs.push(sub);
+    }
+    return live;
+  }
+
+  /** Opens and waits until the hub has the subscriptions. */
+  static async ready(store: CommandStore, devices: readonly string[]): Promise<LiveResults> {
+    const live = LiveResults.open(store, devices);
+    await store.nc.flush().catch(() => {});
+    return live;
+  }
+
+  /** The events received for `key` so far (each given out once). */
+  take(key: string): CommandEvent[] {
+    const evs = this.kept.get(key) ?? [];
+    this.kept.delete(key);
+    return evs;
+  }
+
+  /** Calls `cb` with each event's command key as it arrives (several waits may share one); returns the undo. */
+  follow(cb: (key: string) => void): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
+
+  close(): void {
+    for (const s of this.subs) s.unsubscribe();
+    this.kept.clear();
+  }
+
+  private keep(ev: CommandEvent): void {
+    const key = commandKey(ev.device, ev.id);
+    const evs = this.kept.get(key);
+    if (evs) evs.push(ev);
+    else {
+      if (this.kept.size >= LIVE_KEEP) this.kept.delete(this.kept.keys().next().value as string);
+      this.kept.set(key, [ev]);
+    }
+    for (const cb of this.listeners) cb(key);
+  }
+}
+
+/** A core subscription on one device's command results; undefined when it cannot be made. */
+function listen(store: CommandStore, device: string, onEvent: (ev: CommandEvent) => void): Subscription | undefined {
+  try {
+    return store.nc.subscribe(`up.${device}.evt.cmd.*`, {
+      callback: (err, m) => {
+        if (err) return;
+        let data: unknown;
+        try {
+          data = m.json();
+        } catch {
+          return;
+        }
+        const ev = CommandEvent.safeParse(data);
+        // The hub lets a device publish under its own `up.<dev>.` only; the event must name it too.
+        if (ev.success && ev.data.device === device && m.subject === Subjects.commandResult(device, ev.data.id)) onEvent(ev.data);
+      },
+    });
+  } catch {
+    return undefined;
+  }
 }

@@ -1,0 +1,116 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { Subjects, type CommandEvent, type CommandRecord } from "@canopy/protocol";
+import { provisionHub } from "@canopy/gateway/hub/provision";
+import { CommandStore, LIVE_MAX, LiveResults, newCommandId, waitForCommands } from "@canopy/gateway/commands/index";
+import { TestServer, tempDir } from "../harness/index.js";
+
+// Issue 15, command latency: a wait for a few commands also folds the device's result events in as
+// they cross the hub (core subscription on `up.<dev>.evt.cmd.*`), before the gateway's ingest has
+// written them to KV `commands`. Here no ingest runs at all, so only the live path can end a wait; the
+// whole path (CLI → hub → leaf → agent → result) is covered by the e2e command tests.
+
+async function withHub(fn: (nc: NatsConnection, store: CommandStore) => Promise<void>): Promise<void> {
+  const dir = await tempDir("canopy-cmd-live-");
+  const server = await TestServer.hub(join(dir.path, "hub"));
+  const nc = await server.connect();
+  const device = await server.connect();
+  try {
+    await provisionHub(nc);
+    await fn(device, await CommandStore.open(nc));
+  } finally {
+    await device.close();
+    await nc.close();
+    await server.stop();
+    await dir.remove();
+  }
+}
+
+async function queued(store: CommandStore, device: string): Promise<CommandRecord> {
+  const now = Date.now();
+  const rec: CommandRecord = { id: newCommandId(now), device, name: "ping", args: {}, createdAt: now, ttlMs: 60_000, state: "queued", times: { queued: now }, updatedAt: now };
+  await store.create(rec);
+  return rec;
+}
+
+const done = (rec: CommandRecord, extra: Partial<CommandEvent> = {}): CommandEvent => {
+  const at = Date.now();
+  return { id: rec.id, device: rec.device, state: "succeeded", at, deliveredAt: at, startedAt: at, finishedAt: at, result: { pong: true }, ...extra };
+};
+
+test("cmd live: a wait ends on the device's result event while KV commands still says queued", async () => {
+  await withHub(async (device, store) => {
+    const rec = await queued(store, "d1");
+    const live = await LiveResults.ready(store, ["d1"]);
+    const waiting = waitForCommands(store, [rec], 20_000, undefined, undefined, live);
+    device.publish(Subjects.commandResult("d1", rec.id), JSON.stringify({ ...done(rec), state: "running", finishedAt: undefined, result: undefined }));
+    device.publish(Subjects.commandResult("d1", rec.id), JSON.stringify(done(rec)));
+    const { records, complete } = await waiting;
+    live.close();
+    assert.equal(complete, true);
+    assert.equal(records.length, 1);
+    assert.equal(records[0]?.state, "succeeded");
+    assert.deepEqual(records[0]?.result, { pong: true });
+    assert.deepEqual(Object.keys(records[0]?.times ?? {}).sort(), ["delivered", "queued", "running", "succeeded"]);
+    assert.equal((await store.get("d1", rec.id))?.record.state, "queued", "the KV record is the ingest's to write");
+  });
+});
+
+test("cmd live: an event that arrived before the wait read the record is folded in when it does", async () => {
+  await withHub(async (device, store) => {
+    const rec = await queued(store, "d1");
+    const live = await LiveResults.ready(store, ["d1"]);
+    // The event arrives (and is kept) before any wait exists.
+    const arrived = new Promise<void>((resolve) => {
+      const off = live.follow(() => (off(), resolve()));
+    });
+    device.publish(Subjects.commandResult("d1", rec.id), JSON.stringify(done(rec)));
+    await arrived;
+    const { records, complete } = await waitForCommands(store, [rec], 20_000, undefined, undefined, live);
+    live.close();
+    assert.equal(complete, true);
+    assert.equal(records[0]?.state, "succeeded");
+  });
+});
+
+test("cmd live: events on the wrong subject or naming another device or command are ignored", async () => {
+  await withHub(async (device, store) => {
+    const rec = await queued(store, "d1");
+    const other = await queued(store, "d1");
+    const live = await LiveResults.ready(store, ["d1"]);
+    const waiting = waitForCommands(store, [rec], 1_500, undefined, undefined, live);
+    // Another device's subject naming d1 (the hub lets a device publish under its own up.<dev>. only).
+    device.publish(Subjects.commandResult("d2", rec.id), JSON.stringify(done(rec)));
+    // d1's subject for another command, with this command's id in the body.
+    device.publish(Subjects.commandResult("d1", other.id), JSON.stringify(done(rec)));
+    // Not an event at all.
+    device.publish(Subjects.commandResult("d1", rec.id), "{not json");
+    device.publish(Subjects.commandResult("d1", rec.id), JSON.stringify({ id: rec.id, device: "d1", state: "bogus", at: 1 }));
+    const { records, complete } = await waiting;
+    live.close();
+    assert.equal(complete, false, "nothing valid ended the command");
+    assert.equal(records[0]?.state, "queued");
+  });
+});
+
+test(`cmd live: a fan-out of more than ${LIVE_MAX} commands waits on KV commands alone`, async () => {
+  await withHub(async (device, store) => {
+    const recs = await Promise.all(Array.from({ length: LIVE_MAX + 1 }, (_, i) => queued(store, `f${i}`)));
+    // Results are published all through the wait; none may end it.
+    let over = false;
+    const waiting = waitForCommands(store, recs, 1_500).finally(() => (over = true));
+    let rounds = 0;
+    while (!over) {
+      for (const rec of recs) device.publish(Subjects.commandResult(rec.device, rec.id), JSON.stringify(done(rec)));
+      await device.flush();
+      rounds++;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const { records, complete } = await waiting;
+    assert.ok(rounds >= 5, `published ${rounds} rounds during the wait`);
+    assert.equal(complete, false);
+    assert.equal(records.filter((r) => r.state === "queued").length, LIVE_MAX + 1);
+  });
+});
