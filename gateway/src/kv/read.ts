@@ -109,15 +109,24 @@ async function readLast(kv: Bucket, filter: string): Promise<Map<string, KvEntry
   const latest = new Map<string, KvEntry>();
   try {
     let pending = ci.num_pending;
-    // Keys rewritten while we read add to what is pending; a few fetches catch up, bounded.
-    for (let round = 0; pending > 0 && round < 8; round++) {
+    // The first num_pending messages are every key's last entry when the consumer was made; keys
+    // rewritten while we read add to what is pending. Fetch again until nothing is, as long as each
+    // fetch brings something (one that expires empty ends the read), and stop chasing a bucket that is
+    // rewritten faster than it is read once the keys' own count has been read twice over.
+    const bound = 2 * ci.num_pending + 1_000;
+    let read = 0;
+    while (pending > 0 && read < bound) {
+      let got = 0;
       const batch = await kv.js.consumers.getConsumerFromInfo(ci).fetch({ max_messages: Math.min(pending, 10_000), expires: 5_000 });
       for await (const m of batch) {
         const e = kv.jmToWatchEntry(m, false);
         latest.set(e.key, e);
+        got++;
+        read++;
         pending = m.info.pending;
         if (pending === 0) break;
       }
+      if (got === 0) break;
     }
   } finally {
     kv.jsm.consumers.delete(kv.stream, ci.name).catch(() => {});
