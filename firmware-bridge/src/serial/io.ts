@@ -1,6 +1,7 @@
 import { stat } from "node:fs/promises";
 import { SerialPort, SerialPortMock } from "serialport";
 import { LinkError } from "../errors.js";
+import { isPolledPort, readOnLoop } from "./loop-read.js";
 
 /**
  * The hardware seam: everything above talks to this small interface, so unit tests run the same link
@@ -38,7 +39,15 @@ class StreamConnection implements SerialConnection {
       void this.close();
     });
     port.on("close", (err?: Error | null) => this.settle(err ?? this.lastErr));
-    port.on("data", (chunk: Buffer) => this.dataCb?.(chunk));
+    // A native port is read on the event loop (see readOnLoop); serialport's stream then never reads,
+    // as nothing asks it for data. The mock binding has no fd: it goes through the stream.
+    const onData = (chunk: Buffer): void => this.dataCb?.(chunk);
+    if (isPolledPort(port.port)) {
+      readOnLoop(path, port.port, onData, (err) => {
+        this.lastErr = err;
+        void this.close();
+      });
+    } else port.on("data", onData);
   }
 
   onData(cb: (chunk: Buffer) => void): void {
