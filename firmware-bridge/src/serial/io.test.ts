@@ -102,3 +102,33 @@ test("nodeSerialIo reads on the event loop: bytes both ways, a close releases th
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("readGapMs: a streaming port is read at most once per gap, a quiet one at once", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "canopy-io-"));
+  try {
+    const pair = await ptys(dir);
+    const a = await nodeSerialIo.open(pair.a, 115200, undefined, { readGapMs: 100 });
+    const b = await nodeSerialIo.open(pair.b, 115200);
+    const chunks: Array<{ at: number; n: number }> = [];
+    a.onData((c) => chunks.push({ at: Date.now(), n: c.length }));
+
+    const t0 = Date.now();
+    await b.write("x");
+    await waitFor(() => chunks.length === 1, { timeoutMs: 2_000, what: "the first byte" });
+    assert.ok(chunks[0]!.at - t0 < 80, "the first byte on a quiet port is not held back");
+
+    // 20 bytes over ~200 ms: read in a few chunks, not 20.
+    for (let i = 0; i < 20; i++) {
+      await b.write("y");
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await waitFor(() => chunks.reduce((s, c) => s + c.n, 0) === 21, { timeoutMs: 3_000, what: "every byte" });
+    assert.ok(chunks.length <= 5, `${chunks.length} reads for 21 bytes`);
+    for (let i = 1; i < chunks.length; i++) assert.ok(chunks[i]!.at - chunks[i - 1]!.at >= 95, "reads are a gap apart");
+    await a.close();
+    await b.close();
+    await pair.kill();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

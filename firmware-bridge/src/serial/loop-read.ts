@@ -25,11 +25,14 @@ const SLAB_BYTES = 64 * 1024;
  * and `readSync` on the non-blocking fd takes what the tty holds without waiting. serialport keeps the
  * fd: it opened it (termios, lock) and closes it, and its close cancels the wait (a `canceled` error).
  *
+ * With `gapMs`, a read follows the previous one no sooner than that: what arrives meanwhile waits in the
+ * tty's buffer and comes in one read. A port that is quiet is read as soon as a byte arrives.
+ *
  * A read of 0 bytes is a hangup (the pty's other end closed; in raw mode with VMIN 1 an idle port
  * answers EAGAIN, never 0); it and any read error end the port through `gone`. Chunks are views into a
  * slab that is never written twice, so a consumer may keep one.
  */
-export function readOnLoop(path: string, port: PolledPort, onData: (chunk: Buffer) => void, gone: (err: Error) => void): void {
+export function readOnLoop(path: string, port: PolledPort, onData: (chunk: Buffer) => void, gone: (err: Error) => void, gapMs = 0): void {
   let slab = Buffer.allocUnsafe(SLAB_BYTES);
   let used = 0;
   const wait = (): void => void port.poller.once("readable", onReadable);
@@ -59,8 +62,10 @@ export function readOnLoop(path: string, port: PolledPort, onData: (chunk: Buffe
     }
     const chunk = slab.subarray(used, used + n);
     used += n;
-    // Armed before the chunk is handed on: a consumer that closes the port meanwhile cancels this wait.
-    wait();
+    // Armed before the chunk is handed on: a consumer that closes the port meanwhile cancels this wait
+    // (or, with a gap, leaves a null fd for the timer to find).
+    if (gapMs > 0) setTimeout(() => port.fd !== null && wait(), gapMs);
+    else wait();
     onData(chunk);
   }
   wait();
