@@ -35,7 +35,10 @@ export interface PortLinkOptions {
  * commit and fsync, a JetStream batch and its ack, a link-ack write); at 921,600 baud a bridge that
  * reads each wake-up did that for every frame or two. The delay is small beside what an ack waits for
  * anyway (the fsync and the stream's ack) and beside the MCU's resend timeout (1 s); a frame on a
- * quiet port is read at once.
+ * quiet port is read at once. The cost is throughput for an MCU whose window is small for its line
+ * rate: with a window of 32 frames at 921,600 baud the acks come back later and it waits, measured
+ * 2,570–2,840 frames/s against 3,150–3,650 reading every wake-up (a window of 128 is not held back).
+ * Handing bursts on when the line goes quiet (1–2 ms) instead measured the same.
  */
 const READ_GAP_MS = 10;
 
