@@ -1,6 +1,7 @@
 import { stat } from "node:fs/promises";
 import { SerialPort, SerialPortMock } from "serialport";
 import { LinkError } from "../errors.js";
+import { isPolledPort, readOnLoop } from "./loop-read.js";
 
 /**
  * The hardware seam: everything above talks to this small interface, so unit tests run the same link
@@ -15,8 +16,17 @@ export interface SerialConnection {
   close(): Promise<void>;
 }
 
+export interface OpenOptions {
+  /**
+   * While bytes keep coming, read at most once per this many ms (default 0: every wake-up). Each read
+   * starts a round of work downstream (an LMDB commit, a JetStream batch, a link-ack write), so fewer,
+   * fuller reads cost less CPU per frame; it delays a byte that follows a read by at most this.
+   */
+  readGapMs?: number;
+}
+
 export interface SerialIo {
-  open(path: string, baudRate: number, signal?: AbortSignal): Promise<SerialConnection>;
+  open(path: string, baudRate: number, signal?: AbortSignal, options?: OpenOptions): Promise<SerialConnection>;
 }
 
 type PortLike = SerialPort | SerialPortMock;
@@ -29,7 +39,7 @@ class StreamConnection implements SerialConnection {
   private settle!: (why: Error | undefined) => void;
   private lastErr: Error | undefined;
 
-  constructor(readonly path: string, private readonly port: PortLike) {
+  constructor(readonly path: string, private readonly port: PortLike, readGapMs = 0) {
     this.closed = new Promise((resolve) => (this.settle = resolve));
     port.on("error", (err: Error) => {
       this.lastErr = err;
@@ -38,7 +48,16 @@ class StreamConnection implements SerialConnection {
       void this.close();
     });
     port.on("close", (err?: Error | null) => this.settle(err ?? this.lastErr));
-    port.on("data", (chunk: Buffer) => this.dataCb?.(chunk));
+    // A native port is read on the event loop (see readOnLoop); serialport's stream then never reads,
+    // as nothing asks it for data. The mock binding has no fd: it goes through the stream.
+    const onData = (chunk: Buffer): void => this.dataCb?.(chunk);
+    if (isPolledPort(port.port)) {
+      const gone = (err: Error): void => {
+        this.lastErr = err;
+        void this.close();
+      };
+      readOnLoop(path, port.port, onData, gone, readGapMs);
+    } else port.on("data", onData);
   }
 
   onData(cb: (chunk: Buffer) => void): void {
@@ -79,7 +98,7 @@ class StreamConnection implements SerialConnection {
   }
 }
 
-function openPort(port: PortLike, path: string, signal?: AbortSignal): Promise<SerialConnection> {
+function openPort(port: PortLike, path: string, signal?: AbortSignal, options?: OpenOptions): Promise<SerialConnection> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
       reject(signal.reason);
@@ -89,16 +108,16 @@ function openPort(port: PortLike, path: string, signal?: AbortSignal): Promise<S
       if (err) reject(new LinkError(`cannot open ${path}: ${err.message}`, { cause: err }));
       else if (signal?.aborted) {
         port.close(() => reject(signal.reason));
-      } else resolve(new StreamConnection(path, port));
+      } else resolve(new StreamConnection(path, port, options?.readGapMs));
     });
   });
 }
 
 /** Real ports through serialport's native binding. */
 export const nodeSerialIo: SerialIo = {
-  open(path, baudRate, signal) {
+  open(path, baudRate, signal, options) {
     // hupcl:false keeps boards that reset on DTR (Arduino Uno) from rebooting on every reconnect.
-    return openPort(new SerialPort({ path, baudRate, autoOpen: false, hupcl: false }), path, signal);
+    return openPort(new SerialPort({ path, baudRate, autoOpen: false, hupcl: false }), path, signal, options);
   },
 };
 
