@@ -13,7 +13,7 @@
 // and prints the ratios. Numbers depend on the machine; this one is shared, so run it when idle.
 import { parseArgs } from "node:util";
 import { Fleet, CanopyProcess } from "@canopy/test/harness/index";
-import { CommandSender, LiveResults, resolveTargets, waitForCommands } from "@canopy/gateway/commands/index";
+import { CommandSender, ResultFeed, resolveTargets, waitForCommands } from "@canopy/gateway/commands/index";
 import { runQuery } from "@canopy/gateway/query/index";
 import { KvWatchInclude } from "@nats-io/kv";
 import { Subjects, isTerminal, waitFor } from "@canopy/protocol";
@@ -48,13 +48,14 @@ try {
   const leaf = await fleet.leafConnection(DEV);
   const sender = await CommandSender.open(hub);
 
-  // What `canopy cmd send --wait` does: results as they cross the hub (opened before sending), then
-  // `waitForCommands` on each command (a KV watch on the device's records, the current record, and
-  // the live events folded into it).
-  const live = await LiveResults.ready(sender.store, [DEV]);
+  // What `canopy cmd send --wait` does: a result feed opened before sending (KV updates of the
+  // device's records and its result events as they cross the hub), then `waitForCommands` on each
+  // command (the sent record, its current record, and the feed folded in). The feed is shared by the
+  // waits here as by one CLI run's.
+  const feed = await ResultFeed.open(sender.store, [DEV]);
   const sendAndWait = async () => {
     const rec = await sender.send({ device: DEV, name: "ping" });
-    const { records, complete } = await waitForCommands(sender.store, [rec], 30_000, undefined, undefined, live);
+    const { records, complete } = await waitForCommands(sender.store, [rec], 30_000, undefined, undefined, feed);
     const final = records[0];
     if (!complete || final?.state !== "succeeded") throw new Error(`ping ${rec.id} ended ${final?.state}: ${final?.error?.message}`);
     return final;
@@ -131,7 +132,7 @@ try {
     }),
   );
   const cmdRate = N / ((performance.now() - t0) / 1000);
-  live.close();
+  feed.close();
   // The agent's own view (its "command finished" log lines): how fast the device executes, without the
   // result's trip back through UP, the hub shard and the gateway's KV index.
   const finished = fleet.agent(DEV).proc.output

@@ -16,7 +16,7 @@ export const LIVE_MAX = 16;
 
 /**
  * Waits until every command is terminal or `timeoutMs` passes; returns the latest records (in the
- * given order). Watches KV updates first, then reads current values, so no transition is missed.
+ * given order). Follows KV updates first, then reads current values, so no transition is missed.
  *
  * A few commands (an operator's `cmd send --wait`) are also settled from the device's result event as
  * it crosses the hub: a core subscription on `up.<dev>.evt.cmd.*` sees the agent's publish into its UP
@@ -24,21 +24,23 @@ export const LIVE_MAX = 16;
  * is folded with the same `applyEvent` the gateway's ingest uses. KV `commands` has the same record a
  * few ms later: on a quiet 2-core machine the hub saw a ping's result 3.7–4.4 ms after the send and
  * KV had it 1.7–2.7 ms after that. The listening is best effort: a user not allowed to subscribe
- * there, or an event lost on the way, leaves the KV path to finish the wait. Pass `live` opened before
- * the send (see `LiveResults`), or the subscription may start after a fast result went by.
+ * there, or an event lost on the way, leaves the KV path to finish the wait.
+ *
+ * Pass a `feed` opened before the send (`ResultFeed.open`): its subscriptions and KV watch are then in
+ * place before the result can exist, and several waits share them. Full records passed in (what
+ * `CommandSender.send` returns) are the starting point for folding events, so a result that arrives
+ * before the current record was read still ends the wait at once.
  */
 export async function waitForCommands(
   store: CommandStore,
-  commands: Array<Pick<Rec, "device" | "id">>,
+  commands: Array<Pick<Rec, "device" | "id"> | Rec>,
   timeoutMs: number,
   signal?: AbortSignal,
   onProgress?: (done: number, total: number) => void,
-  live?: LiveResults,
+  feed?: ResultFeed,
 ): Promise<{ records: Rec[]; complete: boolean }> {
   const keys = commands.map((c) => commandKey(c.device, c.id));
   const latest = new Map<string, Rec>();
-  const devices = new Set(commands.map((c) => c.device));
-  const filter = devices.size === 1 ? `${[...devices][0]}.*` : "*.*";
   const pending = new Set(keys);
   let finish!: () => void;
   const finished = new Promise<void>((resolve) => (finish = resolve));
@@ -50,45 +52,48 @@ export async function waitForCommands(
     if (isTerminal(rec.state) && pending.delete(key)) onProgress?.(keys.length - pending.size, keys.length);
     if (pending.size === 0) finish();
   };
-  const own = live ? undefined : commands.length <= LIVE_MAX ? LiveResults.open(store, [...devices]) : undefined;
-  const results = live ?? own;
-  // Events wait in `results` until the command's record is in hand to fold them into.
+  const own = feed ? undefined : await ResultFeed.open(store, commands.map((c) => c.device), { live: commands.length <= LIVE_MAX });
+  const results = (feed ?? own) as ResultFeed;
+  // Events wait in the feed until the command's record is in hand to fold them into.
   const fold = (key: string): void => {
     if (!pending.has(key) || !latest.has(key)) return;
-    for (const ev of results?.take(key) ?? []) {
+    for (const ev of results.take(key)) {
       const next = applyEvent(latest.get(key) as Rec, ev);
       if (next) note(key, next);
     }
   };
-  const unfollow = results?.follow(fold);
-  const watch = await store.kv.watch({ key: filter, include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true });
+  const unfollow = results.follow((key, rec) => {
+    if (!pending.has(key)) return;
+    if (rec) note(key, rec);
+    fold(key);
+  });
   const timer = setTimeout(finish, timeoutMs);
   signal?.addEventListener("abort", finish, { once: true });
-  const watching = (async () => {
-    for await (const e of watch) {
-      if (!pending.has(e.key) || e.operation !== "PUT") continue;
-      const r = CommandRecord.safeParse(e.json());
-      if (r.success) note(e.key, r.data);
-    }
-  })();
   try {
-    await mapLimit(commands, READ_IN_FLIGHT, async (c) => {
-      const s = await store.get(c.device, c.id);
-      if (!s) return;
+    for (const c of commands) {
+      const r = "state" in c ? CommandRecord.safeParse(c) : undefined;
       const key = commandKey(c.device, c.id);
-      note(key, s.record);
+      if (r?.success) note(key, r.data);
       fold(key);
-    });
+    }
+    if (pending.size > 0) {
+      await mapLimit(commands, READ_IN_FLIGHT, async (c) => {
+        const key = commandKey(c.device, c.id);
+        if (!pending.has(key)) return;
+        const s = await store.get(c.device, c.id);
+        if (!s) return;
+        note(key, s.record);
+        fold(key);
+      });
+    }
     if (pending.size > 0) await finished;
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", finish);
-    unfollow?.();
+    unfollow();
     own?.close();
-    watch.stop();
-    await watching.catch(() => {});
   }
-  // A last read: the watch may have been stopped by the timer between an update and its delivery.
+  // A last read: the timer may have ended the wait between an update and its delivery.
   if (pending.size > 0) {
     const index = new Map(keys.map((k, i) => [k, i]));
     await mapLimit([...pending], READ_IN_FLIGHT, async (key) => {
@@ -108,31 +113,40 @@ export async function waitForCommands(
 const LIVE_KEEP = 256;
 
 /**
- * Command results as they cross the hub (core subscriptions on `up.<dev>.evt.cmd.*`), kept until a
- * wait takes them. Open it before sending, and flush: the interest then reaches the device's leaf on
- * the same link, ahead of the command.
+ * What command waits follow: KV `commands` updates for the devices (one watch), and with `live`
+ * their result events as they cross the hub (core subscriptions on `up.<dev>.evt.cmd.*`), the events
+ * kept until a wait takes them. Opened before sending, both are in place ahead of the command: the
+ * flush makes the hub register the subscriptions, and the interest reaches the device's leaf on the
+ * same link as the command, before it.
  */
-export class LiveResults {
+export class ResultFeed {
   private readonly kept = new Map<string, CommandEvent[]>();
-  private readonly listeners = new Set<(key: string) => void>();
+  private readonly listeners = new Set<(key: string, rec?: Rec) => void>();
+  private readonly subs: Subscription[] = [];
+  private watch: { stop(): void } | undefined;
 
-  private constructor(private readonly subs: Subscription[]) {}
+  private constructor() {}
 
-  static open(store: CommandStore, devices: readonly string[]): LiveResults {
-    const subs: Subscription[] = [];
-    const live = new LiveResults(subs);
-    for (const d of new Set(devices)) {
-      const sub = listen(store, d, (ev) => live.keep(ev));
-      if (sub) subs.push(sub);
+  static async open(store: CommandStore, devices: readonly string[], opts: { live: boolean } = { live: true }): Promise<ResultFeed> {
+    const feed = new ResultFeed();
+    const unique = [...new Set(devices)];
+    if (opts.live) {
+      for (const d of unique) {
+        const sub = listen(store, d, (ev) => feed.keep(ev));
+        if (sub) feed.subs.push(sub);
+      }
+      await store.nc.flush().catch(() => {});
     }
-    return live;
-  }
-
-  /** Opens and waits until the hub has the subscriptions. */
-  static async ready(store: CommandStore, devices: readonly string[]): Promise<LiveResults> {
-    const live = LiveResults.open(store, devices);
-    await store.nc.flush().catch(() => {});
-    return live;
+    const watch = await store.kv.watch({ key: unique.length === 1 ? `${unique[0]}.*` : "*.*", include: KvWatchInclude.UpdatesOnly, ignoreDeletes: true });
+    feed.watch = watch;
+    void (async () => {
+      for await (const e of watch) {
+        if (e.operation !== "PUT" || feed.listeners.size === 0) continue;
+        const r = CommandRecord.safeParse(e.json());
+        if (r.success) for (const cb of feed.listeners) cb(e.key, r.data);
+      }
+    })().catch(() => {});
+    return feed;
   }
 
   /** The events received for `key` so far (each given out once). */
@@ -142,15 +156,17 @@ export class LiveResults {
     return evs;
   }
 
-  /** Calls `cb` with each event's command key as it arrives (several waits may share one); returns the undo. */
-  follow(cb: (key: string) => void): () => void {
+  /** Calls `cb` with each record update and each event's command key as they arrive; returns the undo. */
+  follow(cb: (key: string, rec?: Rec) => void): () => void {
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
   }
 
   close(): void {
     for (const s of this.subs) s.unsubscribe();
+    this.watch?.stop();
     this.kept.clear();
+    this.listeners.clear();
   }
 
   private keep(ev: CommandEvent): void {

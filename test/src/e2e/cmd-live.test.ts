@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Subjects, type CommandEvent, type CommandRecord } from "@canopy/protocol";
 import { provisionHub } from "@canopy/gateway/hub/provision";
-import { CommandStore, LIVE_MAX, LiveResults, newCommandId, waitForCommands } from "@canopy/gateway/commands/index";
+import { CommandStore, LIVE_MAX, ResultFeed, newCommandId, waitForCommands } from "@canopy/gateway/commands/index";
 import { TestServer, tempDir } from "../harness/index.js";
 
 // Issue 15, command latency: a wait for a few commands also folds the device's result events in as
@@ -43,7 +43,7 @@ const done = (rec: CommandRecord, extra: Partial<CommandEvent> = {}): CommandEve
 test("cmd live: a wait ends on the device's result event while KV commands still says queued", async () => {
   await withHub(async (device, store) => {
     const rec = await queued(store, "d1");
-    const live = await LiveResults.ready(store, ["d1"]);
+    const live = await ResultFeed.open(store, ["d1"]);
     const waiting = waitForCommands(store, [rec], 20_000, undefined, undefined, live);
     device.publish(Subjects.commandResult("d1", rec.id), JSON.stringify({ ...done(rec), state: "running", finishedAt: undefined, result: undefined }));
     device.publish(Subjects.commandResult("d1", rec.id), JSON.stringify(done(rec)));
@@ -58,17 +58,18 @@ test("cmd live: a wait ends on the device's result event while KV commands still
   });
 });
 
-test("cmd live: an event that arrived before the wait read the record is folded in when it does", async () => {
+test("cmd live: an event that arrived before the wait started is folded in once the wait has read the record", async () => {
   await withHub(async (device, store) => {
     const rec = await queued(store, "d1");
-    const live = await LiveResults.ready(store, ["d1"]);
+    const live = await ResultFeed.open(store, ["d1"]);
     // The event arrives (and is kept) before any wait exists.
     const arrived = new Promise<void>((resolve) => {
-      const off = live.follow(() => (off(), resolve()));
+      const off = live.follow((_key, rec) => rec === undefined && (off(), resolve()));
     });
     device.publish(Subjects.commandResult("d1", rec.id), JSON.stringify(done(rec)));
     await arrived;
-    const { records, complete } = await waitForCommands(store, [rec], 20_000, undefined, undefined, live);
+    // Only the id: the wait reads the record, then folds the kept event into it.
+    const { records, complete } = await waitForCommands(store, [{ device: rec.device, id: rec.id }], 20_000, undefined, undefined, live);
     live.close();
     assert.equal(complete, true);
     assert.equal(records[0]?.state, "succeeded");
@@ -79,7 +80,7 @@ test("cmd live: events on the wrong subject or naming another device or command 
   await withHub(async (device, store) => {
     const rec = await queued(store, "d1");
     const other = await queued(store, "d1");
-    const live = await LiveResults.ready(store, ["d1"]);
+    const live = await ResultFeed.open(store, ["d1"]);
     const waiting = waitForCommands(store, [rec], 1_500, undefined, undefined, live);
     // Another device's subject naming d1 (the hub lets a device publish under its own up.<dev>. only).
     device.publish(Subjects.commandResult("d2", rec.id), JSON.stringify(done(rec)));

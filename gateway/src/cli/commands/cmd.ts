@@ -12,7 +12,7 @@ import {
   parseDuration,
   type CommandRecord,
 } from "@canopy/protocol";
-import { CommandSender, CommandStore, LIVE_MAX, LiveResults, checkSelector, resolveTargets, waitForCommands } from "../../commands/index.js";
+import { CommandSender, CommandStore, LIVE_MAX, ResultFeed, checkSelector, resolveTargets, waitForCommands } from "../../commands/index.js";
 import { mapLimit } from "../../kv/read.js";
 import { collect, shutdownSignal, withHub } from "../context.js";
 import { age, formatMs, printJson, readable, table } from "../output.js";
@@ -94,8 +94,8 @@ Examples:
         const sender = await CommandSender.open(nc);
         // Pipelined (a KV create and a CMD publish each): one at a time, 1,000 devices took seconds to send.
         const by = `cli:${process.env.USER ?? "unknown"}`;
-        // A few targets and --wait: listen for the results before sending (see LiveResults).
-        const live = o.wait && targets.length <= LIVE_MAX ? await LiveResults.ready(sender.store, targets) : undefined;
+        // --wait: follow the results from before the send (see ResultFeed); a few targets also live.
+        const feed = o.wait ? await ResultFeed.open(sender.store, targets, { live: targets.length <= LIVE_MAX }) : undefined;
         const sent: CommandRecord[] = await mapLimit(targets, FAN_OUT_IN_FLIGHT, (device) => sender.send({ device, name, args, ttlMs, by }));
         if (!o.wait) {
           if (o.json) printJson(sent);
@@ -105,8 +105,8 @@ Examples:
         const { signal } = shutdownSignal();
         // Fan-out progress on stderr (stdout stays the results): "n/m done" as commands finish.
         const progress = sent.length > 1 && !o.json ? (done: number, total: number) => process.stderr.write(`${done}/${total} done\n`) : undefined;
-        const { records, complete } = await waitForCommands(sender.store, sent, timeoutMs, signal, progress, live);
-        live?.close();
+        const { records, complete } = await waitForCommands(sender.store, sent, timeoutMs, signal, progress, feed);
+        feed?.close();
         if (o.json) printJson(records);
         else printResults(records);
         if (!complete) process.stderr.write(`not finished after ${o.timeout}: ${records.filter((r) => !isTerminal(r.state)).length} command(s) still pending\n`);

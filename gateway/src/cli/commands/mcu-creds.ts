@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { CanopyError, ErrorCode, MCU_CREDS_COMMAND, checkId, hashSecret, newSecret, parseDuration } from "@canopy/protocol";
-import { CommandSender, resolveTargets, waitForCommands } from "../../commands/index.js";
+import { CommandSender, ResultFeed, resolveTargets, waitForCommands } from "../../commands/index.js";
 import { shutdownSignal, withHub } from "../context.js";
 import { printJson } from "../output.js";
 
@@ -37,8 +37,10 @@ export function registerMcuCreds(mcu: Command): void {
       await withHub(command, async (nc) => {
         await resolveTargets(nc, { device });
         const sender = await CommandSender.open(nc);
+        const feed = await ResultFeed.open(sender.store, [device]);
         const sent = await sender.send({ device, name: MCU_CREDS_COMMAND, args: { mcu: mcuId, hash }, ttlMs, by: `cli:${process.env.USER ?? "unknown"}` });
-        const { records } = await waitForCommands(sender.store, [sent], timeoutMs, shutdownSignal().signal);
+        const { records } = await waitForCommands(sender.store, [sent], timeoutMs, shutdownSignal().signal, undefined, feed);
+        feed.close();
         const rec = records[0] ?? sent;
         if (rec.state === "failed" || rec.state === "rejected" || rec.state === "expired" || rec.state === "cancelled") {
           throw new CanopyError(ErrorCode.Unavailable, `device ${device} did not store the credentials (${rec.state}): ${rec.error?.message ?? "no detail"}`);
