@@ -14,7 +14,7 @@ import { connect } from "@nats-io/transport-node";
 import { fastCredsAuthenticator } from "@canopy/protocol/nats/creds";
 import { Fleet, CanopyProcess } from "@canopy/test/harness/index";
 import { runQuery } from "@canopy/gateway/query/index";
-import { emit, figure, percentile } from "./lib/report.mjs";
+import { cpuMsOf, emit, figure, percentile } from "./lib/report.mjs";
 
 const args = process.argv.slice(2);
 const flag = (name, dflt) => {
@@ -104,6 +104,12 @@ async function main() {
   emit("query", figures, { sizes: runsBySize });
 }
 
+/** CPU time (user + system, ms) these processes have used; processes that are gone count 0. */
+async function cpuMsOfAll(pids) {
+  const each = await Promise.all(pids.map((pid) => cpuMsOf(pid).catch(() => 0)));
+  return each.reduce((x, y) => x + y, 0);
+}
+
 async function measureSize(devices) {
   const procs = Number(flag("procs", String(Math.max(4, Math.ceil(devices / 1250)))));
   const runs = Number(flag("runs", "20"));
@@ -148,13 +154,22 @@ async function measureSize(devices) {
       },
     };
     const order = ["baseline", "full", "selective"];
+    // Where a query's CPU goes: the answering side (the simulated agents' processes for canopy, the bare
+    // responders' for the baseline) and this process (the collector), per query.
+    const answering = { full: sims.map((x) => x.pid), selective: sims.map((x) => x.pid), baseline: bare.map((b) => b.child.pid) };
+    const cpu = { full: { answering: [], collector: [] }, selective: { answering: [], collector: [] }, baseline: { answering: [], collector: [] } };
     for (let i = -2; i < runs; i++) {
       for (const k of i % 2 === 0 ? order : [...order].reverse()) {
+        const a0 = await cpuMsOfAll(answering[k]);
+        const c0 = process.cpuUsage();
         const r = await measure[k]();
+        const c1 = process.cpuUsage(c0);
         if (!r.ok) console.log(`  run ${i} ${k}: incomplete (${r.n} answers in ${r.ms} ms)`);
         if (i >= 0) {
           series[k].push(r.ms);
           counts[k].push(r.n);
+          cpu[k].answering.push((await cpuMsOfAll(answering[k])) - a0);
+          cpu[k].collector.push((c1.user + c1.system) / 1000);
         }
       }
     }
@@ -169,6 +184,9 @@ async function measureSize(devices) {
         `${k.padEnd(10)}  ${String(p50).padStart(6)}  ${String(p99).padStart(6)}  ${String(Math.min(...series[k])).padStart(6)}  ${String(matched).padStart(7)}  ${(p50 / base50).toFixed(2).padStart(9)}  ${(p99 / base99).toFixed(2).padStart(9)}`,
       );
     }
+    for (const k of ["full", "selective", "baseline"]) {
+      console.log(`CPU per query, ${k.padEnd(9)}: answering processes p50 ${percentile(cpu[k].answering, 50)} ms, collector p50 ${Math.round(percentile(cpu[k].collector, 50))} ms`);
+    }
     console.log(`\ntarget: full-fleet p50 < 500 ms → ${percentile(series.full, 50) < 500 ? "met" : "NOT met"}`);
 
     t0 = Date.now();
@@ -182,7 +200,7 @@ async function measureSize(devices) {
       figure({ name: `full-fleet query p50 vs requestMany, ${devices} devices`, value: full50, unit: "ms", baseline: base50, goal: 1.3, better: "lower" }),
       figure({ name: `10%-selective query p50 vs requestMany, ${devices} devices`, value: percentile(series.selective, 50), unit: "ms", baseline: base50, better: "lower" }),
       figure({ name: `one \`canopy query\` CLI run, wall, ${devices} devices`, value: cliMs, unit: "ms", better: "lower" }),
-    ], extra: { procs, runs, perConnection } };
+    ], extra: { procs, runs, perConnection, cpuP50Ms: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, { answering: percentile(v.answering, 50), collector: Math.round(percentile(v.collector, 50)) }])) } };
   } finally {
     for (const b of bare) b.child.kill("SIGTERM");
     await Promise.allSettled(sims.map((s) => s.stop()));
