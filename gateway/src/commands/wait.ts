@@ -13,6 +13,8 @@ const READ_IN_FLIGHT = 64;
  * through the hub twice.
  */
 export const LIVE_MAX = 16;
+/** How long a CLI waits, after printing live results, for KV `commands` to hold them (see untilRecorded). */
+export const RECORDED_WAIT_MS = 3_000;
 
 /**
  * Waits until every command is terminal or `timeoutMs` passes; returns the latest records (in the
@@ -107,6 +109,22 @@ export async function waitForCommands(
     return r ? [r] : [];
   });
   return { records, complete: pending.size === 0 };
+}
+
+/**
+ * Waits (at most `timeoutMs`, best effort) until KV `commands` holds a terminal record for each of
+ * these commands. A wait that ended on a live result is a few ms ahead of the gateway's ingest: a CLI
+ * calls this after printing, before it exits, so a `cmd status` that follows agrees with what it printed.
+ */
+export async function untilRecorded(store: CommandStore, commands: ReadonlyArray<Pick<Rec, "device" | "id">>, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  if (commands.length === 0) return true;
+  const kv = await ResultFeed.open(store, commands.map((c) => c.device), { live: false });
+  try {
+    const ids = commands.map((c) => ({ device: c.device, id: c.id }));
+    return (await waitForCommands(store, ids, timeoutMs, signal, undefined, kv)).complete;
+  } finally {
+    kv.close();
+  }
 }
 
 /** Events kept per command until a wait takes them: bounded, the oldest command's dropped first. */

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Subjects, type CommandEvent, type CommandRecord } from "@canopy/protocol";
 import { provisionHub } from "@canopy/gateway/hub/provision";
-import { CommandStore, LIVE_MAX, ResultFeed, newCommandId, waitForCommands } from "@canopy/gateway/commands/index";
+import { CommandStore, LIVE_MAX, ResultFeed, newCommandId, untilRecorded, waitForCommands } from "@canopy/gateway/commands/index";
 import { TestServer, tempDir } from "../harness/index.js";
 
 // Issue 15, command latency: a wait for a few commands also folds the device's result events in as
@@ -113,5 +113,19 @@ test(`cmd live: a fan-out of more than ${LIVE_MAX} commands waits on KV commands
     assert.ok(rounds >= 5, `published ${rounds} rounds during the wait`);
     assert.equal(complete, false);
     assert.equal(records.filter((r) => r.state === "queued").length, LIVE_MAX + 1);
+  });
+});
+
+test("cmd live: untilRecorded waits for KV commands to hold the terminal record, bounded", async () => {
+  await withHub(async (_device, store) => {
+    const rec = await queued(store, "d1");
+    assert.equal(await untilRecorded(store, [rec], 800), false, "still queued in KV: the bound ends the wait");
+    const waiting = untilRecorded(store, [rec], 20_000);
+    const cur = await store.get("d1", rec.id);
+    assert.ok(cur);
+    const now = Date.now();
+    await store.update({ ...cur.record, state: "succeeded", times: { ...cur.record.times, succeeded: now }, updatedAt: now }, cur.revision);
+    assert.equal(await waiting, true);
+    assert.equal(await untilRecorded(store, [], 10), true);
   });
 });

@@ -12,7 +12,7 @@ import {
   parseDuration,
   type CommandRecord,
 } from "@canopy/protocol";
-import { CommandSender, CommandStore, LIVE_MAX, ResultFeed, checkSelector, resolveTargets, waitForCommands } from "../../commands/index.js";
+import { CommandSender, CommandStore, LIVE_MAX, RECORDED_WAIT_MS, ResultFeed, checkSelector, resolveTargets, untilRecorded, waitForCommands } from "../../commands/index.js";
 import { mapLimit } from "../../kv/read.js";
 import { collect, shutdownSignal, withHub } from "../context.js";
 import { age, formatMs, printJson, readable, table } from "../output.js";
@@ -109,6 +109,8 @@ Examples:
         feed?.close();
         if (o.json) printJson(records);
         else printResults(records);
+        // Printed as soon as the results crossed the hub; exit once KV commands has them too.
+        await untilRecorded(sender.store, records.filter((r) => isTerminal(r.state)), RECORDED_WAIT_MS, signal);
         if (!complete) process.stderr.write(`not finished after ${o.timeout}: ${records.filter((r) => !isTerminal(r.state)).length} command(s) still pending\n`);
         if (!complete || records.some((r) => r.state !== "succeeded")) process.exitCode = 1;
       });

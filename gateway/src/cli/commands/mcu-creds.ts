@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { CanopyError, ErrorCode, MCU_CREDS_COMMAND, checkId, hashSecret, newSecret, parseDuration } from "@canopy/protocol";
-import { CommandSender, ResultFeed, resolveTargets, waitForCommands } from "../../commands/index.js";
+import { CanopyError, ErrorCode, MCU_CREDS_COMMAND, checkId, hashSecret, isTerminal, newSecret, parseDuration } from "@canopy/protocol";
+import { CommandSender, RECORDED_WAIT_MS, ResultFeed, resolveTargets, untilRecorded, waitForCommands } from "../../commands/index.js";
 import { shutdownSignal, withHub } from "../context.js";
 import { printJson } from "../output.js";
 
@@ -41,6 +41,7 @@ export function registerMcuCreds(mcu: Command): void {
         const sent = await sender.send({ device, name: MCU_CREDS_COMMAND, args: { mcu: mcuId, hash }, ttlMs, by: `cli:${process.env.USER ?? "unknown"}` });
         const { records } = await waitForCommands(sender.store, [sent], timeoutMs, shutdownSignal().signal, undefined, feed);
         feed.close();
+        await untilRecorded(sender.store, records.filter((r) => isTerminal(r.state)), RECORDED_WAIT_MS, shutdownSignal().signal);
         const rec = records[0] ?? sent;
         if (rec.state === "failed" || rec.state === "rejected" || rec.state === "expired" || rec.state === "cancelled") {
           throw new CanopyError(ErrorCode.Unavailable, `device ${device} did not store the credentials (${rec.state}): ${rec.error?.message ?? "no detail"}`);
