@@ -2,7 +2,9 @@ import { test, after, before } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { waitFor } from "@canopy/protocol";
+import { Kvm } from "@nats-io/kv";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Assets, waitFor } from "@canopy/protocol";
 import { Fleet } from "../harness/index.js";
 import { cliOk, configEvents, show, waitApplied } from "./config-helpers.js";
 
@@ -52,6 +54,28 @@ test("layering: fleet info, group lab debug, device d2 warn → d1 debug, d2 war
   // Removing the device override falls back to the group layer.
   await cliOk(fleet, ["config", "unset", "log.level", "--device", "d2"]);
   assert.equal((await waitApplied(fleet, "d2", "log.level", "debug")).source, "group:lab");
+});
+
+test("a fleet-wide set written as one atomic batch reaches the real agents' leaf mirrors and is applied", async () => {
+  // Eight more registry records (no agents) make the render 11 writes: past the renderer's threshold
+  // for an atomic batch, so the agents' keys travel in a batch-written message.
+  const nc = await fleet.hubConnection();
+  const devices = await new Kvm(nc).open(Assets.kvDevices);
+  for (let i = 0; i < 8; i++) await devices.put(`reg${i}`, JSON.stringify({ id: `reg${i}`, groups: [], created: Date.now() }));
+  try {
+    await cliOk(fleet, ["config", "set", "app.batched", "yes", "--fleet"]);
+    const jsm = await jetstreamManager(nc);
+    const batchIds = new Set<string | undefined>();
+    for (const d of ["d1", "d2", "d3", "reg0"]) {
+      const m = await jsm.streams.getMessage(`KV_${Assets.kvConfig}`, { last_by_subj: `$KV.${Assets.kvConfig}.${d}.app.batched` });
+      batchIds.add(m?.header?.get("Nats-Batch-Id"));
+    }
+    assert.equal(batchIds.size, 1, "one batch for the whole fleet");
+    assert.ok([...batchIds][0], "written as an atomic batch");
+    for (const d of ["d1", "d2", "d3"]) assert.equal((await waitApplied(fleet, d, "app.batched", "yes")).applied?.status, "applied");
+  } finally {
+    for (let i = 0; i < 8; i++) await devices.delete(`reg${i}`);
+  }
 });
 
 test("app keys go to <data>/app-config.json and local.cfg.changed; bad values fail with the schema message", async () => {
