@@ -3,8 +3,9 @@
 // Run after `npx tsc -b`:  node bench/commands.mjs [--n 1000] [--concurrency 50]
 // Measures, in one run against real servers (hub + one agent with its own leaf, link via LinkProxy):
 //   1. core request/reply hub → leaf responder: p50/p99 of N sequential round trips, and req/s pipelined;
-//   2. commands: p50/p99 of N sequential `ping`s, send → terminal state in KV `commands` (the gateway's
-//      view: hub CMD → leaf mirror → agent → journal → UP → hub shard → gateway ingest → KV);
+//   2. commands: p50/p99 of N sequential `ping`s, send → terminal, waited for as `cmd send --wait` does
+//      (waitForCommands with a ResultFeed: the result as it crosses the hub, else KV `commands`;
+//      hub CMD → leaf mirror → agent → journal → UP → hub);
 //   3. commands/s to one device: N pings sent with `concurrency` publishes in flight, until all ended.
 //   4. one command to `--fanout` (1,000) simulated devices (`canopy sim fleet --commands`): from the first
 //      send (`--fanout-inflight`, default 256 as `canopy cmd send --group`) until every one is terminal in KV `commands`
