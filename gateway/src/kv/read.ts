@@ -52,51 +52,16 @@ export async function readBucket(kv: KV, key?: string): Promise<KvEntry[]> {
 
 /**
  * Latest live entry of every key matching `filter` (for a subset of a bucket; a whole bucket that is
- * being rewritten, like `status`, is read with `readBucket`). `keys()` ends cleanly on an empty bucket (a watch
- * would not tell "nothing" from "not yet"), then the gets pipeline.
- */
-export async function readAll(kv: KV, filter = ">"): Promise<Map<string, KvEntry>> {
-  if (kv instanceof Bucket) return readLast(kv, filter);
-  const keys: string[] = [];
-  for await (const k of await kv.keys(filter)) keys.push(k);
-  const latest = new Map<string, KvEntry>();
-  if (keys.length > FEW_KEYS) {
-    // Many keys: one pass of a filtered watch (last per subject) instead of a get each. Measured in
-    // bench/config: 200 gets took 15–117 ms on a loaded 2-core machine, per read.
-    const want = new Set(keys);
-    const iter = await kv.watch({ key: filter });
-    const guard = setTimeout(() => iter.stop(), 5_000);
-    try {
-      for await (const e of iter) {
-        latest.set(e.key, e);
-        want.delete(e.key);
-        // No more matching messages pending: every key listed above (or its newer state) is in hand.
-        if (e.delta === 0 || want.size === 0) break;
-      }
-    } finally {
-      clearTimeout(guard);
-      iter.stop();
-    }
-    keys.splice(0, keys.length, ...want);
-  }
-  // Few keys, or any the pass did not deliver before its guard: a get each.
-  for (const e of await mapLimit(keys, 64, (k) => kv.get(k))) if (e) latest.set(e.key, e);
-  const out = new Map<string, KvEntry>();
-  for (const e of latest.values()) if (e.operation === "PUT") out.set(e.key, e);
-  return out;
-}
-
-const FEW_KEYS = 8;
-
-/**
- * The last entry of every key matching `filter`, through one consumer kept in memory: `kv.keys()` and
+ * being rewritten, like `status`, is read with `readBucket`), through one consumer kept in memory: `kv.keys()` and
  * `kv.watch()` each create a consumer the server keeps on disk (a directory, and a state file written
  * per delivery), two per read where one in memory does. 200 registry records read in 3.7 ms this way
  * against 11–14 ms (same machine, same minutes). The consumer is deleted after; `inactive_threshold`
  * removes it if that delete is lost. A direct get (`multi_last`) measured faster still, but any replica
  * of a clustered stream may answer one, possibly before it has the write just made.
  */
-async function readLast(kv: Bucket, filter: string): Promise<Map<string, KvEntry>> {
+export async function readAll(kv: KV, filter = ">"): Promise<Map<string, KvEntry>> {
+  // Every bucket the gateway opens (Kvm.open/create) is a Bucket; its stream and manager are needed here.
+  if (!(kv instanceof Bucket)) throw new TypeError("readAll needs a bucket opened with @nats-io/kv's Kvm");
   const ci = await kv.jsm.consumers.add(kv.stream, {
     filter_subject: kv.fullKeyName(filter),
     deliver_policy: DeliverPolicy.LastPerSubject,
