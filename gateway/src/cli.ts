@@ -27,7 +27,10 @@ import { isTimeout } from "./cli/connect-check.js";
 export function buildProgram(): Command {
   const program = new Command("canopy")
     .description("Canopy: fleet manager for Raspberry Pi-class devices and their microcontrollers, on NATS")
-    .version(canopyVersion(), "-V, --version", "print Canopy's version")
+    // Long form only: commander reads the root's short flags anywhere in the line, so a value such as
+    // `--group -V.` printed the version and exited 0 without doing anything. `-V` is read in main(),
+    // and only as the first argument.
+    .version(canopyVersion(), "--version", "print Canopy's version (also -V, as the first argument)")
     .option("-s, --server <url>", "hub NATS URL (env CANOPY_SERVER; else --context or the selected context)", undefined)
     .option("--context <name>", "a stored hub target, see 'canopy context' (env CANOPY_CONTEXT)")
     .option("--creds <file>", "NATS credentials for the hub (env CANOPY_CREDS; a hub writes <data>/creds/admin.creds)")
@@ -73,6 +76,7 @@ Examples:
 }
 
 export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === "-V") argv = ["--version", ...argv.slice(1)];
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: "user" });

@@ -64,11 +64,17 @@ async function waitExit(args: string[]): Promise<RunResult> {
 }
 
 test("--version for the CLI and the agent; the nats-server version in hub status", async () => {
-  for (const args of [["--version"], ["agent", "--version"], ["bridge", "--version"]]) {
+  for (const args of [["--version"], ["-V"], ["-V", "--json"], ["agent", "--version"], ["bridge", "--version"]]) {
     const r = await runCanopy(args);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^\d+\.\d+\.\d+\n$/);
   }
+  // A value that looks like the version flag is a value, not a request for the version (commander
+  // reads the root's short flags anywhere: this printed the version and exited 0, having done nothing).
+  const v = await runCanopy(["device", "add", "d-v", "--group", "-V."]);
+  assert.equal(v.code, 2, `${v.stdout}${v.stderr}`);
+  assert.equal(v.stdout, "");
+  assert.match(v.stderr, /invalid group id "-V\."/);
   const s = await fleet.cli(["hub", "status", "--json"]);
   assert.equal(s.code, 0, s.stderr);
   const st = HubStatusJson.parse(JSON.parse(s.stdout));
