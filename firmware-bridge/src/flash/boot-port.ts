@@ -104,6 +104,16 @@ export class BootPort {
     return this.events.shift();
   }
 
+  /**
+   * The boot running now (INFO's nonce): its hellos are not news of the reboot after ACTIVATE, even
+   * one we first see after ACTIVATE. The MCU resends an unacked hello about once a second, so a hello
+   * lost while the port was reopened can arrive just after ACTIVATE; without this it read as the new
+   * boot coming up with the old version (a false `rolled_back`).
+   */
+  runningBoot(nonce: number): void {
+    this.staleBoots.add(nonce);
+  }
+
   /** From now on only hellos of a new boot (and CONFIRMs) are events. */
   activate(): void {
     this.activated = true;

@@ -55,6 +55,7 @@ export class CanopyBootloaderFlasher implements Flasher {
   private async transfer(port: BootPort, req: FlashRequest, signal: AbortSignal): Promise<number> {
     const { data, sha256, version } = req.image;
     const info = BootCodec.parseInfo((await port.request(BootOp.Info, new Uint8Array(), signal)).body);
+    if (info.boot !== undefined) port.runningBoot(info.boot);
     if (data.length > info.maxImage) throw new FlashError("bad_image", `image of ${data.length} bytes exceeds the device's ${info.maxImage}`);
     const chunk = Math.max(16, Math.min(WRITE_CHUNK, info.maxChunk));
     const begin = await port.request(BootOp.Begin, BootCodec.begin(sha256, data.length, version), signal);

@@ -16,6 +16,11 @@ export interface BootInfo {
   sha256: string;
   maxChunk: number;
   maxImage: number;
+  /**
+   * The running boot's nonce, as its HELLOs carry it (optional trailing field: older bootloaders end
+   * the body at max-image). The flasher needs it to tell that boot's hellos from the new image's.
+   */
+  boot?: number;
 }
 
 class Out {
@@ -99,10 +104,15 @@ class In {
 const inp = (b: Uint8Array): In => new In(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
 export const BootCodec = {
-  info: (i: BootInfo): Uint8Array => new Out().str(i.board).str(i.version).hash(i.sha256).u16(i.maxChunk).u32(i.maxImage).done(),
+  info: (i: BootInfo): Uint8Array => {
+    const o = new Out().str(i.board).str(i.version).hash(i.sha256).u16(i.maxChunk).u32(i.maxImage);
+    return (i.boot === undefined ? o : o.u32(i.boot)).done();
+  },
   parseInfo: (b: Uint8Array): BootInfo => {
     const r = inp(b);
-    return { board: r.str(), version: r.str(), sha256: r.hash(), maxChunk: r.u16(), maxImage: r.u32() };
+    const info: BootInfo = { board: r.str(), version: r.str(), sha256: r.hash(), maxChunk: r.u16(), maxImage: r.u32() };
+    const rest = r.rest();
+    return rest.length >= 4 ? { ...info, boot: rest.readUInt32BE(0) } : info;
   },
   begin: (sha256: string, size: number, version: string): Uint8Array => new Out().hash(sha256).u32(size).str(version).done(),
   parseBegin: (b: Uint8Array): { sha256: string; size: number; version: string } => {

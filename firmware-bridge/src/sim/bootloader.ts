@@ -17,6 +17,8 @@ export interface BootHost {
   /** Sends the new app's CONFIRM (repeated until acked or the trial ends). */
   sendConfirm(version: string): void;
   report(rec: Record<string, unknown>): void;
+  /** The running boot's nonce (the one its hellos carry), for INFO; absent = an older bootloader. */
+  bootNonce?(): number;
 }
 
 /**
@@ -43,7 +45,7 @@ export class SimBootloader {
     const st = (status: number, b: Uint8Array = new Uint8Array()): BootReply => ({ op, status, body: b });
     switch (op) {
       case BootOp.Info:
-        return ok(BootCodec.info({ board: this.board, version: this.active.version, sha256: this.active.sha256, maxChunk: 512, maxImage: MAX_IMAGE }));
+        return ok(BootCodec.info({ board: this.board, version: this.active.version, sha256: this.active.sha256, maxChunk: 512, maxImage: MAX_IMAGE, ...(this.host.bootNonce ? { boot: this.host.bootNonce() } : {}) }));
       case BootOp.Begin: {
         const b = BootCodec.parseBegin(body);
         if (b.size > MAX_IMAGE) return st(BootStatus.TooBig);

@@ -50,6 +50,7 @@ export class SerialSim {
       },
       sendConfirm: (version) => this.writeFrame({ type: FrameType.BootResp, flags: 0, seq: 0, op: BootOp.Confirm, status: 0, body: BootCodec.version(version) }),
       report: (rec) => this.o.report?.(rec),
+      bootNonce: () => this.boot,
     }, o.board ?? "sim-rp2040");
   }
 
