@@ -23,6 +23,13 @@ import { runHandler, type AbortReason } from "./outcome.js";
 
 /** A command that took longer than this to reach the device arrived in a catch-up burst. */
 const LATE_MS = 1_000;
+/**
+ * `delivered` and `running` are published only for a command still in that state after this long. A
+ * command that ends sooner sends its terminal event alone: it carries `deliveredAt` and `startedAt`,
+ * so the hub's record gets the same times, and a command costs one message through the outbox, the
+ * leaf, the hub's UP stream and its ingest instead of two or three.
+ */
+export const PROGRESS_EVENT_MS = 200;
 
 interface Held {
   id: string;
@@ -31,6 +38,8 @@ interface Held {
   req: CommandRequest | undefined;
   invalid: string | undefined;
   deliveredAt: number;
+  /** The `delivered` or `running` event waiting for PROGRESS_EVENT_MS; cleared when the next one is due. */
+  progress?: NodeJS.Timeout;
 }
 
 export interface ExecutorDeps {
@@ -109,7 +118,7 @@ export class Executor {
     this.held.set(id, h);
     this.queue.push(h);
     if (waits && req && !invalid && !this.journal.get(id)) {
-      this.emit({ id, device: this.d.device, state: "delivered", at: h.deliveredAt, deliveredAt: h.deliveredAt });
+      this.progress(h, { id, device: this.d.device, state: "delivered", at: h.deliveredAt, deliveredAt: h.deliveredAt });
     }
     this.wake?.();
   }
@@ -155,6 +164,8 @@ export class Executor {
       }
     }
     await Promise.allSettled([...this.inFlight, ...this.acking]);
+    // Commands left queued: their `delivered` events are not sent by a stopping agent.
+    for (const h of this.held.values()) clearTimeout(h.progress);
   }
 
   private async process(h: Held, signal: AbortSignal): Promise<void> {
@@ -195,7 +206,7 @@ export class Executor {
     // (the result is still durable before the ack): a stream of pings pays no fsync on the run loop.
     if (handler.rerunnable === true) this.journal.queueRunning(req.id, h.deliveredAt, startedAt);
     else await this.journal.markRunning(req.id, h.deliveredAt, startedAt);
-    this.emit({ ...base, state: "running", at: startedAt, startedAt });
+    this.progress(h, { ...base, state: "running", at: startedAt, startedAt });
     const control = new AbortController();
     this.running.set(req.id, control);
     let restart = false;
@@ -253,6 +264,7 @@ export class Executor {
 
   /** Journal (unless replaying), queue the event in the outbox, make both durable, then ack. */
   private async finish(h: Held, event: CommandEvent, journal = true): Promise<void> {
+    clearTimeout(h.progress);
     if (journal) this.journal.recordDone(event);
     this.emit(event);
     await this.d.state.durable();
@@ -264,6 +276,12 @@ export class Executor {
     this.held.delete(h.id);
     this.cancelRequested.delete(h.id);
     this.d.log.info({ id: h.id, name: h.req?.name, state: event.state, replay: event.replay }, "command finished");
+  }
+
+  /** A `delivered` or `running` event, published if the command is still there after PROGRESS_EVENT_MS. */
+  private progress(h: Held, event: CommandEvent): void {
+    clearTimeout(h.progress);
+    h.progress = setTimeout(() => this.emit(event), PROGRESS_EVENT_MS);
   }
 
   /** Store-and-forward: the outbox write is issued synchronously; sending is retried in the background. */

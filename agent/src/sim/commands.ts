@@ -66,7 +66,7 @@ export class SimCommands {
     } else if (req.name !== "ping") {
       this.emit({ ...base, state: "rejected", at: deliveredAt, error: { code: ErrorCode.Rejected, message: `a simulated device runs ping only, not ${req.name}` } });
     } else {
-      this.emit({ ...base, state: "running", at: deliveredAt, startedAt: deliveredAt });
+      // As the agent does for a command that ends within PROGRESS_EVENT_MS: the terminal event alone.
       const at = Date.now();
       this.emit({ ...base, state: "succeeded", at, startedAt: deliveredAt, finishedAt: at, result: { pong: true, device, at, agent: AGENT_VERSION, simulated: true } });
     }

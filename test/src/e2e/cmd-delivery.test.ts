@@ -111,3 +111,37 @@ test("agent SIGKILLed while a command runs, then restarted → not executed a se
   assert.equal(rec2.state, "succeeded", JSON.stringify(rec2));
   assert.deepEqual(await fileLines(idem), ["again", "again"]);
 });
+
+test("a quick command sends its terminal event alone; one still running after 200 ms sends running first; the record has every time either way", async () => {
+  await fleet.startAgent("d5", { env: TEST_HANDLERS });
+  const nc = await fleet.hubConnection();
+  const states = new Map<string, string[]>();
+  const sub = nc.subscribe("up.d5.evt.cmd.*", {
+    callback: (_e, m) => {
+      const ev = m.json<{ id: string; state: string }>();
+      const seen = states.get(ev.id) ?? [];
+      // The outbox may resend a message whose ack it missed: count each state once.
+      if (!seen.includes(ev.state)) states.set(ev.id, [...seen, ev.state]);
+    },
+  });
+  await nc.flush();
+  try {
+    const file = join(fleet.dir.path, "d5.lines");
+    // One after the other: a command queued behind another for 200 ms would send `delivered` too.
+    const ids: string[] = [];
+    for (const args of [["ping"], ["test.append", ...appendArgs(file, "slow", 1_500)]]) {
+      const id = await cmd.send(["--device", "d5", ...args]);
+      const rec = await cmd.terminal(id);
+      assert.equal(rec.state, "succeeded", JSON.stringify(rec));
+      assert.ok(rec.times.queued && rec.times.running && rec.times.succeeded, JSON.stringify(rec.times));
+      ids.push(id);
+    }
+    const [quick, slow] = ids as [string, string];
+    await waitFor(() => (states.get(slow)?.includes("succeeded") && states.get(quick)?.includes("succeeded")) || undefined, { timeoutMs: 10_000, what: "both terminal events on the hub" });
+    assert.deepEqual(states.get(quick), ["succeeded"], "the ping ended within 200 ms: no running event");
+    assert.deepEqual(states.get(slow), ["running", "succeeded"], "held 1.5 s: running was published while it ran");
+  } finally {
+    sub.unsubscribe();
+    await nc.close();
+  }
+});
