@@ -55,6 +55,8 @@ export async function runAgent(
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
     inboxPrefix: Subjects.deviceInboxPrefix(o.device),
+    // No Error objects built per request for async stack traces (two per JetStream publish).
+    noAsyncTraces: true,
   });
   const jsm = await jetstreamManager(nc);
   // UP gets at most half of what the leaf may store (the rest: the CMD and config mirrors, and room

@@ -202,10 +202,9 @@ export class Executor {
 
     const startedAt = this.d.clock.now();
     // The `running` mark must be on disk before a handler that may not run twice starts. A rerunnable
-    // handler is run again after a crash whatever the journal says, so it does not wait for the fsync
-    // (the result is still durable before the ack): a stream of pings pays no fsync on the run loop.
-    if (handler.rerunnable === true) this.journal.queueRunning(req.id, h.deliveredAt, startedAt);
-    else await this.journal.markRunning(req.id, h.deliveredAt, startedAt);
+    // handler is run again after a crash whatever the journal says, so it gets no mark at all (its
+    // result is still durable before the ack): a stream of pings pays no journal write on the run loop.
+    if (handler.rerunnable !== true) await this.journal.markRunning(req.id, h.deliveredAt, startedAt);
     this.progress(h, { ...base, state: "running", at: startedAt, startedAt });
     const control = new AbortController();
     this.running.set(req.id, control);

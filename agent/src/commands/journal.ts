@@ -29,13 +29,8 @@ export class CommandJournal {
 
   /** Durable before it resolves: call before starting the handler. */
   async markRunning(id: string, deliveredAt: number, startedAt: number): Promise<void> {
-    this.queueRunning(id, deliveredAt, startedAt);
-    await this.state.durable();
-  }
-
-  /** Issues the `running` write without waiting for it (rerunnable handlers: see Executor.process). */
-  queueRunning(id: string, deliveredAt: number, startedAt: number): void {
     void this.state.journal.put(id, { state: "running", id, deliveredAt, startedAt } satisfies JournalEntry);
+    await this.state.durable();
   }
 
   /** Queues the terminal event; the caller awaits `state.durable()` (together with the outbox write). */

@@ -127,7 +127,7 @@ async function connectTo(server: string, name: string, creds: Authenticator | un
   for (let attempt = 1; ; attempt++) {
     try {
       return await connect({
-        servers: server, name, maxReconnectAttempts: -1, reconnectTimeWait: 1_000, reconnectJitter: 2_000, timeout: 10_000,
+        servers: server, name, maxReconnectAttempts: -1, reconnectTimeWait: 1_000, reconnectJitter: 2_000, timeout: 10_000, noAsyncTraces: true,
         ...(creds ? { authenticator: creds, inboxPrefix: Subjects.hubInboxPrefix } : {}),
       });
     } catch (err) {

@@ -159,6 +159,8 @@ export class Fleet {
       reconnectTimeWait: 250,
       authenticator: fastCredsAuthenticator(await readFile(this.hub.creds)),
       inboxPrefix: Subjects.hubInboxPrefix,
+      // As the gateway and the CLI connect (benches drive the hub through this connection).
+      noAsyncTraces: true,
     });
     this.opened.push(nc);
     return nc;
