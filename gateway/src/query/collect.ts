@@ -43,12 +43,16 @@ export function scatter(
   const sub = nc.subscribe(Subjects.queryReplies(req.id), {
     callback: (err, msg) => {
       if (err) return;
+      // `qr.<device>.<id>`: the device is the second token (read without splitting the subject).
+      const s = msg.subject;
+      const from = s.slice(s.indexOf(".") + 1, s.lastIndexOf("."));
+      if (answers.has(from)) return;
       const reply = parseReply(msg.data);
       if (!reply) return; // a malformed answer is not an answer; that device stays silent
-      if (reply.device !== msg.subject.split(".")[1]) return; // claims another device: spoofed
+      if (reply.device !== from) return; // claims another device: spoofed
       if (reply.id !== req.id) return;
-      if (answers.has(reply.device)) return;
-      const answer = { ...reply, latencyMs: Math.round(performance.now() - sentAt) };
+      const answer = reply as Answer;
+      answer.latencyMs = Math.round(performance.now() - sentAt);
       answers.set(reply.device, answer);
       opts.onAnswer?.(answer);
       if (expected?.has(reply.device) && --missing <= 0) finish?.(false);

@@ -15,7 +15,7 @@ export function decode<T>(schema: z.ZodType<T>, data: Uint8Array | string, maxBy
   }
   let value: unknown;
   try {
-    value = JSON.parse(typeof data === "string" ? data : Buffer.from(data).toString("utf8"));
+    value = JSON.parse(typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("utf8"));
   } catch (err) {
     throw new CanopyError(ErrorCode.InvalidInput, "message is not valid JSON", { cause: err });
   }
