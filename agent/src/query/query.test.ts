@@ -35,6 +35,15 @@ test("facts convert to CEL values: ints as BigInt, doubles as numbers, absent fa
   await assert.rejects(holds('os.platform == "linux"', { ...facts, os: { platform: 7 as unknown as string } }), /No such key: platform/);
 });
 
+test("only the facts an expression reads are converted", async () => {
+  const read: string[] = [];
+  const watched = new Proxy(facts, { get: (t, k) => (typeof k === "string" && read.push(k), Reflect.get(t, k)) });
+  assert.ok(await holds("true", watched));
+  assert.deepEqual(read, []);
+  assert.ok(await holds("cpu.load > 10.0 && cpu.cores == 4", watched));
+  assert.deepEqual(read, ["cpu"], "cpu converted once, nothing else");
+});
+
 test("config is reachable flat and as a tree; whole numbers are ints", async () => {
   assert.ok(await holds('config["log.level"] == "debug" && config.log.level == "debug"'));
   assert.ok(await holds("config.app.port == 8080 && config.app.ratio < 1.0"));
