@@ -1,5 +1,5 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { jetstream, type JetStreamClient } from "@nats-io/jetstream";
+import { jetstream, type JetStreamClient, type PubAck } from "@nats-io/jetstream";
 import {
   CanopyError,
   CommandName,
@@ -62,9 +62,27 @@ export class CommandSender {
     const req: CommandRequest = { id, device, name, args, createdAt: now, ttlMs, ...(o.by ? { by: o.by } : {}) };
     // The record never holds a secret; the request in CMD does until the command ends (then erased).
     const rec: CommandRecord = { ...req, args: redactSecrets(args), state: "queued", times: { queued: now }, updatedAt: now };
-    await this.store.create(rec);
+    const publish = (): Promise<PubAck> => this.js.publish(requestSubject(device, name, args), encode(req), { msgID: id, timeout: 10_000 });
+    let pending: Promise<PubAck> | undefined;
+    if (o.id === undefined) {
+      // A fresh id cannot exist yet: the record and the request go out together (one hub round trip
+      // instead of two). The record is written first on the connection, and the result comes back
+      // through the leaf, the agent and the hub's shard, milliseconds later.
+      const created = this.store.create(rec);
+      pending = publish();
+      pending.catch(() => {}); // awaited below, once the record is settled
+      try {
+        await created;
+      } catch (err) {
+        // The request may be queued: the record must exist (merged into one the ingest made meanwhile).
+        if (!(await this.recordAfterFailedCreate(rec, pending))) throw err;
+      }
+    } else {
+      // A caller-chosen id (a retried rollout step) is checked first: an existing record means sent.
+      await this.store.create(rec);
+    }
     try {
-      const ack = await this.js.publish(requestSubject(device, name, args), encode(req), { msgID: id, timeout: 10_000 });
+      const ack = await (pending ?? publish());
       if (hasSecrets(args)) {
         const now = await this.store.modify(device, id, (r) => ({ ...r, secretSeq: ack.seq }));
         // It may have ended already (a fast device): then nobody else will erase it.
@@ -76,6 +94,23 @@ export class CommandSender {
       throw new CanopyError(ErrorCode.Unavailable, error.message, { cause: err });
     }
     return rec;
+  }
+
+  /**
+   * After a failed create of a fresh command's record: if the request was queued, the record must
+   * exist. One the ingest created from an early event (it lacks the name and arguments) gets them;
+   * a missing one is created again. True when the record exists; false when nothing was queued.
+   */
+  private async recordAfterFailedCreate(rec: CommandRecord, pending: Promise<PubAck>): Promise<boolean> {
+    if (!(await pending.then(() => true, () => false))) return false;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const merged = await this.store
+        .modify(rec.device, rec.id, (r) => ({ ...r, name: rec.name, args: rec.args, createdAt: rec.createdAt, ttlMs: rec.ttlMs, ...(rec.by ? { by: rec.by } : {}), times: { ...rec.times, ...r.times } }))
+        .catch(() => undefined);
+      if (merged) return true;
+      if (await this.store.create(rec).then(() => true, () => false)) return true;
+    }
+    return false;
   }
 
   /**

@@ -2,9 +2,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Subjects, type CommandEvent, type CommandRecord } from "@canopy/protocol";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { Assets, Subjects, type CommandEvent, type CommandRecord } from "@canopy/protocol";
 import { provisionHub } from "@canopy/gateway/hub/provision";
-import { CommandStore, LIVE_MAX, ResultFeed, newCommandId, untilRecorded, waitForCommands } from "@canopy/gateway/commands/index";
+import { CommandSender, CommandStore, LIVE_MAX, ResultFeed, newCommandId, recordFromEvent, untilRecorded, waitForCommands } from "@canopy/gateway/commands/index";
 import { TestServer, tempDir } from "../harness/index.js";
 
 // Issue 15, command latency: a wait for a few commands also folds the device's result events in as
@@ -127,5 +128,41 @@ test("cmd live: untilRecorded waits for KV commands to hold the terminal record,
     await store.update({ ...cur.record, state: "succeeded", times: { ...cur.record.times, succeeded: now }, updatedAt: now }, cur.revision);
     assert.equal(await waiting, true);
     assert.equal(await untilRecorded(store, [], 10), true);
+  });
+});
+
+// The sender writes a fresh command's record and publishes its request together (one round trip).
+// If the record's write fails while the request was queued, the record must still exist afterwards.
+test("send: a failed record write after the request was queued is redone; one the ingest made first gets the name and arguments", async () => {
+  await withHub(async (_device, store) => {
+    const sender = await CommandSender.open(store.nc);
+    const jsm = await jetstreamManager(store.nc);
+    const realCreate = store.create.bind(store);
+    const queuedInCmd = async (rec: CommandRecord): Promise<boolean> =>
+      (await jsm.streams.getMessage(Assets.cmdStream, { last_by_subj: `cmd.${rec.device}.ping` }).catch(() => null))?.json<{ id: string }>().id === rec.id;
+
+    // 1. The write fails once (a hub hiccup): the record is written again.
+    let calls = 0;
+    sender.store.create = async (r) => (++calls === 1 ? Promise.reject(new Error("injected: write failed")) : realCreate(r));
+    const a = await sender.send({ device: "d1", name: "ping", args: { n: 1 } });
+    assert.equal(calls, 2);
+    const storedA = await store.get("d1", a.id);
+    assert.deepEqual([storedA?.record.state, storedA?.record.name, storedA?.record.args], ["queued", "ping", { n: 1 }]);
+    assert.equal(await queuedInCmd(a), true);
+
+    // 2. The ingest created the record from the device's result first (the race the pipelining opens).
+    calls = 0;
+    sender.store.create = async (r) => {
+      if (++calls > 1) return realCreate(r);
+      const at = Date.now();
+      await realCreate(recordFromEvent({ id: r.id, device: r.device, state: "succeeded", at, deliveredAt: at, startedAt: at, finishedAt: at, result: { pong: true } }));
+      throw new Error("injected: wrong last sequence");
+    };
+    const b = await sender.send({ device: "d1", name: "ping", args: { n: 2 }, by: "test" });
+    const storedB = (await store.get("d1", b.id))?.record;
+    assert.deepEqual([storedB?.state, storedB?.name, storedB?.args, storedB?.by, storedB?.ttlMs], ["succeeded", "ping", { n: 2 }, "test", b.ttlMs]);
+    assert.ok(storedB?.times.queued && storedB.times.succeeded, JSON.stringify(storedB?.times));
+    assert.equal(await queuedInCmd(b), true);
+    sender.store.create = realCreate;
   });
 });
