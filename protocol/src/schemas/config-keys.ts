@@ -114,8 +114,23 @@ export function checkSetting(key: string, value: unknown): void {
   if (!v.ok) throw new CanopyError(ErrorCode.InvalidInput, v.error);
 }
 
+/**
+ * Answers of `nearestConfigKey` by key: every app setting is checked on every device at every apply,
+ * and the edit distances to all Canopy keys were a tenth of a simulated fleet's apply time. Bounded.
+ */
+const nearestCache = new Map<string, string | undefined>();
+const NEAREST_CACHE_MAX = 1_024;
+
 /** The known Canopy key closest to `key` by edit distance (undefined when nothing is close). */
 export function nearestConfigKey(key: string): string | undefined {
+  if (nearestCache.has(key)) return nearestCache.get(key);
+  const near = computeNearest(key);
+  if (nearestCache.size >= NEAREST_CACHE_MAX) nearestCache.delete(nearestCache.keys().next().value as string);
+  nearestCache.set(key, near);
+  return near;
+}
+
+function computeNearest(key: string): string | undefined {
   let best: { k: string; d: number } | undefined;
   for (const k of Object.keys(CONFIG_KEYS)) {
     const d = editDistance(k.toLowerCase(), key.toLowerCase());
