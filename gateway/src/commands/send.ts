@@ -75,7 +75,15 @@ export class CommandSender {
         await created;
       } catch (err) {
         // The request may be queued: the record must exist (merged into one the ingest made meanwhile).
-        if (!(await this.recordAfterFailedCreate(rec, pending))) throw err;
+        const queued = await pending.then(() => true, () => false);
+        if (!queued) throw err;
+        if (!(await this.recordAfterFailedCreate(rec))) {
+          throw new CanopyError(
+            ErrorCode.Unavailable,
+            `command ${id} was queued for ${device}, but its record could not be written (${errorMessage(err)}); it will run, and the device's result creates the record`,
+            { cause: err },
+          );
+        }
       }
     } else {
       // A caller-chosen id (a retried rollout step) is checked first: an existing record means sent.
@@ -97,12 +105,11 @@ export class CommandSender {
   }
 
   /**
-   * After a failed create of a fresh command's record: if the request was queued, the record must
-   * exist. One the ingest created from an early event (it lacks the name and arguments) gets them;
-   * a missing one is created again. True when the record exists; false when nothing was queued.
+   * After a failed create of a fresh command's record whose request was queued: the record must exist.
+   * One the ingest created from an early event (it lacks the name and arguments) gets them; a missing
+   * one is created again. True when the record exists.
    */
-  private async recordAfterFailedCreate(rec: CommandRecord, pending: Promise<PubAck>): Promise<boolean> {
-    if (!(await pending.then(() => true, () => false))) return false;
+  private async recordAfterFailedCreate(rec: CommandRecord): Promise<boolean> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const merged = await this.store
         .modify(rec.device, rec.id, (r) => ({ ...r, name: rec.name, args: rec.args, createdAt: rec.createdAt, ttlMs: rec.ttlMs, ...(rec.by ? { by: rec.by } : {}), times: { ...rec.times, ...r.times } }))

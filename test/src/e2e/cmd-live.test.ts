@@ -133,7 +133,7 @@ test("cmd live: untilRecorded waits for KV commands to hold the terminal record,
 
 // The sender writes a fresh command's record and publishes its request together (one round trip).
 // If the record's write fails while the request was queued, the record must still exist afterwards.
-test("send: a failed record write after the request was queued is redone; one the ingest made first gets the name and arguments", async () => {
+test("send: a failed record write after the request was queued is redone; one the ingest made first gets the name and arguments; one that cannot be written is reported as queued", async () => {
   await withHub(async (_device, store) => {
     const sender = await CommandSender.open(store.nc);
     const jsm = await jetstreamManager(store.nc);
@@ -163,6 +163,10 @@ test("send: a failed record write after the request was queued is redone; one th
     assert.deepEqual([storedB?.state, storedB?.name, storedB?.args, storedB?.by, storedB?.ttlMs], ["succeeded", "ping", { n: 2 }, "test", b.ttlMs]);
     assert.ok(storedB?.times.queued && storedB.times.succeeded, JSON.stringify(storedB?.times));
     assert.equal(await queuedInCmd(b), true);
+
+    // 3. The record cannot be written at all while the request was queued: the caller is told so.
+    sender.store.create = () => Promise.reject(new Error("injected: KV refused"));
+    await assert.rejects(sender.send({ device: "d2", name: "ping" }), /was queued for d2, but its record could not be written \(injected: KV refused\); it will run/);
     sender.store.create = realCreate;
   });
 });
