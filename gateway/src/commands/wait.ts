@@ -115,15 +115,19 @@ export async function waitForCommands(
  * Waits (at most `timeoutMs`, best effort) until KV `commands` holds a terminal record for each of
  * these commands. A wait that ended on a live result is a few ms ahead of the gateway's ingest: a CLI
  * calls this after printing, before it exits, so a `cmd status` that follows agrees with what it printed.
+ * `feed`, the one the wait used: its live events are dropped and its KV watch (open since before the
+ * send, so nothing is missed) serves this wait too; the caller still closes it. Without one, a KV-only
+ * feed is opened and closed here.
  */
-export async function untilRecorded(store: CommandStore, commands: ReadonlyArray<Pick<Rec, "device" | "id">>, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+export async function untilRecorded(store: CommandStore, commands: ReadonlyArray<Pick<Rec, "device" | "id">>, timeoutMs: number, signal?: AbortSignal, feed?: ResultFeed): Promise<boolean> {
   if (commands.length === 0) return true;
-  const kv = await ResultFeed.open(store, commands.map((c) => c.device), { live: false });
+  feed?.endLive();
+  const kv = feed ?? (await ResultFeed.open(store, commands.map((c) => c.device), { live: false }));
   try {
     const ids = commands.map((c) => ({ device: c.device, id: c.id }));
     return (await waitForCommands(store, ids, timeoutMs, signal, undefined, kv)).complete;
   } finally {
-    kv.close();
+    if (!feed) kv.close();
   }
 }
 
@@ -180,10 +184,16 @@ export class ResultFeed {
     return () => this.listeners.delete(cb);
   }
 
-  close(): void {
+  /** Stops the live events (subscriptions and kept events); the KV watch goes on. */
+  endLive(): void {
     for (const s of this.subs) s.unsubscribe();
-    this.watch?.stop();
+    this.subs.length = 0;
     this.kept.clear();
+  }
+
+  close(): void {
+    this.endLive();
+    this.watch?.stop();
     this.listeners.clear();
   }
 

@@ -131,6 +131,27 @@ test("cmd live: untilRecorded waits for KV commands to hold the terminal record,
   });
 });
 
+test("cmd live: untilRecorded on the wait's own feed ignores its live events and ends on the KV record", async () => {
+  await withHub(async (device, store) => {
+    const rec = await queued(store, "d1");
+    const feed = await ResultFeed.open(store, ["d1"]);
+    try {
+      device.publish(Subjects.commandResult("d1", rec.id), JSON.stringify(done(rec)));
+      const live = await waitForCommands(store, [rec], 10_000, undefined, undefined, feed);
+      assert.equal(live.records[0]?.state, "succeeded", "the wait ended on the live event");
+      assert.equal(await untilRecorded(store, [rec], 800, undefined, feed), false, "KV still says queued: the live event does not count");
+      const waiting = untilRecorded(store, [rec], 20_000, undefined, feed);
+      const cur = await store.get("d1", rec.id);
+      assert.ok(cur);
+      const now = Date.now();
+      await store.update({ ...cur.record, state: "succeeded", times: { ...cur.record.times, succeeded: now }, updatedAt: now }, cur.revision);
+      assert.equal(await waiting, true, "the feed's KV watch saw the record");
+    } finally {
+      feed.close();
+    }
+  });
+});
+
 // The sender writes a fresh command's record and publishes its request together (one round trip).
 // If the record's write fails while the request was queued, the record must still exist afterwards.
 test("send: a failed record write after the request was queued is redone; one the ingest made first gets the name and arguments; one that cannot be written is reported as queued", async () => {

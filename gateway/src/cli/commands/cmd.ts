@@ -106,11 +106,11 @@ Examples:
         // Fan-out progress on stderr (stdout stays the results): "n/m done" as commands finish.
         const progress = sent.length > 1 && !o.json ? (done: number, total: number) => process.stderr.write(`${done}/${total} done\n`) : undefined;
         const { records, complete } = await waitForCommands(sender.store, sent, timeoutMs, signal, progress, feed);
-        feed?.close();
         if (o.json) printJson(records);
         else printResults(records);
         // Printed as soon as the results crossed the hub; exit once KV commands has them too.
-        await untilRecorded(sender.store, records.filter((r) => isTerminal(r.state)), RECORDED_WAIT_MS, signal);
+        await untilRecorded(sender.store, records.filter((r) => isTerminal(r.state)), RECORDED_WAIT_MS, signal, feed);
+        feed?.close();
         if (!complete) process.stderr.write(`not finished after ${o.timeout}: ${records.filter((r) => !isTerminal(r.state)).length} command(s) still pending\n`);
         if (!complete || records.some((r) => r.state !== "succeeded")) process.exitCode = 1;
       });

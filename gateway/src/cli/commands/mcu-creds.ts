@@ -39,9 +39,10 @@ export function registerMcuCreds(mcu: Command): void {
         const sender = await CommandSender.open(nc);
         const feed = await ResultFeed.open(sender.store, [device]);
         const sent = await sender.send({ device, name: MCU_CREDS_COMMAND, args: { mcu: mcuId, hash }, ttlMs, by: `cli:${process.env.USER ?? "unknown"}` });
-        const { records } = await waitForCommands(sender.store, [sent], timeoutMs, shutdownSignal().signal, undefined, feed);
+        const { signal } = shutdownSignal();
+        const { records } = await waitForCommands(sender.store, [sent], timeoutMs, signal, undefined, feed);
+        await untilRecorded(sender.store, records.filter((r) => isTerminal(r.state)), RECORDED_WAIT_MS, signal, feed);
         feed.close();
-        await untilRecorded(sender.store, records.filter((r) => isTerminal(r.state)), RECORDED_WAIT_MS, shutdownSignal().signal);
         const rec = records[0] ?? sent;
         if (rec.state === "failed" || rec.state === "rejected" || rec.state === "expired" || rec.state === "cancelled") {
           throw new CanopyError(ErrorCode.Unavailable, `device ${device} did not store the credentials (${rec.state}): ${rec.error?.message ?? "no detail"}`);
