@@ -61,3 +61,24 @@ test("registry cap: an admitted id that never came online gives its place back (
   assert.equal(reg.admit("m4"), false);
   assert.deepEqual(reg.list().map((m) => m.id), ["m1", "m3"]);
 });
+
+test("registry: a flash record and a hello (or a lastSeen flush) in flight together both land; neither erases the other", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "canopy-reg-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const store = openBridgeStore(dir);
+  t.after(() => store.close());
+  const reg = new McuRegistry(store.mcus);
+  const who = { id: "m1", board: "rp2040", firmware: "1.0.0", link: "serial:/dev/x" };
+  await reg.online(who, 1000);
+  reg.seen("m1", 1500);
+  const flash = { state: "confirmed" as const, version: "2.0.0", sha256: "ab".repeat(32), at: 2000, detail: "ok" };
+  // The flasher's record, the link's hello after it reopened the port and the lastSeen timer, all
+  // issued before any of them commits (under load an LMDB commit takes a while).
+  await Promise.all([reg.flashed("m1", flash, flash.sha256, "2.0.0"), reg.online({ ...who, firmware: "2.0.0" }, 2100), reg.flush()]);
+  assert.deepEqual(reg.get("m1"), { ...who, firmware: "2.0.0", online: true, firstSeen: 1000, lastSeen: 2100, imageSha256: flash.sha256, lastFlash: flash });
+  // And the other order: the hello first, the flash record while it is in flight.
+  await reg.offline("m1", 3000);
+  const again = { ...flash, version: "3.0.0", sha256: "cd".repeat(32), at: 3100 };
+  await Promise.all([reg.online({ ...who, firmware: "3.0.0" }, 3200), reg.flashed("m1", again, again.sha256, "3.0.0")]);
+  assert.deepEqual(reg.get("m1"), { ...who, firmware: "3.0.0", online: true, firstSeen: 1000, lastSeen: 3200, imageSha256: again.sha256, lastFlash: again });
+});

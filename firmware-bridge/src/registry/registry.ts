@@ -90,8 +90,17 @@ export class McuRegistry {
     return true;
   }
 
+  /**
+   * The latest record of `id`, committed or not. Every read-modify-write starts here: two updates in
+   * flight together (a flash record and the hello of the link that got the port back) must not read
+   * the same committed record, or the later commit erases what the other one wrote.
+   */
+  private current(id: string): McuSummary | undefined {
+    return this.uncommitted.get(id) ?? this.db.get(id);
+  }
+
   async online(who: McuIdentity, now = Date.now()): Promise<McuSummary> {
-    const prev = this.db.get(who.id);
+    const prev = this.current(who.id);
     const rec: McuSummary = {
       id: who.id,
       board: who.board,
@@ -123,7 +132,7 @@ export class McuRegistry {
   }
 
   async offline(id: string, now = Date.now()): Promise<McuSummary | undefined> {
-    const prev = this.uncommitted.get(id) ?? this.db.get(id);
+    const prev = this.current(id);
     if (!prev) return undefined;
     const rec = { ...prev, online: false, lastSeen: Math.max(prev.lastSeen, now) };
     await this.write(rec);
@@ -138,9 +147,9 @@ export class McuRegistry {
    * own hello comes only once the bridge has the port back).
    */
   async flashed(id: string, rec: NonNullable<McuSummary["lastFlash"]>, runningSha256?: string, runningVersion?: string): Promise<void> {
-    const prev = this.db.get(id);
+    const prev = this.current(id);
     if (!prev) return;
-    await this.db.put(id, { ...prev, lastFlash: rec, ...(runningSha256 ? { imageSha256: runningSha256 } : {}), ...(runningVersion ? { firmware: runningVersion } : {}) });
+    await this.write({ ...prev, lastFlash: rec, ...(runningSha256 ? { imageSha256: runningSha256 } : {}), ...(runningVersion ? { firmware: runningVersion } : {}) });
     await this.db.flushed;
   }
 
@@ -156,16 +165,16 @@ export class McuRegistry {
 
   async flush(): Promise<void> {
     for (const id of this.dirty) {
-      const prev = this.db.get(id);
+      const prev = this.current(id);
       const at = this.pending.get(id);
-      if (prev && at !== undefined && at > prev.lastSeen) await this.db.put(id, { ...prev, lastSeen: at });
+      if (prev && at !== undefined && at > prev.lastSeen) await this.write({ ...prev, lastSeen: at });
     }
     this.dirty.clear();
     this.pending.clear();
   }
 
   get(id: string): McuSummary | undefined {
-    const rec = this.db.get(id);
+    const rec = this.current(id);
     if (!rec) return undefined;
     const at = this.pending.get(id);
     return at !== undefined && at > rec.lastSeen ? { ...rec, lastSeen: at } : rec;
