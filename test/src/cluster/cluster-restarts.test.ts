@@ -27,6 +27,12 @@ after(async () => {
 
 const replicasCurrent = (stream: string): Promise<void> => cluster.replicasCurrent(jsm, stream);
 
+/** For a failure message: what the device's agent logged about its leaf, mirrors and commands. */
+function diag(device: string): string {
+  const out = cluster.agents.get(device)?.proc.output ?? [];
+  return out.filter((l) => /mirror|leaf|link|hub|command|cmd|warn|error/i.test(l)).slice(-30).join("\n");
+}
+
 test("with a node down, a config change and a command still reach both devices", async () => {
   const victim = 0;
   await cluster.kill(victim);
@@ -54,7 +60,7 @@ test("with a node down, a config change and a command still reach both devices",
   const sentAt = Date.now();
   for (const d of ["d1", "d2"]) {
     const r = await cluster.cli(["cmd", "send", "--device", d, "ping", "--wait", "--timeout", "60s", "--json"], 90_000);
-    assert.equal(r.code, 0, `ping ${d} with n1 down: ${r.stdout}\n${r.stderr}`);
+    assert.equal(r.code, 0, `ping ${d} with n1 down: ${r.stdout}\n${r.stderr}\n${diag(d)}`);
     const [rec] = JSON.parse(r.stdout) as { state: string }[];
     assert.equal(rec?.state, "succeeded");
   }
