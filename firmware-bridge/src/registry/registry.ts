@@ -140,9 +140,8 @@ export class McuRegistry {
     return rec;
   }
 
-  /** A flash ended: remember how, and the image hash when the new image runs. */
   /**
-   * The end of a flash. `runningVersion` is what the flasher saw the MCU boot (its hello or banner):
+   * The end of a flash: how it ended, and the image hash when the new image runs. `runningVersion` is what the flasher saw the MCU boot (its hello or banner):
    * recorded at once, so a report never pairs this flash with the version from before it (the link's
    * own hello comes only once the bridge has the port back).
    */
