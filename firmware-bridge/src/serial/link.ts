@@ -279,7 +279,12 @@ export class PortLink implements McuLink {
     let o = this.orders.get(mcu);
     if (!o) {
       if (this.orders.size >= 64) this.orders.clear();
-      this.orders.set(mcu, (o = new FrameOrder(this.o.meta, mcu)));
+      const onGiveUp = (expected: number, taken: number, waitedMs: number): void => {
+        // Frames between the two that come later are stored behind `taken`: worth a warning.
+        this.o.counters.inc("serial.gap_given_up");
+        this.o.log.warn({ path: this.o.path, mcu, expected, taken, waitedMs }, "serial frames out of order: gave up waiting for a missing frame");
+      };
+      this.orders.set(mcu, (o = new FrameOrder(this.o.meta, mcu, onGiveUp)));
     }
     return o;
   }

@@ -26,12 +26,16 @@ test("FrameOrder: frames are taken in seq order; early ones wait for the resend 
 });
 
 test("FrameOrder: a gap no resend fills within 10 s is given up; the cursor survives a bridge restart for the same boot only", async (t) => {
-  const o = new FrameOrder(undefined, "m1");
+  const gaveUp: number[][] = [];
+  const o = new FrameOrder(undefined, "m1", (expected, taken, waited) => gaveUp.push([expected, taken, waited]));
   o.hello(1, 0);
   assert.equal(o.check(5, 1_000), "early");
   assert.equal(o.check(5, 10_999), "early");
+  assert.deepEqual(gaveUp, []);
   assert.equal(o.check(5, 11_000), "take", "given up on 1..4");
+  assert.deepEqual(gaveUp, [[1, 5, 10_000]], "reported once, with what was expected and what was taken");
   assert.equal(o.check(6, 11_001), "take");
+  assert.equal(gaveUp.length, 1);
 
   const dir = await mkdtemp(join(tmpdir(), "canopy-order-"));
   const store = openBridgeStore(dir);

@@ -29,7 +29,12 @@ export class FrameOrder {
   private readonly unsettled: number[] = [];
   private readonly settledEarly = new Set<number>();
 
-  constructor(private readonly meta: Database<number, string> | undefined, private readonly mcu: string) {}
+  constructor(
+    private readonly meta: Database<number, string> | undefined,
+    private readonly mcu: string,
+    /** A gap was given up: `expected` never came within GAP_GIVE_UP_MS, `taken` was taken instead. */
+    private readonly onGiveUp: (expected: number, taken: number, waitedMs: number) => void = () => {},
+  ) {}
 
   private get key(): string {
     return `serialNext:${this.mcu}`;
@@ -62,6 +67,7 @@ export class FrameOrder {
     if (d !== 0) {
       if (this.gapSince === 0) this.gapSince = now;
       if (now - this.gapSince < GAP_GIVE_UP_MS) return "early";
+      this.onGiveUp(this.next, seq, now - this.gapSince);
     }
     this.gapSince = 0;
     this.next = (seq + 1) & 0xffff;

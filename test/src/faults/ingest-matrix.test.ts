@@ -2,7 +2,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { waitFor } from "@canopy/protocol";
 import { countIn, Fleet, freePort, readShard, tempDir, waitForCount, type TempDir } from "../harness/index.js";
-import { PtyPair, simSummary } from "../e2e/bridge-support.js";
+import { bridgeStats, PtyPair, simSummary } from "../e2e/bridge-support.js";
 import { CanopyProcess } from "../harness/index.js";
 import { FAULTS, countSource, inject, mqttLoad, reach, type AgentSpec, type Load } from "./matrix.js";
 
@@ -66,7 +66,18 @@ function serialRun(mcu: string): Load {
       const inUp = (await fleet.withLeaf(DEV, (nc) => readShard(nc, "UP", filter))).map(Number);
       const at = values.findIndex((v, i) => i > 0 && v <= (values[i - 1] as number));
       const upAt = inUp.indexOf(values[at] as number);
-      return Object.assign(c, { upOrderViolations: countSource(inUp, []).orderViolations, hubAround: values.slice(Math.max(0, at - 3), at + 3), upAround: inUp.slice(Math.max(0, upAt - 3), upAt + 3) });
+      // And what the bridge saw of this MCU's order: its serial counters, its warnings about the link.
+      const serial = await fleet
+        .withLeaf(DEV, (nc) => bridgeStats(nc))
+        .then((st) => Object.fromEntries(Object.entries(st.counters).filter(([k]) => k.startsWith("serial."))), (err: unknown) => String(err));
+      const warnings = fleet.agent(DEV).proc.output.filter((l) => l.includes(mcu) && /"level":(40|50)/.test(l)).slice(-10);
+      return Object.assign(c, {
+        upOrderViolations: countSource(inUp, []).orderViolations,
+        hubAround: values.slice(Math.max(0, at - 3), at + 3),
+        upAround: inUp.slice(Math.max(0, upAt - 3), upAt + 3),
+        serial,
+        warnings,
+      });
     },
     async stop() {
       clearInterval(poll);
