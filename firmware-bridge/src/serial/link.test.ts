@@ -91,3 +91,27 @@ test("PortLink: a frame refused because the device's disk is full gets LINK_ACK 
   ctl.abort();
   await running;
 });
+
+test("PortLink: frames the bridge missed before a boot's first HELLO, resent right after it (the WHO rule), are stored before the newer ones", async (t) => {
+  const published: string[] = [];
+  const { port, counters, ctl, running } = await mockLink(t, "/dev/fake2", (subject, data) => {
+    if (subject.endsWith(".counter")) published.push(Buffer.from(data).toString());
+    return Promise.resolve({ stream: "UP", seq: published.length, duplicate: false });
+  });
+  const tlm = (seq: number, v: number, flags = 0) => encodeFrame({ type: FrameType.Telemetry, flags, seq, metric: "counter", value: Buffer.from(String(v)) });
+  // The MCU booted and sent HELLO 1 and readings 1-2 (seqs 2-3) while the bridge was not reading: lost.
+  // Reading 3 (seq 4) arrives before any hello: dropped, and the bridge asks WHO.
+  port.port?.emitData(tlm(4, 3));
+  await waitFor(() => counters.get("serial.no_hello") === 1, { timeoutMs: 2000, what: "no_hello drop" });
+  // The MCU answers the WHO with HELLO 5, then resends everything unacked, oldest first; then reading 4.
+  port.port?.emitData(Buffer.concat([
+    encodeFrame({ type: FrameType.Hello, flags: 0, seq: 5, mcu: "m2", board: "uno", firmware: "1", boot: 77 }),
+    encodeFrame({ type: FrameType.Hello, flags: FLAG_RETRANSMIT, seq: 1, mcu: "m2", board: "uno", firmware: "1", boot: 77 }),
+    tlm(2, 1, FLAG_RETRANSMIT), tlm(3, 2, FLAG_RETRANSMIT), tlm(4, 3, FLAG_RETRANSMIT),
+    tlm(6, 4),
+  ]));
+  await waitFor(() => published.length === 4, { timeoutMs: 2000, what: "4 readings published" });
+  assert.deepEqual(published, ["1", "2", "3", "4"]);
+  ctl.abort();
+  await running;
+});
