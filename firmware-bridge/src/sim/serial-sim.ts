@@ -175,14 +175,13 @@ export class SerialSim {
       // `acked` counts readings: a HELLO is kept until acked too, but it is not one.
       if (out && this.unacked.delete(f.acked) && f.status === 0 && out.frame.type !== FrameType.Hello) this.acked++;
     } else if (f.type === FrameType.Who) {
-      // The bridge asking has not seen this boot (it just started, or it dropped frames that came before
-      // a hello it missed): it takes this boot's frames from the HELLO on, so everything still unacked
-      // is resent right after it, oldest first, ahead of any new frame (PROTOCOL.md, rules for the MCU).
+      // The bridge asking may not have seen this boot (it just started, or it dropped frames that came
+      // before a hello it missed): it takes the boot's frames from this HELLO on, so everything still
+      // unacked is resent right after it, oldest first, ahead of any new frame (PROTOCOL.md, MCU rules).
       const older = [...this.unacked.values()];
       this.hello();
       if (this.o.binary) for (const out of older) this.resend(out);
-    }
-    else if (f.type === FrameType.Boot) {
+    } else if (f.type === FrameType.Boot) {
       const r = this.bootloader.handle(f.op, f.body);
       if (f.op === BootOp.Confirm) return;
       const reply = (): void => this.writeFrame({ type: FrameType.BootResp, flags: 0, seq: f.seq, op: r.op, status: r.status, body: r.body });
